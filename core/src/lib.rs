@@ -1,0 +1,7 @@
+//! zhangban-core: everything a phone or an inspector device does, and the
+//! parts the server shares with them (the licence format and its verifier).
+//!
+//! No FFI and no platform code lives here; `zhangban-ffi` wraps it for
+//! Android and iOS.
+
+pub mod credential;
