@@ -12,6 +12,7 @@
 //! - [`trust_bundle::TrustBundle`] and [`status_list`] carry trust and status offline.
 
 pub mod claims;
+pub mod demo;
 pub mod holder;
 pub mod issuer;
 pub mod jose;
