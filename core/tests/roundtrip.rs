@@ -1,4 +1,5 @@
 //! Issue → hold → present → verify, the happy paths.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use rand::SeedableRng as _;
 use rand::rngs::StdRng;
