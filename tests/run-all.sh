@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every test of Zhangban, installing what it needs on a fresh machine.
+#   formatting and lints, Rust unit / negative / property / CLI tests,
+#   interop with independent implementations (PyPI sd-jwt, jwcrypto) in a local venv,
+#   and a quick smoke run of the benchmarks (figures printed, never asserted).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "rustfmt"
+cargo fmt --all -- --check
+
+step "clippy (all targets, all features, warnings are errors)"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "Rust tests"
+cargo test --workspace --all-features
+
+step "Python interop environment (.venv)"
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv || { echo "python3 -m venv failed: install python3-venv (Debian) and retry" >&2; exit 1; }
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
+
+step "Interop tests (sd-jwt reference implementation, jwcrypto)"
+cargo build --quiet -p zhangban-core --features cli --bin zhangban
+ZHANGBAN_BIN="$PWD/target/debug/zhangban" .venv/bin/python -m pytest tests/interop -q -p no:cacheprovider
+
+step "Benchmarks, quick smoke run"
+ZHANGBAN_BENCH_QUICK=1 cargo bench --quiet -p zhangban-core --bench verify
