@@ -4,9 +4,12 @@
 #   interop with independent implementations (PyPI sd-jwt, jwcrypto) in a local venv,
 #   and a quick smoke run of the benchmarks (figures printed, never asserted).
 set -euo pipefail
+export CARGO_TERM_COLOR=never
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 
 step "rustfmt"
 cargo fmt --all -- --check
@@ -15,7 +18,7 @@ step "clippy (all targets, all features, warnings are errors)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 step "Rust tests"
-cargo test --workspace --all-features
+cargo test --workspace --all-features 2>&1 | tee -a "$log"
 
 step "Python interop environment (.venv)"
 if [ ! -x .venv/bin/python ]; then
@@ -25,7 +28,13 @@ fi
 
 step "Interop tests (sd-jwt reference implementation, jwcrypto)"
 cargo build --quiet -p zhangban-core --features cli --bin zhangban
-ZHANGBAN_BIN="$PWD/target/debug/zhangban" .venv/bin/python -m pytest tests/interop -q -p no:cacheprovider
+ZHANGBAN_BIN="$PWD/target/debug/zhangban" .venv/bin/python -m pytest tests/interop -q -p no:cacheprovider 2>&1 | tee -a "$log"
 
 step "Benchmarks, quick smoke run"
 ZHANGBAN_BENCH_QUICK=1 cargo bench --quiet -p zhangban-core --bench verify
+
+step "Summary"
+rust=$(grep -E '^test result: ok\.' "$log" | sed -E 's/.* ([0-9]+) passed.*/\1/' | awk '{s+=$1} END {print s+0}')
+py=$(grep -E '^[0-9]+ passed' "$log" | tail -1 | sed -E 's/^([0-9]+) passed.*/\1/')
+echo "rust tests: ${rust:-0}, interop tests: ${py:-0}"
+echo "$(( ${rust:-0} + ${py:-0} )) passed, 0 failed"
