@@ -27,7 +27,7 @@ use zhangban_core::credential::jose::b64e;
 use zhangban_core::credential::status_list::{BITS, MAX_LIST_BYTES};
 use zhangban_core::credential::verifier::AUD_INSPECTION;
 use zhangban_core::credential::{
-    HeldLicence, IssuerKeyEntry, KeyBindingRequest, KeyPair, LicenceId, LicenceRequest,
+    HeldLicence, Issuer, IssuerKeyEntry, KeyBindingRequest, KeyPair, LicenceId, LicenceRequest,
     NoncePolicy, PublicKey, Rejection, Status, StatusList, StatusListCache, StatusListToken,
     StatusReference, TrustBundle, TrustBundleContent, TrustedIssuer, VerifiedLicence, VerifyPolicy,
     verify_presentation,
@@ -665,7 +665,7 @@ fn issue<R: RngCore + CryptoRng>(a: &IssueArgs, clock: i64, rng: &mut R) -> Outc
         Some(v) => v.clone(),
         None => default_vct(&claims)?,
     };
-    let issuer = zhangban_core::credential::Issuer::new(a.issuer_id.clone(), key);
+    let issuer = Issuer::new(a.issuer_id.clone(), key);
     let request = LicenceRequest {
         vct: vct.clone(),
         claims,
