@@ -982,6 +982,26 @@ fn n63_older_status_list_never_replaces_newer() {
     f.rejects(&f.present(&f.issued), Rejection::Revoked);
 }
 
+#[test]
+fn n70_revocation_republished_in_the_same_second_takes_effect() {
+    let mut f = fx();
+    // The cache holds the list signed at NOW; revoke and republish at NOW again.
+    f.w.status_lists[0].set(7, Status::Revoked).unwrap();
+    let same_second = f.w.status_token(0, NOW).unwrap();
+    assert!(
+        f.w.status_cache
+            .insert_token(&same_second, &f.w.bundle)
+            .unwrap()
+    );
+    assert!(
+        !f.w.status_cache
+            .insert_token(&same_second, &f.w.bundle)
+            .unwrap(),
+        "identical token is a no-op"
+    );
+    f.rejects(&f.present(&f.issued), Rejection::Revoked);
+}
+
 // ---------------------------------------------------------------- trust bundle
 
 #[test]

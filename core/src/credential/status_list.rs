@@ -297,9 +297,13 @@ impl StatusListCache {
     }
 
     /// Stores a verified list unless a newer one for its URI is present.
+    ///
+    /// A list with the same `iat` as the cached one replaces it: an issuer
+    /// that revokes and republishes within one second must not be ignored
+    /// (the identical token is a no-op). Only a strictly older list is refused.
     pub fn insert(&mut self, list: VerifiedStatusList) -> bool {
         match self.lists.get(&list.uri) {
-            Some(existing) if existing.iat >= list.iat => false,
+            Some(existing) if existing.iat > list.iat || existing.token == list.token => false,
             _ => {
                 self.lists.insert(list.uri.clone(), list);
                 true
