@@ -13,7 +13,7 @@ pub const TYP_KB_JWT: &str = "kb+jwt";
 /// The only `_sd_alg` we issue and accept.
 pub const SD_ALG: &str = "sha-256";
 /// The largest presentation a verifier reads; anything larger is refused
-/// before parsing (a typical licence is about 1.5 KiB).
+/// before parsing (a typical presentation is about 2.1 KiB).
 pub const MAX_PRESENTATION_BYTES: usize = 64 * 1024;
 
 /// A presentation split at `~`, not yet verified.

@@ -271,8 +271,8 @@ impl VerifiedStatusList {
     /// lists without `exp`, `max_age`).
     pub fn is_fresh(&self, now: i64, skew: i64, max_age: i64) -> bool {
         match self.exp {
-            Some(exp) => now <= exp + skew,
-            None => now <= self.iat + max_age + skew,
+            Some(exp) => now <= exp.saturating_add(skew),
+            None => now <= self.iat.saturating_add(max_age).saturating_add(skew),
         }
     }
 }

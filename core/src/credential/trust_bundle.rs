@@ -201,10 +201,16 @@ impl TrustBundle {
     /// ([`Rejection::ClockSuspect`]); a `now` past `iat + max_staleness` means
     /// the bundle must be refreshed ([`Rejection::BundleStale`]).
     pub fn check_time(&self, now: i64, skew: i64) -> Result<(), Rejection> {
-        if now + skew < self.content.iat {
+        if now.saturating_add(skew) < self.content.iat {
             return Err(Rejection::ClockSuspect);
         }
-        if now > self.content.iat + self.content.max_staleness + skew {
+        if now
+            > self
+                .content
+                .iat
+                .saturating_add(self.content.max_staleness)
+                .saturating_add(skew)
+        {
             return Err(Rejection::BundleStale);
         }
         Ok(())

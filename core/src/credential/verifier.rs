@@ -177,13 +177,13 @@ pub fn verify_presentation(
     // -- validity --
     let nbf = int_claim(payload, "nbf")?;
     let exp = int_claim(payload, "exp")?;
-    if iat > now + skew {
+    if iat > now.saturating_add(skew) {
         return Err(Rejection::IssuedInFuture);
     }
-    if nbf.is_some_and(|nbf| nbf > now + skew) {
+    if nbf.is_some_and(|nbf| nbf > now.saturating_add(skew)) {
         return Err(Rejection::NotYetValid);
     }
-    if exp.is_some_and(|exp| exp < now - skew) {
+    if exp.is_some_and(|exp| exp < now.saturating_sub(skew)) {
         return Err(Rejection::Expired);
     }
 
@@ -360,11 +360,14 @@ fn verify_key_binding(
             _ => {}
         }
     }
-    if iat > now + policy.skew {
+    if iat > now.saturating_add(policy.skew) {
         return Err(Rejection::KeyBindingFuture);
     }
     if matches!(kb_policy, KeyBindingPolicy::Required { .. })
-        && iat < now - policy.kb_max_age - policy.skew
+        && iat
+            < now
+                .saturating_sub(policy.kb_max_age)
+                .saturating_sub(policy.skew)
     {
         return Err(Rejection::KeyBindingStale);
     }
