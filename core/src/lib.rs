@@ -5,3 +5,4 @@
 //! Android and iOS.
 
 pub mod credential;
+pub mod guide;
