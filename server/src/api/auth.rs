@@ -1,0 +1,270 @@
+//! Device enrolment and authentication.
+//!
+//! 1. `POST /v1/devices/enrol` binds a device key to a resident with an
+//!    activation code (the stand-in for real-name verification).
+//! 2. `POST /v1/auth/challenge` gives the device a one-time challenge.
+//! 3. `POST /v1/auth/token` exchanges the device's Ed25519 signature over
+//!    `zhangban-auth-v1.<challenge id>.<nonce>` for a short-lived bearer token.
+//!
+//! Challenges are consumed on first use (no replay), tokens expire, and only
+//! SHA-256 hashes of activation codes and tokens are stored.
+
+use axum::Json;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use ed25519_dalek::Signature;
+use rand::RngCore as _;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use zhangban_core::credential::PublicKey;
+use zhangban_core::credential::jose::{b64d, b64e};
+use zhangban_core::credential::rejection::Part;
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::ApiJson;
+use crate::state::{SharedState, blocking, sha256_hex};
+use crate::store::{Device, Session};
+
+/// The message a device signs to get a token.
+pub fn challenge_message(challenge_id: &str, nonce: &str) -> String {
+    format!("zhangban-auth-v1.{challenge_id}.{nonce}")
+}
+
+/// 128 random bits, base64url.
+pub fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    b64e(buf)
+}
+
+/// Enrolment request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolRequest {
+    /// The activation code given to the resident.
+    pub activation_code: String,
+    /// The device's public Ed25519 JWK.
+    pub device_jwk: Value,
+}
+
+/// Enrolment response.
+#[derive(Debug, Serialize)]
+pub struct EnrolResponse {
+    /// The device id (the key's RFC 7638 thumbprint).
+    pub device_id: String,
+    /// The resident the device now belongs to.
+    pub resident_id: String,
+}
+
+/// `POST /v1/devices/enrol`
+pub async fn enrol(
+    State(state): State<SharedState>,
+    ApiJson(req): ApiJson<EnrolRequest>,
+) -> ApiResult<Json<EnrolResponse>> {
+    let key = PublicKey::from_jwk(&req.device_jwk)
+        .map_err(|e| ApiError::bad_request("invalid_device_key", e.to_string()))?;
+    if req.activation_code.is_empty() || req.activation_code.len() > 128 {
+        return Err(ApiError::bad_request(
+            "invalid_activation_code",
+            "activation code is empty or too long",
+        ));
+    }
+    let device = Device {
+        id: key.thumbprint(),
+        resident_id: String::new(),
+        jwk: key.to_jwk().to_string(),
+    };
+    let code_hash = sha256_hex(req.activation_code.as_bytes());
+    let now = state.clock.now();
+    let enrolled = blocking(&state, move |s| s.enrol(&code_hash, &device, now))
+        .await
+        .map_err(|e| match e.code {
+            "not_found" => ApiError::forbidden("unknown activation code"),
+            "invalid_state" => ApiError::forbidden("activation code expired or used up"),
+            _ => e,
+        })?;
+    tracing::info!(device = %enrolled.id, "device enrolled");
+    // Licences granted before this device existed: issue its copies now. A
+    // failure here must not undo the enrolment; the next grant retries.
+    if let Err(e) = crate::issuing::deliver(&state, &enrolled.resident_id).await {
+        tracing::warn!(code = e.code, "licence delivery after enrolment failed");
+    }
+    Ok(Json(EnrolResponse {
+        device_id: enrolled.id,
+        resident_id: enrolled.resident_id,
+    }))
+}
+
+/// Challenge request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeRequest {
+    /// The enrolled device.
+    pub device_id: String,
+}
+
+/// A one-time challenge.
+#[derive(Debug, Serialize)]
+pub struct ChallengeResponse {
+    /// Challenge id.
+    pub challenge_id: String,
+    /// Random nonce to sign.
+    pub nonce: String,
+    /// Expiry (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// `POST /v1/auth/challenge`
+pub async fn challenge(
+    State(state): State<SharedState>,
+    ApiJson(req): ApiJson<ChallengeRequest>,
+) -> ApiResult<Json<ChallengeResponse>> {
+    let device_id = req.device_id.clone();
+    let known = blocking(&state, move |s| s.device(&device_id)).await?;
+    if known.is_none() {
+        return Err(ApiError::unauthorized("unknown device"));
+    }
+    let challenge_id = random_token(16);
+    let nonce = random_token(16);
+    let expires_at = state.clock.now() + state.config.challenge_ttl;
+    let (cid, n, d) = (challenge_id.clone(), nonce.clone(), req.device_id);
+    blocking(&state, move |s| s.put_challenge(&cid, &d, &n, expires_at)).await?;
+    Ok(Json(ChallengeResponse {
+        challenge_id,
+        nonce,
+        expires_at,
+    }))
+}
+
+/// Token request: the device's signature over [`challenge_message`].
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// The device.
+    pub device_id: String,
+    /// The challenge it answers.
+    pub challenge_id: String,
+    /// base64url Ed25519 signature.
+    pub signature: String,
+}
+
+/// A bearer token.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    /// The token for `Authorization: Bearer`.
+    pub token: String,
+    /// Expiry (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// `POST /v1/auth/token`
+pub async fn token(
+    State(state): State<SharedState>,
+    ApiJson(req): ApiJson<TokenRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    let cid = req.challenge_id.clone();
+    // Taken (deleted) before checking: a challenge is good for one attempt only.
+    let taken = blocking(&state, move |s| s.take_challenge(&cid)).await?;
+    let now = state.clock.now();
+    let Some((device_id, nonce, expires_at)) = taken else {
+        return Err(ApiError::unauthorized("unknown or used challenge"));
+    };
+    if device_id != req.device_id || expires_at < now {
+        return Err(ApiError::unauthorized(
+            "challenge expired or for another device",
+        ));
+    }
+    let did = device_id.clone();
+    let device = blocking(&state, move |s| s.device(&did))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("unknown device"))?;
+    let jwk: Value = serde_json::from_str(&device.jwk).map_err(ApiError::internal)?;
+    let key = PublicKey::from_jwk(&jwk).map_err(ApiError::internal)?;
+    let sig: [u8; 64] = b64d(&req.signature, Part::KeyBinding)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| ApiError::unauthorized("malformed signature"))?;
+    let message = challenge_message(&req.challenge_id, &nonce);
+    key.verifying_key()
+        .verify_strict(message.as_bytes(), &Signature::from_bytes(&sig))
+        .map_err(|_| ApiError::unauthorized("bad signature"))?;
+    let token = random_token(32);
+    let session = Session {
+        device_id,
+        resident_id: device.resident_id,
+        expires_at: now + state.config.token_ttl,
+    };
+    let hash = sha256_hex(token.as_bytes());
+    blocking(&state, move |s| s.put_token(&hash, &session)).await?;
+    Ok(Json(TokenResponse {
+        token,
+        expires_at: now + state.config.token_ttl,
+    }))
+}
+
+fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+/// An authenticated resident device (from a bearer token).
+#[derive(Debug, Clone)]
+pub struct Resident {
+    /// Resident id.
+    pub resident_id: String,
+    /// Device id.
+    pub device_id: String,
+}
+
+impl FromRequestParts<SharedState> for Resident {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &SharedState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = bearer(parts).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+        let hash = sha256_hex(token.as_bytes());
+        let session = blocking(state, move |s| s.session(&hash)).await?;
+        match session {
+            Some(s) if s.expires_at >= state.clock.now() => Ok(Self {
+                resident_id: s.resident_id,
+                device_id: s.device_id,
+            }),
+            Some(_) => Err(ApiError::unauthorized("token expired")),
+            None => Err(ApiError::unauthorized("unknown token")),
+        }
+    }
+}
+
+/// An authenticated operator (from the operator bearer token).
+#[derive(Debug, Clone, Copy)]
+pub struct Operator;
+
+impl FromRequestParts<SharedState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &SharedState,
+    ) -> Result<Self, Self::Rejection> {
+        let token =
+            bearer(parts).ok_or_else(|| ApiError::unauthorized("missing operator token"))?;
+        // Compare hashes: equal length, and no early exit on a prefix of the secret.
+        let given = sha256_hex(token.as_bytes());
+        let expected = &state.config.operator_token_hash;
+        let diff = given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        if diff == 0 && given.len() == expected.len() {
+            Ok(Self)
+        } else {
+            Err(ApiError::forbidden("operator credentials required"))
+        }
+    }
+}

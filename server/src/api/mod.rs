@@ -1,0 +1,85 @@
+//! HTTP API: routes, and the layers every request passes (body limit, gzip,
+//! tracing). Errors are typed JSON ([`crate::error::ApiError`]).
+
+pub mod auth;
+pub mod catalog;
+pub mod operator;
+pub mod submissions;
+pub mod trust;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::routing::{get, post, put};
+use serde_json::{Value, json};
+use tower_http::compression::CompressionLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::{SharedState, blocking};
+
+/// `GET /healthz`: the store answers and trust data is loaded.
+pub async fn health(State(state): State<SharedState>) -> ApiResult<Json<Value>> {
+    let head = blocking(&state, |s| s.catalog_changes(u64::MAX - 1, 1))
+        .await?
+        .head;
+    let bundle = state
+        .trust
+        .read()
+        .map_err(|_| ApiError::internal("trust lock poisoned"))?
+        .bundle
+        .as_ref()
+        .map(|b| b.version());
+    Ok(Json(
+        json!({"status": "ok", "catalog_head": head, "trust_bundle_version": bundle}),
+    ))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+/// The application router.
+pub fn router(state: SharedState) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/v1/catalog/changes", get(catalog::changes))
+        .route("/v1/catalog/guides/{id}", get(catalog::guide))
+        .route("/v1/trust/bundle", get(trust::bundle))
+        .route("/v1/trust/status-lists", get(trust::status_lists))
+        .route("/v1/devices/enrol", post(auth::enrol))
+        .route("/v1/auth/challenge", post(auth::challenge))
+        .route("/v1/auth/token", post(auth::token))
+        .route("/v1/submissions", get(submissions::list))
+        .route(
+            "/v1/submissions/{client_id}",
+            put(submissions::submit).get(submissions::get),
+        )
+        .route(
+            "/v1/submissions/{client_id}/nonce",
+            post(submissions::nonce),
+        )
+        .route("/v1/events", get(submissions::events))
+        .route("/v1/wallet", get(submissions::wallet))
+        .route(
+            "/v1/operator/guides/{id}",
+            put(operator::put_guide).delete(operator::delete_guide),
+        )
+        .route("/v1/operator/residents", post(operator::put_resident))
+        .route("/v1/operator/trust-bundle", put(operator::put_trust_bundle))
+        .route("/v1/operator/licences", post(operator::issue_licence))
+        .route(
+            "/v1/operator/licences/{licence_id}/status",
+            post(operator::licence_status),
+        )
+        .route(
+            "/v1/operator/submissions/{tracking}/transition",
+            post(operator::transition),
+        )
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,327 @@
+//! Submissions (申报): idempotent by the client-generated id, validated with
+//! core's form validator, with attached licence presentations verified with
+//! core's verifier. Plus the resident's own views: submissions, the status
+//! timeline feed and the wallet.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use zhangban_core::credential::{
+    NoncePolicy, PublicKey, Rejection, VerifyPolicy, verify_presentation,
+};
+use zhangban_core::guide::{FieldKind, Guide, validate_versioned_submission};
+
+use super::auth::{Resident, random_token};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::state::{SharedState, blocking, sha256_hex};
+use crate::store::{NewSubmission, Receipt, StatusEvent, SubmissionRecord, WalletEntry};
+
+/// Whether a client id is acceptable: 8–64 of `A-Z a-z 0-9 - _`.
+pub fn valid_client_id(id: &str) -> bool {
+    (8..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn check_client_id(id: &str) -> ApiResult<()> {
+    if valid_client_id(id) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_client_id",
+            "client id must be 8-64 characters of A-Z a-z 0-9 - _",
+        ))
+    }
+}
+
+/// A submission as the client sends it.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmissionIn {
+    /// The service guide.
+    pub guide_id: String,
+    /// The form schema version the values were filled against.
+    pub form_version: u32,
+    /// The values, by field name.
+    pub values: Map<String, Value>,
+}
+
+/// A fresh nonce for the licence presentations of one submission.
+#[derive(Debug, Serialize)]
+pub struct NonceOut {
+    /// The nonce to put in each key binding JWT.
+    pub nonce: String,
+    /// The `aud` to use: the service guide id.
+    pub audience: String,
+    /// Expiry (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// Body of a nonce request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NonceIn {
+    /// The service guide the submission is for.
+    pub guide_id: String,
+}
+
+/// `POST /v1/submissions/{client_id}/nonce`
+pub async fn nonce(
+    who: Resident,
+    State(state): State<SharedState>,
+    ApiPath(client_id): ApiPath<String>,
+    ApiJson(body): ApiJson<NonceIn>,
+) -> ApiResult<Json<NonceOut>> {
+    check_client_id(&client_id)?;
+    let nonce = random_token(16);
+    let expires_at = state.clock.now() + state.config.nonce_ttl;
+    let (n, r, c) = (nonce.clone(), who.resident_id, client_id);
+    blocking(&state, move |s| s.put_nonce(&n, &r, &c, expires_at)).await?;
+    Ok(Json(NonceOut {
+        nonce,
+        audience: body.guide_id,
+        expires_at,
+    }))
+}
+
+/// The canonical hash of a request: a retry has the same, a reuse of the id does not.
+fn request_hash(req: &SubmissionIn) -> ApiResult<String> {
+    // serde_json's Map is ordered by key, so this serialisation is canonical.
+    let v = serde_json::to_vec(&json!({"g": req.guide_id, "v": req.form_version, "x": req.values}))
+        .map_err(ApiError::internal)?;
+    Ok(sha256_hex(&v))
+}
+
+fn today_cst(now: i64) -> chrono::NaiveDate {
+    chrono::DateTime::from_timestamp(now.saturating_add(8 * 3600), 0)
+        .map(|t| t.date_naive())
+        .unwrap_or_default()
+}
+
+fn licence_error(field: &str, r: &Rejection) -> Value {
+    json!({"field": field, "kind": "licence", "code": r.code(), "class": r.class().code(), "zh": r.zh(), "en": r.en()})
+}
+
+/// Verifies every licence attached to the submission; returns per-field errors.
+async fn check_licences(
+    state: &SharedState,
+    who: &Resident,
+    client_id: &str,
+    guide: &Guide,
+    values: &Map<String, Value>,
+) -> ApiResult<Vec<Value>> {
+    let refs: Vec<(String, Vec<String>, String)> = guide
+        .form
+        .fields
+        .iter()
+        .filter_map(|f| match &f.kind {
+            FieldKind::LicenceRef { licence_types } => values
+                .get(&f.name)
+                .and_then(|v| v.get("presentation"))
+                .and_then(Value::as_str)
+                .map(|p| (f.name.clone(), licence_types.clone(), p.to_owned())),
+            _ => None,
+        })
+        .collect();
+    if refs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (did, rid, cid, now) = (
+        who.device_id.clone(),
+        who.resident_id.clone(),
+        client_id.to_owned(),
+        state.clock.now(),
+    );
+    let (device, nonces) = blocking(state, move |s| {
+        Ok((s.device(&did)?, s.nonces_for(&rid, &cid, now)?))
+    })
+    .await?;
+    let device = device.ok_or_else(|| ApiError::unauthorized("unknown device"))?;
+    let jwk: Value = serde_json::from_str(&device.jwk).map_err(ApiError::internal)?;
+    let holder = PublicKey::from_jwk(&jwk).map_err(ApiError::internal)?;
+    let mut policy = VerifyPolicy::required(guide.id.clone(), NoncePolicy::Any);
+    policy.expected_holder = Some(holder);
+    let trust = state
+        .trust
+        .read()
+        .map_err(|_| ApiError::internal("trust lock poisoned"))?;
+    let Some(bundle) = &trust.bundle else {
+        return Ok(refs
+            .iter()
+            .map(|(f, _, _)| licence_error(f, &Rejection::BundleStale))
+            .collect());
+    };
+    let mut errors = Vec::new();
+    for (field, types, presentation) in refs {
+        match verify_presentation(&presentation, bundle, &trust.status, &policy, now) {
+            Err(r) => errors.push(licence_error(&field, &r)),
+            Ok(v) => {
+                let nonce_ok = v
+                    .key_binding
+                    .as_ref()
+                    .is_some_and(|kb| nonces.contains(&kb.nonce));
+                if !nonce_ok {
+                    errors.push(licence_error(&field, &Rejection::KeyBindingNonce));
+                } else if !types.is_empty() && !types.contains(&v.vct) {
+                    errors.push(json!({"field": field, "kind": "licence", "code": "licence_type_not_accepted",
+                        "class": "untrusted_issuer", "zh": "该证照不能用于此项材料", "en": "This licence type is not accepted here"}));
+                }
+            }
+        }
+    }
+    Ok(errors)
+}
+
+/// `PUT /v1/submissions/{client_id}`: submit once; every retry gets the same receipt.
+pub async fn submit(
+    who: Resident,
+    State(state): State<SharedState>,
+    ApiPath(client_id): ApiPath<String>,
+    ApiJson(req): ApiJson<SubmissionIn>,
+) -> ApiResult<Json<Receipt>> {
+    check_client_id(&client_id)?;
+    let hash = request_hash(&req)?;
+
+    // A retry of an accepted submission: the stored receipt, nothing re-checked.
+    let cid = client_id.clone();
+    if let Some((owner, stored_hash, receipt)) = blocking(&state, move |s| s.receipt(&cid)).await? {
+        if owner != who.resident_id {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "client_id_taken",
+                "this client id is already used",
+            ));
+        }
+        if stored_hash != hash {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "client_id_reused",
+                "this client id was used for another submission",
+            ));
+        }
+        return Ok(Json(receipt));
+    }
+
+    let gid = req.guide_id.clone();
+    let (_, body) = blocking(&state, move |s| s.guide(&gid))
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_guide",
+                "no such service guide",
+            )
+        })?;
+    let guide: Guide = serde_json::from_str(&body).map_err(ApiError::internal)?;
+    let now = state.clock.now();
+    let mut errors: Vec<Value> = match validate_versioned_submission(&guide.form, req.form_version, &req.values, today_cst(now)) {
+        Ok(()) => Vec::new(),
+        Err(fields) => fields
+            .iter()
+            .map(|e| json!({"field": e.field, "kind": "form", "code": e.code.code(), "zh": e.code.zh(), "en": e.code.en()}))
+            .collect(),
+    };
+    errors.extend(check_licences(&state, &who, &client_id, &guide, &req.values).await?);
+    if !errors.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "the submission has errors",
+        )
+        .with_details(json!({"fields": errors})));
+    }
+
+    let new = NewSubmission {
+        client_id,
+        resident_id: who.resident_id,
+        device_id: who.device_id,
+        guide_id: req.guide_id,
+        form_version: req.form_version,
+        body: Value::Object(req.values).to_string(),
+        request_hash: hash,
+        area_code: guide.area_code.clone(),
+        at: now,
+    };
+    let receipt = blocking(&state, move |s| s.submit(&new))
+        .await
+        .map_err(|e| match e.code {
+            "conflict" => ApiError::new(
+                StatusCode::CONFLICT,
+                "client_id_reused",
+                "this client id was used for another submission",
+            ),
+            _ => e,
+        })?;
+    tracing::info!(tracking = %receipt.tracking_number, "submission accepted");
+    Ok(Json(receipt))
+}
+
+/// `GET /v1/submissions`: the resident's submissions, newest first.
+pub async fn list(
+    who: Resident,
+    State(state): State<SharedState>,
+) -> ApiResult<Json<Vec<SubmissionRecord>>> {
+    Ok(Json(
+        blocking(&state, move |s| s.submissions_of(&who.resident_id)).await?,
+    ))
+}
+
+/// `GET /v1/submissions/{client_id}`
+pub async fn get(
+    who: Resident,
+    State(state): State<SharedState>,
+    ApiPath(client_id): ApiPath<String>,
+) -> ApiResult<Json<SubmissionRecord>> {
+    blocking(&state, move |s| s.submission(&who.resident_id, &client_id))
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("no such submission"))
+}
+
+/// Cursor query.
+#[derive(Debug, Deserialize)]
+pub struct SinceQuery {
+    /// Events with a higher sequence number are returned.
+    #[serde(default)]
+    pub since: u64,
+    /// Page size (1..=1000, default 500).
+    pub limit: Option<u32>,
+}
+
+/// `GET /v1/events?since=`: status events of the resident's submissions.
+pub async fn events(
+    who: Resident,
+    State(state): State<SharedState>,
+    ApiQuery(q): ApiQuery<SinceQuery>,
+) -> ApiResult<Json<Value>> {
+    let limit = q.limit.unwrap_or(500);
+    if limit == 0 || limit > 1000 {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            "limit must be 1..=1000",
+        ));
+    }
+    let since = q.since;
+    let events: Vec<StatusEvent> = blocking(&state, move |s| {
+        s.events_since(&who.resident_id, since, limit)
+    })
+    .await?;
+    let next = events.last().map_or(since, |e| e.seq);
+    Ok(Json(
+        json!({"since": since, "next": next, "events": events}),
+    ))
+}
+
+/// `GET /v1/wallet`: licences issued to the resident (copies for every device).
+pub async fn wallet(
+    who: Resident,
+    State(state): State<SharedState>,
+) -> ApiResult<Json<Vec<WalletEntry>>> {
+    Ok(Json(
+        blocking(&state, move |s| s.wallet(&who.resident_id)).await?,
+    ))
+}

@@ -1,0 +1,281 @@
+//! The server as issuer: issuing a licence to every enrolled device of a
+//! resident (one copy per device key, each with its own status index), and
+//! changing a licence's status (all copies), re-signing and publishing the
+//! affected status lists at once.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use zhangban_core::credential::{
+    LicenceRequest, PublicKey, Status, StatusList, StatusListToken, StatusReference,
+};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::{SharedState, blocking};
+use axum::http::StatusCode;
+
+use crate::store::{Device, Grant, WalletEntry};
+
+/// Capacity of each status list this server creates.
+pub const STATUS_LIST_CAPACITY: u64 = 65_536;
+
+fn status_value(status: Status) -> u8 {
+    match status {
+        Status::Valid => 0,
+        Status::Revoked => 1,
+        Status::Suspended => 2,
+    }
+}
+
+/// Creates (if needed) and publishes the status lists of every issuer this
+/// server holds keys for, as listed in the current trust bundle.
+pub async fn ensure_status_lists(state: &SharedState) -> ApiResult<()> {
+    let lists: Vec<(String, String)> = {
+        let trust = state
+            .trust
+            .read()
+            .map_err(|_| ApiError::internal("trust lock poisoned"))?;
+        let Some(bundle) = &trust.bundle else {
+            return Ok(());
+        };
+        bundle
+            .content()
+            .issuers
+            .iter()
+            .filter(|i| state.issuers.contains_key(&i.id))
+            .flat_map(|i| i.status_lists.iter().map(|u| (u.clone(), i.id.clone())))
+            .collect()
+    };
+    for (uri, issuer_id) in lists {
+        let (u, i) = (uri.clone(), issuer_id.clone());
+        let row = blocking(state, move |s| {
+            s.ensure_status_list(&u, &i, STATUS_LIST_CAPACITY)?;
+            s.status_list(&u)
+        })
+        .await?;
+        if let Some(row) = row {
+            if row.token.is_none() {
+                let _guard = state.status_lock.lock().await;
+                publish(state, &uri, &issuer_id, row.bits).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Signs `bits` as the list at `uri`, stores the token and caches it.
+async fn publish(
+    state: &SharedState,
+    uri: &str,
+    issuer_id: &str,
+    bits: Vec<u8>,
+) -> ApiResult<String> {
+    let issuer = state
+        .issuers
+        .get(issuer_id)
+        .ok_or_else(|| ApiError::not_found("issuer key not held here"))?;
+    let list = StatusList::from_bytes(2, bits).map_err(ApiError::internal)?;
+    let now = state.clock.now();
+    let token = StatusListToken {
+        uri,
+        list: &list,
+        iat: now,
+        exp: Some(now + state.config.status_list_validity),
+        ttl: Some(3600),
+    }
+    .sign(issuer.key());
+    let (u, t) = (uri.to_owned(), token.clone());
+    blocking(state, move |s| s.put_status_token(&u, &t)).await?;
+    state.cache_status_token(&token)?;
+    Ok(token)
+}
+
+/// The licence type and status list a grant is issued under.
+fn type_and_list(
+    state: &SharedState,
+    issuer_id: &str,
+    vct: Option<&str>,
+) -> ApiResult<(String, String)> {
+    let trust = state
+        .trust
+        .read()
+        .map_err(|_| ApiError::internal("trust lock poisoned"))?;
+    let bundle = trust
+        .bundle
+        .as_ref()
+        .ok_or_else(|| ApiError::not_found("no trust bundle published"))?;
+    let entry = bundle
+        .issuer(issuer_id)
+        .ok_or_else(|| ApiError::not_found("issuer not in the trust bundle"))?;
+    let vct = match vct {
+        Some(v) if entry.licence_types.iter().any(|t| t == v) => v.to_owned(),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "licence_type_not_authorized",
+                "issuer may not issue that type",
+            ));
+        }
+        None => entry.licence_types.first().cloned().ok_or_else(|| {
+            ApiError::bad_request("no_licence_type", "issuer has no licence type")
+        })?,
+    };
+    let uri = entry
+        .status_lists
+        .first()
+        .cloned()
+        .ok_or_else(|| ApiError::bad_request("no_status_list", "issuer has no status list"))?;
+    Ok((vct, uri))
+}
+
+/// Grants a licence to a resident and delivers a copy to each enrolled
+/// device; devices enrolled later receive theirs at enrolment ([`deliver`]).
+pub async fn grant(
+    state: &SharedState,
+    resident_id: &str,
+    issuer_id: &str,
+    vct: Option<String>,
+    claims: BTreeMap<String, Value>,
+) -> ApiResult<Vec<WalletEntry>> {
+    if !state.issuers.contains_key(issuer_id) {
+        return Err(ApiError::not_found(
+            "this server holds no key for that issuer",
+        ));
+    }
+    type_and_list(state, issuer_id, vct.as_deref())?;
+    zhangban_core::credential::claims::validate(&claims).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_licence",
+            e.to_string(),
+        )
+    })?;
+    let licence_id = claims
+        .get("licence_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let grant = Grant {
+        licence_id,
+        resident_id: resident_id.to_owned(),
+        issuer_id: issuer_id.to_owned(),
+        vct,
+        claims: Value::Object(claims.into_iter().collect()).to_string(),
+        status: 0,
+        granted_at: state.clock.now(),
+    };
+    let g = grant.clone();
+    blocking(state, move |s| s.put_grant(&g)).await?;
+    deliver(state, resident_id).await
+}
+
+/// Issues every missing copy of the resident's grants to each of their
+/// devices; returns the copies issued now.
+pub async fn deliver(state: &SharedState, resident_id: &str) -> ApiResult<Vec<WalletEntry>> {
+    let rid = resident_id.to_owned();
+    let (grants, devices) = blocking(state, move |s| {
+        Ok((s.grants_of(&rid)?, s.devices_of(&rid)?))
+    })
+    .await?;
+    let mut out = Vec::new();
+    for grant in &grants {
+        for device in &devices {
+            let (l, d) = (grant.licence_id.clone(), device.id.clone());
+            if blocking(state, move |s| s.has_copy(&l, &d)).await? {
+                continue;
+            }
+            out.push(issue_copy(state, grant, device).await?);
+        }
+    }
+    Ok(out)
+}
+
+async fn issue_copy(state: &SharedState, grant: &Grant, device: &Device) -> ApiResult<WalletEntry> {
+    let issuer = state
+        .issuers
+        .get(&grant.issuer_id)
+        .ok_or_else(|| ApiError::not_found("this server holds no key for that issuer"))?;
+    let (vct, uri) = type_and_list(state, &grant.issuer_id, grant.vct.as_deref())?;
+    let claims: BTreeMap<String, Value> =
+        serde_json::from_str(&grant.claims).map_err(ApiError::internal)?;
+    let jwk: Value = serde_json::from_str(&device.jwk).map_err(ApiError::internal)?;
+    let holder = PublicKey::from_jwk(&jwk).map_err(ApiError::internal)?;
+    let u = uri.clone();
+    let idx = blocking(state, move |s| s.allocate_status_index(&u)).await?;
+    let request = LicenceRequest {
+        vct: vct.clone(),
+        claims,
+        holder,
+        status: StatusReference {
+            uri: uri.clone(),
+            idx,
+        },
+    };
+    let now = state.clock.now();
+    let sd_jwt = issuer
+        .issue(&request, now, &mut rand::rngs::OsRng)
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_licence",
+                e.to_string(),
+            )
+        })?;
+    let mut entry = WalletEntry {
+        id: 0,
+        licence_id: grant.licence_id.clone(),
+        device_id: device.id.clone(),
+        vct,
+        sd_jwt,
+        issued_at: now,
+    };
+    let (rid, e, iid, u) = (
+        grant.resident_id.clone(),
+        entry.clone(),
+        grant.issuer_id.clone(),
+        uri.clone(),
+    );
+    entry.id = blocking(state, move |s| s.put_licence(&rid, &e, &iid, &u, idx)).await?;
+    if grant.status != 0 {
+        // A licence revoked or suspended before this device enrolled: its new copy carries the status too.
+        let _guard = state.status_lock.lock().await;
+        let (u, v, iid) = (uri.clone(), grant.status, grant.issuer_id.clone());
+        let bits = blocking(state, move |s| s.set_status(&u, idx, v)).await?;
+        publish(state, &uri, &iid, bits).await?;
+    }
+    tracing::info!(issuer = %grant.issuer_id, device = %device.id, "licence copy issued");
+    Ok(entry)
+}
+
+/// Sets the status of every copy of `licence_id` and republishes the lists.
+pub async fn set_status(state: &SharedState, licence_id: &str, status: Status) -> ApiResult<usize> {
+    let lid = licence_id.to_owned();
+    let copies = blocking(state, move |s| s.licence_copies(&lid)).await?;
+    if copies.is_empty() && !grant_exists(state, licence_id).await? {
+        return Err(ApiError::not_found("no such licence"));
+    }
+    let (l, v) = (licence_id.to_owned(), status_value(status));
+    blocking(state, move |s| s.set_grant_status(&l, v)).await?;
+    let _guard = state.status_lock.lock().await;
+    let mut touched = BTreeMap::new();
+    for (uri, idx) in &copies {
+        let (u, i, v) = (uri.clone(), *idx, status_value(status));
+        let bits = blocking(state, move |s| s.set_status(&u, i, v)).await?;
+        touched.insert(uri.clone(), bits);
+    }
+    for (uri, bits) in touched {
+        let u = uri.clone();
+        let row = blocking(state, move |s| s.status_list(&u))
+            .await?
+            .ok_or_else(|| ApiError::not_found("status list"))?;
+        publish(state, &uri, &row.issuer_id, bits).await?;
+    }
+    tracing::info!(copies = copies.len(), ?status, "licence status changed");
+    Ok(copies.len())
+}
+
+async fn grant_exists(state: &SharedState, licence_id: &str) -> ApiResult<bool> {
+    let lid = licence_id.to_owned();
+    blocking(state, move |s| s.grant(&lid))
+        .await
+        .map(|g| g.is_some())
+}

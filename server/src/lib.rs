@@ -1,0 +1,13 @@
+//! zhangban-server: the thin server residents' phones and inspectors' devices
+//! sync with. Catalog of service guides, device enrolment and token auth,
+//! idempotent submissions with licence verification, status timelines, wallet
+//! delivery, trust data, and the operator's endpoints.
+
+pub mod api;
+pub mod clock;
+pub mod error;
+pub mod extract;
+pub mod issuing;
+pub mod setup;
+pub mod state;
+pub mod store;

@@ -1,0 +1,179 @@
+//! `zhangban-server`: the server and its operator CLI.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use zhangban_server::clock::{Clock, SystemClock};
+use zhangban_server::setup::{self, DEMO_ACTIVATION_CODE};
+use zhangban_server::state::{AppState, Config};
+use zhangban_server::{api, issuing};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "zhangban-server",
+    version,
+    about = "掌办 Zhangban server and operator CLI"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API.
+    Serve {
+        /// Listen address.
+        #[arg(long, env = "ZHANGBAN_ADDR", default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// Data directory (database, keys).
+        #[arg(long, env = "ZHANGBAN_DATA_DIR", default_value = "zhangban-data")]
+        data_dir: PathBuf,
+        /// Fill a fresh data directory with demo data (keys, trust bundle, the
+        /// 1,135 Guang'an guides, a demo resident with licences).
+        #[arg(long)]
+        demo: bool,
+        /// Operator bearer token (default: the data directory's `operator-token`, created if absent).
+        #[arg(long, env = "ZHANGBAN_OPERATOR_TOKEN", hide_env_values = true)]
+        operator_token: Option<String>,
+    },
+    /// Import the Guang'an service items (or another file of the same shape) as guides.
+    ImportGuides {
+        /// Data directory.
+        #[arg(long, env = "ZHANGBAN_DATA_DIR", default_value = "zhangban-data")]
+        data_dir: PathBuf,
+        /// The JSON file (default: the embedded Guang'an fixture).
+        file: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("zhangban-server: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+    match cli.command {
+        Command::Serve {
+            addr,
+            data_dir,
+            demo,
+            operator_token,
+        } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(serve(addr, data_dir, demo, operator_token))
+        }
+        Command::ImportGuides { data_dir, file } => {
+            let dir = setup::open(&data_dir, None)?;
+            let json = match file {
+                Some(path) => std::fs::read_to_string(path)?,
+                None => setup::FIXTURE.to_owned(),
+            };
+            let n = setup::import_fixture(dir.store.as_ref(), &json, SystemClock.now())?;
+            println!("{n} guides in the catalog");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(
+    addr: SocketAddr,
+    data_dir: PathBuf,
+    demo: bool,
+    operator_token: Option<String>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let clock = Arc::new(SystemClock);
+    let mut dir = setup::open(&data_dir, operator_token)?;
+    let fresh_demo = demo && setup::demo(&data_dir, dir.store.as_ref(), clock.now())?;
+    if fresh_demo {
+        dir = setup::open(&data_dir, Some(dir.operator_token))?;
+    }
+    if dir.roots.is_empty() {
+        return Err(format!(
+            "{}: no root.pub.json (pin the national root public key there, or start with --demo)",
+            data_dir.display()
+        )
+        .into());
+    }
+    let config = Config::with_operator_token(&dir.operator_token);
+    let state = Arc::new(AppState::new(
+        dir.store.clone(),
+        clock,
+        config,
+        dir.roots,
+        dir.issuers,
+    )?);
+    issuing::ensure_status_lists(&state).await?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    tracing::info!(%local, data_dir = %data_dir.display(), "serving");
+    println!(
+        "掌办 Zhangban server listening on http://{local}  (data: {})",
+        data_dir.display()
+    );
+    if demo {
+        print_demo_help(local, &data_dir);
+    }
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn print_demo_help(addr: SocketAddr, data_dir: &std::path::Path) {
+    println!(
+        "
+Demo data: 1,135 Guang'an service guides, 3 issuers, a trust bundle, and a resident
+(张三) with 3 licences waiting for their first device. Try:
+
+  curl -s http://{addr}/healthz
+  curl -s 'http://{addr}/v1/catalog/changes?since=0&limit=2'
+  curl -s http://{addr}/v1/trust/bundle
+  # enrol a device with the activation code {DEMO_ACTIVATION_CODE} (a device key from `zhangban keygen`):
+  curl -s -X POST http://{addr}/v1/devices/enrol -H 'content-type: application/json' \\
+       -d '{{\"activation_code\": \"{DEMO_ACTIVATION_CODE}\", \"device_jwk\": <public JWK>}}'
+  # operator endpoints take: -H \"authorization: Bearer $(cat {}/operator-token)\"
+",
+        data_dir.display()
+    );
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,250 @@
+//! Opening a data directory: the database, the pinned root, the issuer keys
+//! this server signs with, the operator token; and the demo data that the
+//! README's first command serves on a fresh machine.
+//!
+//! ```text
+//! <data dir>/zhangban.db           SQLite (WAL)
+//! <data dir>/root.pub.json         the national root public JWK (pinned)
+//! <data dir>/issuers/*.json        {"issuer_id": …, "key": <private JWK>}
+//! <data dir>/operator-token        created on first start unless given (0600)
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use zhangban_core::credential::demo::{self as cdemo, DemoWorld, ISSUERS};
+use zhangban_core::credential::{Issuer, KeyPair, PublicKey, TrustBundleContent};
+use zhangban_core::guide::fixture;
+
+use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
+
+/// The real Guang'an service items the demo catalog is built from.
+pub const FIXTURE: &str = include_str!("../data/guang-an-service-items.json");
+/// The demo resident.
+pub const DEMO_RESIDENT: &str = "demo-resident-0001";
+/// The demo resident's activation code.
+pub const DEMO_ACTIVATION_CODE: &str = "ZB-DEMO-2026";
+
+/// Why a data directory could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// File system.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A key or JSON file is invalid.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The database.
+    #[error("database: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SetupError + '_ {
+    move |source| SetupError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn invalid(path: &Path, message: impl ToString) -> SetupError {
+    SetupError::Invalid {
+        path: path.to_owned(),
+        message: message.to_string(),
+    }
+}
+
+fn read_json(path: &Path) -> Result<Value, SetupError> {
+    let text = std::fs::read_to_string(path).map_err(io(path))?;
+    serde_json::from_str(&text).map_err(|e| invalid(path, e))
+}
+
+/// Writes a file readable only by its owner.
+fn write_secret(path: &Path, text: &str) -> Result<(), SetupError> {
+    std::fs::write(path, text).map_err(io(path))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io(path))?;
+    }
+    Ok(())
+}
+
+/// What a data directory provides.
+#[derive(Debug)]
+pub struct DataDir {
+    /// The database.
+    pub store: Arc<SqliteStore>,
+    /// Pinned roots.
+    pub roots: Vec<PublicKey>,
+    /// Issuer keys held.
+    pub issuers: Vec<Issuer>,
+    /// The operator token.
+    pub operator_token: String,
+}
+
+/// Opens (creating if needed) a data directory.
+pub fn open(dir: &Path, operator_token: Option<String>) -> Result<DataDir, SetupError> {
+    std::fs::create_dir_all(dir.join("issuers")).map_err(io(dir))?;
+    let store = Arc::new(SqliteStore::open(&dir.join("zhangban.db"))?);
+    let root_path = dir.join("root.pub.json");
+    let roots = if root_path.exists() {
+        vec![PublicKey::from_jwk(&read_json(&root_path)?).map_err(|e| invalid(&root_path, e))?]
+    } else {
+        Vec::new()
+    };
+    let mut issuers = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(dir.join("issuers"))
+        .map_err(io(dir))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    entries.sort();
+    for path in entries {
+        let v = read_json(&path)?;
+        let id = v
+            .get("issuer_id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid(&path, "missing issuer_id"))?;
+        let key = KeyPair::from_private_jwk(v.get("key").unwrap_or(&Value::Null))
+            .map_err(|e| invalid(&path, e))?;
+        issuers.push(Issuer::new(id, key));
+    }
+    let token_path = dir.join("operator-token");
+    let operator_token = match operator_token {
+        Some(t) => t,
+        None if token_path.exists() => std::fs::read_to_string(&token_path)
+            .map_err(io(&token_path))?
+            .trim()
+            .to_owned(),
+        None => {
+            let t = crate::api::auth::random_token(32);
+            write_secret(&token_path, &t)?;
+            t
+        }
+    };
+    Ok(DataDir {
+        store,
+        roots,
+        issuers,
+        operator_token,
+    })
+}
+
+/// Imports the Guang'an fixture as guides (idempotent: unchanged guides keep
+/// their sequence numbers). Returns how many guides the catalog has.
+pub fn import_fixture(store: &dyn Store, json: &str, now: i64) -> Result<usize, SetupError> {
+    let guides = fixture::demo_catalog(json, now).map_err(|e| invalid(Path::new("fixture"), e))?;
+    let rows = guides
+        .iter()
+        .map(|g| {
+            Ok((
+                g.id.clone(),
+                g.checksum(),
+                serde_json::to_string(g).map_err(|e| invalid(Path::new("guide"), e))?,
+            ))
+        })
+        .collect::<Result<Vec<_>, SetupError>>()?;
+    store.put_guides(&rows)?;
+    Ok(rows.len())
+}
+
+/// Fills a fresh data directory with demo data: a root key and three
+/// issuers (keys written to the directory), a signed trust bundle, the real
+/// Guang'an guides, and a demo resident with an activation code and three
+/// licences waiting for the resident's first device. Does nothing to a
+/// directory that already has a root.
+pub fn demo(dir: &Path, store: &dyn Store, now: i64) -> Result<bool, SetupError> {
+    let root_pub = dir.join("root.pub.json");
+    if root_pub.exists() {
+        return Ok(false);
+    }
+    let mut rng = rand::rngs::OsRng;
+    let world = DemoWorld::new(&mut rng, now);
+    let mut content: TrustBundleContent = world.bundle_content.clone();
+    content.max_staleness = 30 * cdemo::DAY;
+    let jws = content.sign(&world.root).map_err(|e| invalid(dir, e))?;
+    write_secret(
+        &dir.join("root.key.json"),
+        &world.root.to_private_jwk().to_string(),
+    )?;
+    std::fs::write(&root_pub, world.root.public().to_jwk().to_string()).map_err(io(&root_pub))?;
+    for (spec, issuer) in ISSUERS.iter().zip(&world.issuers) {
+        let file =
+            json!({"issuer_id": spec.id, "name": spec.name, "key": issuer.key().to_private_jwk()});
+        write_secret(
+            &dir.join("issuers").join(format!("{}.json", spec.code)),
+            &file.to_string(),
+        )?;
+    }
+    store.put_trust_bundle(content.version, &jws, now)?;
+    import_fixture(store, FIXTURE, now)?;
+    store.put_resident(DEMO_RESIDENT, "张三", now)?;
+    store.put_activation(
+        &crate::state::sha256_hex(DEMO_ACTIVATION_CODE.as_bytes()),
+        DEMO_RESIDENT,
+        now + 365 * cdemo::DAY,
+        100,
+    )?;
+    for (i, claims) in demo_licences().into_iter().enumerate() {
+        let spec = ISSUERS.get(i).copied().unwrap_or(cdemo::MARKET_REGULATION);
+        let licence_id = claims
+            .get("licence_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        store.put_grant(&crate::store::Grant {
+            licence_id,
+            resident_id: DEMO_RESIDENT.into(),
+            issuer_id: spec.id.into(),
+            vct: None,
+            claims: Value::Object(claims.into_iter().collect()).to_string(),
+            status: 0,
+            granted_at: now,
+        })?;
+    }
+    Ok(true)
+}
+
+/// The demo resident's licences: a business licence, a residence permit and
+/// a marriage certificate (one per demo issuer, same order as [`ISSUERS`]).
+pub fn demo_licences() -> Vec<BTreeMap<String, Value>> {
+    let id = |spec: &cdemo::DemoIssuerSpec, serial: &str| {
+        zhangban_core::credential::LicenceId::new(spec.type_code, spec.code, serial, 1)
+            .map(|i| i.to_string())
+            .unwrap_or_default()
+    };
+    let ps = cdemo::PUBLIC_SECURITY;
+    let ca = cdemo::CIVIL_AFFAIRS;
+    let list = [
+        DemoWorld::typical_claims(1),
+        serde_json::from_value(json!({
+            "licence_name": ps.licence_name, "licence_number": "511602202600012",
+            "licence_id": id(&ps, "511602202600012"), "issuer_name": ps.name,
+            "holder_name": "张三", "holder_code_type": "公民身份号码", "holder_code": "11010519491231002X",
+            "address": "四川省广安市广安区建设路1号", "valid_from": "2026-01-01", "valid_until": "2031-01-01"
+        }))
+        .unwrap_or_default(),
+        serde_json::from_value(json!({
+            "licence_name": ca.licence_name, "licence_number": "J511602-2020-000123",
+            "licence_id": id(&ca, "J5116022020000123"), "issuer_name": ca.name,
+            "holder_name": "张三", "spouse_name": "李四", "registration_date": "2020-05-20",
+            "valid_from": "2020-05-20", "valid_until": "长期"
+        }))
+        .unwrap_or_default(),
+    ];
+    list.into_iter().collect()
+}

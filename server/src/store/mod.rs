@@ -1,0 +1,337 @@
+//! Storage behind one trait. Handlers see only [`Store`]; SQLite
+//! ([`sqlite::SqliteStore`]) is the embedded default, and a PostgreSQL
+//! implementation for several stateless replicas can follow without touching
+//! handlers: every method is one transaction with no state kept between calls
+//! (challenges, nonces and tokens live in the database, not in memory).
+//!
+//! Methods are blocking; handlers call them through `spawn_blocking`.
+
+pub mod sqlite;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a storage call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed (I/O, corruption, constraint we did not expect).
+    #[error("database error: {0}")]
+    Database(String),
+    /// A referenced row does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The same key was used for different content.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// The request is not allowed in the row's current state.
+    #[error("invalid state: {0}")]
+    InvalidState(&'static str),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e {
+            rusqlite::Error::QueryReturnedNoRows => Self::NotFound,
+            other => Self::Database(other.to_string()),
+        }
+    }
+}
+
+/// Result alias.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One entry of the catalog change feed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogChange {
+    /// Guide id.
+    pub id: String,
+    /// The catalog sequence number of this change (the cursor after it).
+    pub seq: u64,
+    /// SHA-256 (hex) of the guide JSON; empty for tombstones.
+    pub checksum: String,
+    /// The guide JSON, or `None` for a tombstone (deleted guide).
+    pub body: Option<String>,
+}
+
+/// A page of the catalog change feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogPage {
+    /// Changes with `seq > since`, in order.
+    pub changes: Vec<CatalogChange>,
+    /// The highest sequence number in the catalog.
+    pub head: u64,
+}
+
+/// A device enrolled for a resident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Device id (its key thumbprint).
+    pub id: String,
+    /// Owner.
+    pub resident_id: String,
+    /// The device's public JWK (JSON text).
+    pub jwk: String,
+}
+
+/// An authenticated session resolved from a token hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The device.
+    pub device_id: String,
+    /// Its resident.
+    pub resident_id: String,
+    /// Expiry (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// What the server stores for an accepted submission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSubmission {
+    /// Client-generated id (the idempotency key).
+    pub client_id: String,
+    /// Submitting resident.
+    pub resident_id: String,
+    /// Submitting device.
+    pub device_id: String,
+    /// Service guide id.
+    pub guide_id: String,
+    /// Form schema version the client filled.
+    pub form_version: u32,
+    /// The submitted values (JSON text).
+    pub body: String,
+    /// SHA-256 of the canonical request, to tell a retry from a reuse of the id.
+    pub request_hash: String,
+    /// Area code used as the tracking-number prefix.
+    pub area_code: String,
+    /// Acceptance time.
+    pub at: i64,
+}
+
+/// The receipt: returned identically for every retry of a client id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The client id.
+    pub client_id: String,
+    /// The tracking number (办件编号) residents quote.
+    pub tracking_number: String,
+    /// The service guide.
+    pub guide_id: String,
+    /// When the server accepted it.
+    pub accepted_at: i64,
+}
+
+/// A submission as its owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmissionRecord {
+    /// The receipt.
+    pub receipt: Receipt,
+    /// Current state.
+    pub state: String,
+    /// The form values (JSON).
+    pub values: serde_json::Value,
+    /// The form version.
+    pub form_version: u32,
+}
+
+/// One step of a submission's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusEvent {
+    /// Feed cursor.
+    pub seq: u64,
+    /// The submission.
+    pub client_id: String,
+    /// Its tracking number.
+    pub tracking_number: String,
+    /// The new state.
+    pub state: String,
+    /// An optional note from the officer (no personal data).
+    pub note: Option<String>,
+    /// When.
+    pub at: i64,
+}
+
+/// A licence copy delivered to one of a resident's devices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletEntry {
+    /// Row id.
+    pub id: u64,
+    /// GB/T 36904 licence identifier.
+    pub licence_id: String,
+    /// The device the copy is bound to.
+    pub device_id: String,
+    /// Licence type.
+    pub vct: String,
+    /// The issued SD-JWT (every disclosure).
+    pub sd_jwt: String,
+    /// Issue time.
+    pub issued_at: i64,
+}
+
+/// A licence granted to a resident: the source each device's copy is issued
+/// from, including devices enrolled later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// GB/T 36904 licence identifier (unique).
+    pub licence_id: String,
+    /// The resident.
+    pub resident_id: String,
+    /// The issuer.
+    pub issuer_id: String,
+    /// The licence type (`None`: the issuer's first).
+    pub vct: Option<String>,
+    /// The licence fields (JSON object text).
+    pub claims: String,
+    /// 0 valid, 1 revoked, 2 suspended.
+    pub status: u8,
+    /// When granted.
+    pub granted_at: i64,
+}
+
+/// A status list's mutable state, kept by the issuing server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusListRow {
+    /// List URI.
+    pub uri: String,
+    /// Issuer id.
+    pub issuer_id: String,
+    /// The raw 2-bit array.
+    pub bits: Vec<u8>,
+    /// Next free index.
+    pub next_idx: u64,
+    /// The latest signed token, if published.
+    pub token: Option<String>,
+}
+
+/// Everything the server persists.
+pub trait Store: Send + Sync + 'static {
+    // -- catalog --
+    /// Inserts or replaces a guide; returns its new sequence number. A guide
+    /// whose checksum did not change is left alone (returns the old sequence).
+    fn put_guide(&self, id: &str, checksum: &str, body: &str) -> StoreResult<u64>;
+    /// Inserts or replaces many guides in one transaction.
+    fn put_guides(&self, guides: &[(String, String, String)]) -> StoreResult<u64>;
+    /// Deletes a guide, leaving a tombstone in the feed.
+    fn delete_guide(&self, id: &str) -> StoreResult<u64>;
+    /// Changes with `seq > since`, at most `limit`.
+    fn catalog_changes(&self, since: u64, limit: u32) -> StoreResult<CatalogPage>;
+    /// One live guide (checksum, body).
+    fn guide(&self, id: &str) -> StoreResult<Option<(String, String)>>;
+
+    // -- residents, devices, auth --
+    /// Creates a resident (idempotent by id).
+    fn put_resident(&self, id: &str, name: &str, at: i64) -> StoreResult<()>;
+    /// Creates an activation code (stored as its hash).
+    fn put_activation(
+        &self,
+        code_hash: &str,
+        resident_id: &str,
+        expires_at: i64,
+        uses: u32,
+    ) -> StoreResult<()>;
+    /// Consumes one use of an activation code and enrols the device, in one
+    /// transaction. Re-enrolling the same key for the same resident is idempotent.
+    fn enrol(&self, code_hash: &str, device: &Device, now: i64) -> StoreResult<Device>;
+    /// A device by id.
+    fn device(&self, id: &str) -> StoreResult<Option<Device>>;
+    /// All devices of a resident.
+    fn devices_of(&self, resident_id: &str) -> StoreResult<Vec<Device>>;
+    /// Stores an authentication challenge.
+    fn put_challenge(
+        &self,
+        id: &str,
+        device_id: &str,
+        nonce: &str,
+        expires_at: i64,
+    ) -> StoreResult<()>;
+    /// Deletes and returns a challenge (device id, nonce, expiry): at most once.
+    fn take_challenge(&self, id: &str) -> StoreResult<Option<(String, String, i64)>>;
+    /// Stores a session token hash.
+    fn put_token(&self, hash: &str, session: &Session) -> StoreResult<()>;
+    /// Resolves a token hash (expired sessions are returned; the caller judges).
+    fn session(&self, hash: &str) -> StoreResult<Option<Session>>;
+
+    // -- submissions --
+    /// The stored receipt for `client_id`, with its owner and request hash.
+    fn receipt(&self, client_id: &str) -> StoreResult<Option<(String, String, Receipt)>>;
+    /// Writes the dedupe row, the submission and its first timeline event in
+    /// one durable transaction, or returns the receipt already stored for the
+    /// id. Conflict if the id belongs to another resident or another request.
+    fn submit(&self, s: &NewSubmission) -> StoreResult<Receipt>;
+    /// A resident's submissions, newest first.
+    fn submissions_of(&self, resident_id: &str) -> StoreResult<Vec<SubmissionRecord>>;
+    /// One submission of a resident.
+    fn submission(
+        &self,
+        resident_id: &str,
+        client_id: &str,
+    ) -> StoreResult<Option<SubmissionRecord>>;
+    /// Moves a submission (by tracking number) to `state`, appending a timeline event.
+    fn transition(
+        &self,
+        tracking_number: &str,
+        state: &str,
+        note: Option<&str>,
+        at: i64,
+    ) -> StoreResult<StatusEvent>;
+    /// The current state of a submission by tracking number.
+    fn state_of(&self, tracking_number: &str) -> StoreResult<Option<String>>;
+    /// Timeline events of a resident's submissions with `seq > since`.
+    fn events_since(
+        &self,
+        resident_id: &str,
+        since: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<StatusEvent>>;
+    /// Stores a presentation nonce for a (resident, client id).
+    fn put_nonce(
+        &self,
+        nonce: &str,
+        resident_id: &str,
+        client_id: &str,
+        expires_at: i64,
+    ) -> StoreResult<()>;
+    /// Unused, unexpired nonces of a (resident, client id).
+    fn nonces_for(&self, resident_id: &str, client_id: &str, now: i64) -> StoreResult<Vec<String>>;
+
+    // -- trust data --
+    /// Publishes a trust bundle version.
+    fn put_trust_bundle(&self, version: u64, jws: &str, at: i64) -> StoreResult<()>;
+    /// The newest trust bundle.
+    fn trust_bundle(&self) -> StoreResult<Option<String>>;
+    /// Creates a status list if absent.
+    fn ensure_status_list(&self, uri: &str, issuer_id: &str, capacity: u64) -> StoreResult<()>;
+    /// A status list row.
+    fn status_list(&self, uri: &str) -> StoreResult<Option<StatusListRow>>;
+    /// All status list rows.
+    fn status_lists(&self) -> StoreResult<Vec<StatusListRow>>;
+    /// Allocates the next index of a list.
+    fn allocate_status_index(&self, uri: &str) -> StoreResult<u64>;
+    /// Sets the 2-bit status at `idx` atomically; returns the list's new bits.
+    fn set_status(&self, uri: &str, idx: u64, value: u8) -> StoreResult<Vec<u8>>;
+    /// Stores a list's newly signed token.
+    fn put_status_token(&self, uri: &str, token: &str) -> StoreResult<()>;
+
+    // -- wallet --
+    /// Stores an issued licence copy for a resident's device.
+    fn put_licence(
+        &self,
+        resident_id: &str,
+        entry: &WalletEntry,
+        issuer_id: &str,
+        status_uri: &str,
+        status_idx: u64,
+    ) -> StoreResult<u64>;
+    /// A resident's licences.
+    fn wallet(&self, resident_id: &str) -> StoreResult<Vec<WalletEntry>>;
+    /// Records a grant; conflict if the licence id exists.
+    fn put_grant(&self, grant: &Grant) -> StoreResult<()>;
+    /// One grant.
+    fn grant(&self, licence_id: &str) -> StoreResult<Option<Grant>>;
+    /// A resident's grants.
+    fn grants_of(&self, resident_id: &str) -> StoreResult<Vec<Grant>>;
+    /// Records a grant's status (so later copies get it too).
+    fn set_grant_status(&self, licence_id: &str, status: u8) -> StoreResult<()>;
+    /// Whether a device already holds a copy of a licence.
+    fn has_copy(&self, licence_id: &str, device_id: &str) -> StoreResult<bool>;
+    /// Status references (uri, idx) of every copy of a licence identifier.
+    fn licence_copies(&self, licence_id: &str) -> StoreResult<Vec<(String, u64)>>;
+}
