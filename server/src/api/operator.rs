@@ -273,7 +273,7 @@ pub async fn transition(
     }
     let now = state.clock.now();
     let event = blocking(&state, move |s| {
-        s.transition(&tracking, &t.state, t.note.as_deref(), now)
+        s.transition(&tracking, &current, &t.state, t.note.as_deref(), now)
     })
     .await?;
     Ok(Json(event))

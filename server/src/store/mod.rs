@@ -264,10 +264,12 @@ pub trait Store: Send + Sync + 'static {
         resident_id: &str,
         client_id: &str,
     ) -> StoreResult<Option<SubmissionRecord>>;
-    /// Moves a submission (by tracking number) to `state`, appending a timeline event.
+    /// Moves a submission (by tracking number) from `from` to `state`, appending a
+    /// timeline event; `InvalidState` if its state is no longer `from`.
     fn transition(
         &self,
         tracking_number: &str,
+        from: &str,
         state: &str,
         note: Option<&str>,
         at: i64,

@@ -536,6 +536,7 @@ impl Store for SqliteStore {
     fn transition(
         &self,
         tracking_number: &str,
+        from: &str,
         state: &str,
         note: Option<&str>,
         at: i64,
@@ -547,10 +548,15 @@ impl Store for SqliteStore {
             [tracking_number],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-        tx.execute(
-            "UPDATE submissions SET state = ?2 WHERE tracking_number = ?1",
-            params![tracking_number, state],
+        let changed = tx.execute(
+            "UPDATE submissions SET state = ?3 WHERE tracking_number = ?1 AND state = ?2",
+            params![tracking_number, from, state],
         )?;
+        if changed == 0 {
+            return Err(StoreError::InvalidState(
+                "the submission's state changed meanwhile",
+            ));
+        }
         tx.execute(
             "INSERT INTO submission_events(client_id, resident_id, tracking_number, state, note, at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
