@@ -13,7 +13,7 @@ use std::io::Read as _;
 use common::*;
 use reqwest::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 use zhangban_core::credential::demo::{self as cdemo, ISSUERS};
 use zhangban_core::credential::{KeyPair, StatusListCache, TrustBundleContent};
 use zhangban_core::guide::Guide;
@@ -453,4 +453,715 @@ async fn operator_publishes_trust_bundles_without_rollback() {
         "{}",
         resp.text().await.unwrap()
     );
+}
+
+// ------------------------------------------------------- enrolment, auth --
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enrolment_needs_a_live_activation_code() {
+    let s = TestServer::start().await;
+    let key = || KeyPair::generate(&mut rand::rngs::OsRng);
+
+    // Unknown code.
+    let resp = s.enrol_raw("NO-SUCH-CODE-0000", &key()).await;
+    expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+    let resp = s.enrol_raw("", &key()).await;
+    expect_error(resp, StatusCode::BAD_REQUEST, "invalid_activation_code").await;
+
+    // One use: the second key is refused; the first, enrolled again, is the same device.
+    let r = s.register_with(1, 30).await;
+    let k1 = key();
+    let resp = s.enrol_raw(&r.code, &k1).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let first: Value = resp.json().await.unwrap();
+    assert_eq!(first["device_id"], k1.public().thumbprint().as_str());
+    assert_eq!(first["resident_id"], r.id.as_str());
+    let resp = s.enrol_raw(&r.code, &key()).await;
+    expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+    let resp = s.enrol_raw(&r.code, &k1).await;
+    assert_eq!(resp.status(), StatusCode::OK, "re-enrolling is idempotent");
+    assert_eq!(resp.json::<Value>().await.unwrap(), first);
+
+    // The same key cannot be enrolled for another resident.
+    let other = s.register().await;
+    let resp = s.enrol_raw(&other.code, &k1).await;
+    expect_error(resp, StatusCode::CONFLICT, "conflict").await;
+
+    // Invalid keys.
+    for jwk in [
+        json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"}),
+        json!({"kty": "OKP", "crv": "Ed25519", "x": "short"}),
+        json!({"kty": "OKP", "crv": "X25519", "x": k1.public().to_jwk()["x"]}),
+        json!("not a jwk"),
+    ] {
+        let resp = s
+            .req(Method::POST, "/v1/devices/enrol")
+            .json(&json!({"activation_code": other.code, "device_jwk": jwk}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(resp, StatusCode::BAD_REQUEST, "invalid_device_key").await;
+    }
+
+    // An expired code (the clock moves past its validity).
+    let r = s.register_with(3, 1).await;
+    s.clock.advance(cdemo::DAY + 1);
+    let resp = s.enrol_raw(&r.code, &key()).await;
+    expect_error(resp, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn challenges_and_tokens() {
+    let s = TestServer::start().await;
+    let (r, dev) = s.resident_with_device().await;
+    let wallet = |token: Option<String>| {
+        let mut req = s.req(Method::GET, "/v1/wallet");
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send()
+    };
+
+    // Unknown device: no challenge.
+    let resp = s
+        .req(Method::POST, "/v1/auth/challenge")
+        .json(&json!({"device_id": "no-such-device"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    // A good signature gives a token that works.
+    let (cid, nonce) = s.challenge(&dev.id).await;
+    let resp = s.token_raw(&dev.id, &cid, &nonce, &dev.key).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let v: Value = resp.json().await.unwrap();
+    let token = v["token"].as_str().unwrap().to_owned();
+    assert_eq!(v["expires_at"], s.now() + 15 * 60);
+    assert_eq!(
+        wallet(Some(token.clone())).await.unwrap().status(),
+        StatusCode::OK
+    );
+    // The same challenge again: refused (one use).
+    let resp = s.token_raw(&dev.id, &cid, &nonce, &dev.key).await;
+    expect_error(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    // Signed by another key: refused, and the challenge is gone afterwards.
+    let intruder = KeyPair::generate(&mut rand::rngs::OsRng);
+    let (cid, nonce) = s.challenge(&dev.id).await;
+    let resp = s.token_raw(&dev.id, &cid, &nonce, &intruder).await;
+    expect_error(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let resp = s.token_raw(&dev.id, &cid, &nonce, &dev.key).await;
+    expect_error(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    // A challenge of one device answered for another.
+    let dev2 = s.device(&r).await;
+    let (cid, nonce) = s.challenge(&dev.id).await;
+    let resp = s.token_raw(&dev2.id, &cid, &nonce, &dev2.key).await;
+    expect_error(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    // A malformed signature; an unknown challenge.
+    let (cid, _) = s.challenge(&dev.id).await;
+    let resp = s
+        .req(Method::POST, "/v1/auth/token")
+        .json(&json!({"device_id": dev.id, "challenge_id": cid, "signature": "!!"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let resp = s
+        .token_raw(&dev.id, "no-such-challenge", "x", &dev.key)
+        .await;
+    expect_error(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    // An expired challenge.
+    let (cid, nonce) = s.challenge(&dev.id).await;
+    s.clock.advance(121);
+    let resp = s.token_raw(&dev.id, &cid, &nonce, &dev.key).await;
+    expect_error(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
+
+    // No token, a malformed header, an unknown token.
+    expect_error(
+        wallet(None).await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    let resp = s
+        .req(Method::GET, "/v1/wallet")
+        .header("authorization", format!("Basic {token}"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    expect_error(
+        wallet(Some("made-up".into())).await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+
+    // An expired token: refused everywhere; a new login works.
+    let token = s.login(&dev.key).await;
+    assert_eq!(
+        wallet(Some(token.clone())).await.unwrap().status(),
+        StatusCode::OK
+    );
+    s.clock.advance(15 * 60 + 1);
+    expect_error(
+        wallet(Some(token.clone())).await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    let resp = s
+        .req(Method::GET, "/v1/submissions")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let token = s.login(&dev.key).await;
+    assert_eq!(wallet(Some(token)).await.unwrap().status(), StatusCode::OK);
+}
+
+// ------------------------------------------------------------ submissions --
+
+async fn receipt(resp: reqwest::Response) -> Value {
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+async fn my_submissions(s: &TestServer, dev: &Device) -> Vec<Value> {
+    let resp = s
+        .as_dev(dev, Method::GET, "/v1/submissions")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submission_gets_a_receipt_once() {
+    let s = TestServer::start().await;
+    let (_, dev) = s.resident_with_device().await;
+    let guide = plain_guide();
+    let cid = s.client_id();
+    let body = s.body(guide, &[]);
+    let r = receipt(s.submit(&dev, &cid, &body).await).await;
+    assert_eq!(r["client_id"], cid.as_str());
+    assert_eq!(r["guide_id"], guide.id.as_str());
+    assert_eq!(r["accepted_at"], s.now());
+    let tracking = r["tracking_number"].as_str().unwrap();
+    let day = today(s.now()).replace('-', "");
+    assert_eq!(tracking.len(), 6 + 8 + 7, "{tracking}");
+    assert!(tracking.starts_with(&format!("{}{day}", &guide.area_code[..6])));
+    // A retry, even later: the same receipt.
+    s.clock.advance(60);
+    assert_eq!(receipt(s.submit(&dev, &cid, &body).await).await, r);
+    // The stored submission.
+    let resp = s
+        .as_dev(&dev, Method::GET, &format!("/v1/submissions/{cid}"))
+        .send()
+        .await
+        .unwrap();
+    let rec: Value = resp.json().await.unwrap();
+    assert_eq!(rec["receipt"], r);
+    assert_eq!(rec["state"], "submitted");
+    assert_eq!(rec["values"], body["values"]);
+    assert_eq!(rec["form_version"], guide.form.version);
+    // The same id with another body: refused, the first stays.
+    let other = s.body(guide, &[("applicant_phone", json!("13900139000"))]);
+    let resp = s.submit(&dev, &cid, &other).await;
+    expect_error(resp, StatusCode::CONFLICT, "client_id_reused").await;
+    let list = my_submissions(&s, &dev).await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["values"], body["values"]);
+    // No token: nothing.
+    let resp = s
+        .req(Method::PUT, &format!("/v1/submissions/{}", s.client_id()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_retries_make_one_submission() {
+    let s = TestServer::start().await;
+    let (_, dev) = s.resident_with_device().await;
+    let guide = business_guide();
+    let (lid, _) = s.grant(&dev.resident_id, 0).await;
+    let cid = s.client_id();
+    // With a licence, so that every attempt does the slow checks in parallel.
+    let sd_jwt = s.copy_for(&dev, &lid).await;
+    let nonce = s.nonce(&dev, &cid, &guide.id).await;
+    let p = s.present(&sd_jwt, &dev.key, &guide.id, &nonce);
+    let body = s.body(guide, &[("business_licence", json!({"presentation": p}))]);
+    let attempts = (0..20).map(|_| {
+        let req = s
+            .as_dev(&dev, Method::PUT, &format!("/v1/submissions/{cid}"))
+            .json(&body);
+        tokio::spawn(async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status();
+            (status, resp.json::<Value>().await.unwrap())
+        })
+    });
+    let results: Vec<(StatusCode, Value)> = futures_join(attempts.collect()).await;
+    assert_eq!(results.len(), 20);
+    for (status, v) in &results {
+        assert_eq!(*status, StatusCode::OK, "{v}");
+        assert_eq!(*v, results[0].1, "every retry gets the same receipt");
+    }
+    let list = my_submissions(&s, &dev).await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["receipt"], results[0].1);
+    let events = s
+        .as_dev(&dev, Method::GET, "/v1/events")
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(events["events"].as_array().unwrap().len(), 1);
+}
+
+async fn futures_join<T: Send + 'static>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_submissions_are_refused_and_not_stored() {
+    let s = TestServer::start().await;
+    let (_, dev) = s.resident_with_device().await;
+    let guide = plain_guide();
+
+    // Invalid client ids.
+    let body = s.body(guide, &[]);
+    for bad in ["short", "has%20space", "bad!chars!", &"x".repeat(65)] {
+        let resp = s.submit(&dev, bad, &body).await;
+        expect_error(resp, StatusCode::BAD_REQUEST, "invalid_client_id").await;
+        let resp = s
+            .as_dev(&dev, Method::POST, &format!("/v1/submissions/{bad}/nonce"))
+            .json(&json!({"guide_id": guide.id}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(resp, StatusCode::BAD_REQUEST, "invalid_client_id").await;
+    }
+
+    // Form errors: every field's code, nothing stored, the id still usable.
+    let cid = s.client_id();
+    let mut bad = s.body(
+        guide,
+        &[
+            ("applicant_id_number", json!("110105194912310021")),
+            ("applicant_phone", json!("12345")),
+            ("no_such_field", json!("x")),
+        ],
+    );
+    bad["values"]
+        .as_object_mut()
+        .unwrap()
+        .remove("applicant_name");
+    let mut errors = field_errors(s.submit(&dev, &cid, &bad).await).await;
+    errors.sort();
+    assert_eq!(
+        errors,
+        vec![
+            ("applicant_id_number".into(), "invalid_id_number".into()),
+            ("applicant_name".into(), "required".into()),
+            ("applicant_phone".into(), "invalid_phone".into()),
+            ("no_such_field".into(), "unknown_field".into()),
+        ]
+    );
+    let resp = s
+        .as_dev(&dev, Method::GET, &format!("/v1/submissions/{cid}"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, StatusCode::NOT_FOUND, "not_found").await;
+    assert!(my_submissions(&s, &dev).await.is_empty());
+
+    // Another form version: the whole form is refused.
+    let mut old = s.body(guide, &[]);
+    old["form_version"] = json!(guide.form.version + 1);
+    let errors = field_errors(s.submit(&dev, &cid, &old).await).await;
+    assert_eq!(
+        errors,
+        vec![(String::new(), "schema_version_mismatch".into())]
+    );
+
+    // An unknown guide.
+    let mut unknown = s.body(guide, &[]);
+    unknown["guide_id"] = json!("no-such-guide");
+    let resp = s.submit(&dev, &cid, &unknown).await;
+    expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "unknown_guide").await;
+    assert!(my_submissions(&s, &dev).await.is_empty());
+
+    // A withdrawn guide is unknown too.
+    let resp = s
+        .op(
+            Method::DELETE,
+            &format!("/v1/operator/guides/{}", business_guide().id),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = s
+        .submit(&dev, &s.client_id(), &s.body(business_guide(), &[]))
+        .await;
+    expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "unknown_guide").await;
+
+    // The refused id is not burnt: a valid body with it is accepted.
+    receipt(s.submit(&dev, &cid, &s.body(guide, &[])).await).await;
+    assert_eq!(my_submissions(&s, &dev).await.len(), 1);
+}
+
+// ------------------------------------------------ licences in submissions --
+
+/// The one licence error of a refused submission: (field, code, class).
+async fn licence_refusal(resp: reqwest::Response) -> (String, String, String) {
+    let v = expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    let fields = v["error"]["details"]["fields"].as_array().unwrap();
+    assert_eq!(fields.len(), 1, "{v}");
+    let f = &fields[0];
+    assert_eq!(f["kind"], "licence");
+    assert!(f["zh"].is_string() && f["en"].is_string());
+    (
+        f["field"].as_str().unwrap().to_owned(),
+        f["code"].as_str().unwrap().to_owned(),
+        f["class"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// A key binding JWT over `unbound` (a presentation ending in `~`), signed by any key.
+fn bind_with(unbound: &str, key: &KeyPair, aud: &str, nonce: &str, iat: i64) -> String {
+    use zhangban_core::credential::jose::{header, sha256_b64, sign_compact};
+    use zhangban_core::credential::sd_jwt::TYP_KB_JWT;
+    let payload = json!({"iat": iat, "aud": aud, "nonce": nonce, "sd_hash": sha256_b64(unbound)});
+    format!(
+        "{unbound}{}",
+        sign_compact(header(TYP_KB_JWT, None), &payload, key.signing_key())
+    )
+}
+
+fn unbound(sd_jwt: &str) -> String {
+    zhangban_core::credential::HeldLicence::parse(sd_jwt)
+        .unwrap()
+        .present(&["licence_name", "licence_number", "holder_name"], None)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attached_licences_are_verified() {
+    let s = TestServer::start().await;
+    let guide = business_guide();
+    let field = "business_licence";
+    let (_, dev) = s.resident_with_device().await;
+    let (lid, copies) = s.grant(&dev.resident_id, 0).await;
+    assert_eq!(copies.len(), 1);
+    let sd_jwt = s.copy_for(&dev, &lid).await;
+
+    // Valid.
+    let resp = s.submit_with_licence(&dev, guide, field, &lid).await;
+    receipt(resp).await;
+
+    // Submits `presentation(nonce)` under a fresh client id with a nonce issued for it.
+    let submit = |make: Box<dyn Fn(&str) -> String + Send + Sync>| {
+        let s = &s;
+        let dev = &dev;
+        async move {
+            let cid = s.client_id();
+            let nonce = s.nonce(dev, &cid, &guide.id).await;
+            let p = make(&nonce);
+            let body = s.body(guide, &[(field, json!({"presentation": p}))]);
+            s.submit(dev, &cid, &body).await
+        }
+    };
+    let present = {
+        let (s, sd, key, aud) = (&s, sd_jwt.clone(), dev.key.clone(), guide.id.clone());
+        move |nonce: &str| s.present(&sd, &key, &aud, nonce)
+    };
+
+    // Forged: a disclosure the issuer never signed.
+    let p = present("n");
+    let mut parts: Vec<String> = p.split('~').map(str::to_owned).collect();
+    parts[1] = zhangban_core::credential::jose::b64e(
+        json!(["c2FsdHNhbHRzYWx0", "holder_name", "冒名公司"]).to_string(),
+    );
+    let forged_disclosure = parts.join("~");
+    let resp = submit(Box::new(move |_| forged_disclosure.clone())).await;
+    assert_eq!(
+        licence_refusal(resp).await,
+        (
+            field.into(),
+            "disclosure_unreferenced".into(),
+            "forged".into()
+        )
+    );
+    // Forged: the issuer's signature altered.
+    let present2 = present.clone();
+    let resp = submit(Box::new(move |nonce| {
+        let p = present2(nonce);
+        let (jwt, rest) = p.split_once('~').unwrap();
+        let (signed, sig) = jwt.rsplit_once('.').unwrap();
+        let flipped = if sig.starts_with('A') { "B" } else { "A" };
+        format!("{signed}.{flipped}{}~{rest}", &sig[1..])
+    }))
+    .await;
+    assert_eq!(
+        licence_refusal(resp).await,
+        (field.into(), "signature_invalid".into(), "forged".into())
+    );
+    // Not a presentation at all: the form validator and the verifier both say so.
+    let resp = submit(Box::new(|_| "garbage".into())).await;
+    let v = expect_error(resp, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await;
+    assert!(
+        v["error"]["details"]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["field"] == field)
+    );
+
+    // Audience of another guide.
+    let (other_guide, sd, key) = (plain_guide().id.clone(), sd_jwt.clone(), dev.key.clone());
+    let s_ref = &s;
+    let resp = submit(Box::new(move |nonce| {
+        s_ref.present(&sd, &key, &other_guide, nonce)
+    }))
+    .await;
+    assert_eq!(licence_refusal(resp).await.1, "kb_aud_mismatch");
+
+    // A nonce not issued for this submission: made up, or issued for another client id.
+    let p1 = present.clone();
+    let resp = submit(Box::new(move |_| p1("made-up-nonce"))).await;
+    assert_eq!(licence_refusal(resp).await.1, "kb_nonce_mismatch");
+    let other_nonce = s.nonce(&dev, &s.client_id(), &guide.id).await;
+    let p2 = present.clone();
+    let resp = submit(Box::new(move |_| p2(&other_nonce))).await;
+    assert_eq!(licence_refusal(resp).await.1, "kb_nonce_mismatch");
+    // A nonce that expired (10 minutes).
+    let cid = s.client_id();
+    let nonce = s.nonce(&dev, &cid, &guide.id).await;
+    s.clock.advance(10 * 60 + 1);
+    let p = s.present(&sd_jwt, &dev.key, &guide.id, &nonce);
+    let dev = {
+        let mut d = dev.clone();
+        s.relogin(&mut d).await;
+        d
+    };
+    let resp = s
+        .submit(
+            &dev,
+            &cid,
+            &s.body(guide, &[(field, json!({"presentation": p}))]),
+        )
+        .await;
+    assert_eq!(licence_refusal(resp).await.1, "kb_nonce_mismatch");
+    // A key binding made long ago (stale) with a good nonce.
+    let cid = s.client_id();
+    let nonce = s.nonce(&dev, &cid, &guide.id).await;
+    let p = bind_with(
+        &unbound(&sd_jwt),
+        &dev.key,
+        &guide.id,
+        &nonce,
+        s.now() - 3600,
+    );
+    let resp = s
+        .submit(
+            &dev,
+            &cid,
+            &s.body(guide, &[(field, json!({"presentation": p}))]),
+        )
+        .await;
+    assert_eq!(licence_refusal(resp).await.1, "kb_stale");
+    // No key binding at all.
+    let p = unbound(&sd_jwt);
+    let resp = s
+        .submit(
+            &dev,
+            &s.client_id(),
+            &s.body(guide, &[(field, json!({"presentation": p}))]),
+        )
+        .await;
+    assert_eq!(licence_refusal(resp).await.1, "kb_missing");
+
+    // A licence type the field does not accept (a residence permit as business licence),
+    // while the same permit is accepted where the form asks for one.
+    let (permit, _) = s.grant(&dev.resident_id, 1).await;
+    let resp = s.submit_with_licence(&dev, guide, field, &permit).await;
+    assert_eq!(
+        licence_refusal(resp).await,
+        (
+            field.into(),
+            "licence_type_not_accepted".into(),
+            "untrusted_issuer".into()
+        )
+    );
+    let resp = s
+        .submit_with_licence(&dev, residence_guide(), "residence_permit", &permit)
+        .await;
+    receipt(resp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_and_suspended_licences_are_refused() {
+    let s = TestServer::start().await;
+    let guide = business_guide();
+    let field = "business_licence";
+    let (_, dev) = s.resident_with_device().await;
+    let (lid, _) = s.grant(&dev.resident_id, 0).await;
+    receipt(s.submit_with_licence(&dev, guide, field, &lid).await).await;
+
+    for (status, code) in [("revoked", "revoked"), ("suspended", "suspended")] {
+        let v = s.set_licence_status(&lid, status).await;
+        assert_eq!(v["copies"], 1);
+        let resp = s.submit_with_licence(&dev, guide, field, &lid).await;
+        let (f, got, class) = licence_refusal(resp).await;
+        assert_eq!(
+            (f.as_str(), got.as_str(), class.as_str()),
+            (field, code, code)
+        );
+        // The published list says so too.
+        let lists = get_json(&s, "/v1/trust/status-lists").await;
+        let mut cache = StatusListCache::new();
+        for l in lists.as_array().unwrap() {
+            cache
+                .insert_token(l["token"].as_str().unwrap(), &s.world.bundle)
+                .unwrap();
+        }
+        let held =
+            zhangban_core::credential::HeldLicence::parse(&s.copy_for(&dev, &lid).await).unwrap();
+        let idx = held.visible()["status"]["status_list"]["idx"]
+            .as_u64()
+            .unwrap();
+        let uri = cdemo::status_uri(&ISSUERS[0]);
+        let expected = if status == "revoked" { 1 } else { 2 };
+        assert_eq!(cache.get(&uri).unwrap().list.get(idx), Some(expected));
+        // Reinstated: accepted again.
+        s.set_licence_status(&lid, "valid").await;
+        receipt(s.submit_with_licence(&dev, guide, field, &lid).await).await;
+    }
+    // Unknown licence, unknown status.
+    let resp = s
+        .op(Method::POST, "/v1/operator/licences/no-such-licence/status")
+        .json(&json!({"status": "revoked"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, StatusCode::NOT_FOUND, "not_found").await;
+    let resp = s
+        .op(Method::POST, &format!("/v1/operator/licences/{lid}/status"))
+        .json(&json!({"status": "lost"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, StatusCode::BAD_REQUEST, "invalid_status").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_trust_data_refuses_licences() {
+    let s = TestServer::start().await;
+    let guide = business_guide();
+    let field = "business_licence";
+    let (r, mut dev) = s.resident_with_device().await;
+    let (lid, _) = s.grant(&r.id, 0).await;
+    // The status list expires a day after it was signed; the bundle is good for 30 days.
+    s.clock.advance(cdemo::DAY + 3600);
+    s.relogin(&mut dev).await;
+    let resp = s.submit_with_licence(&dev, guide, field, &lid).await;
+    assert_eq!(
+        licence_refusal(resp).await,
+        (
+            field.into(),
+            "status_list_stale".into(),
+            "stale_trust_data".into()
+        )
+    );
+    // A status change re-signs the list: fresh again.
+    s.set_licence_status(&lid, "valid").await;
+    receipt(s.submit_with_licence(&dev, guide, field, &lid).await).await;
+    // Past the bundle's 30 days: the bundle is stale, whatever the lists say.
+    s.clock.advance(30 * cdemo::DAY);
+    s.relogin(&mut dev).await;
+    s.set_licence_status(&lid, "valid").await;
+    let resp = s.submit_with_licence(&dev, guide, field, &lid).await;
+    assert_eq!(licence_refusal(resp).await.1, "bundle_stale");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_licence_works_only_for_its_holder_device() {
+    let s = TestServer::start().await;
+    let guide = business_guide();
+    let field = "business_licence";
+    let (alice_resident, alice) = s.resident_with_device().await;
+    let (_, bob) = s.resident_with_device().await;
+    let (lid, _) = s.grant(&alice.resident_id, 0).await;
+    let alice_copy = s.copy_for(&alice, &lid).await;
+
+    // Alice's own presentation (her key, right aud), submitted by Bob with his nonce.
+    let cid = s.client_id();
+    let nonce = s.nonce(&bob, &cid, &guide.id).await;
+    let p = s.present(&alice_copy, &alice.key, &guide.id, &nonce);
+    let resp = s
+        .submit(
+            &bob,
+            &cid,
+            &s.body(guide, &[(field, json!({"presentation": p}))]),
+        )
+        .await;
+    assert_eq!(
+        licence_refusal(resp).await,
+        (field.into(), "wrong_holder".into(), "wrong_holder".into())
+    );
+    // Bob binding Alice's licence with his own key: the key binding does not verify.
+    let cid = s.client_id();
+    let nonce = s.nonce(&bob, &cid, &guide.id).await;
+    let p = bind_with(&unbound(&alice_copy), &bob.key, &guide.id, &nonce, s.now());
+    let resp = s
+        .submit(
+            &bob,
+            &cid,
+            &s.body(guide, &[(field, json!({"presentation": p}))]),
+        )
+        .await;
+    assert_eq!(
+        licence_refusal(resp).await,
+        (
+            field.into(),
+            "kb_signature_invalid".into(),
+            "wrong_holder".into()
+        )
+    );
+    // Alice's second device cannot use the first device's copy either.
+    let alice2 = s.device(&alice_resident).await;
+    let cid = s.client_id();
+    let nonce = s.nonce(&alice2, &cid, &guide.id).await;
+    let p = s.present(&alice_copy, &alice.key, &guide.id, &nonce);
+    let resp = s
+        .submit(
+            &alice2,
+            &cid,
+            &s.body(guide, &[(field, json!({"presentation": p}))]),
+        )
+        .await;
+    assert_eq!(licence_refusal(resp).await.1, "wrong_holder");
+    // With its own copy it can.
+    receipt(s.submit_with_licence(&alice2, guide, field, &lid).await).await;
+    // Alice herself: accepted.
+    receipt(s.submit_with_licence(&alice, guide, field, &lid).await).await;
 }
