@@ -2,6 +2,7 @@
 # Runs every test of Zhangban, installing what it needs on a fresh machine.
 #   formatting and lints, Rust unit / negative / property / CLI tests,
 #   interop with independent implementations (PyPI sd-jwt, jwcrypto) in a local venv,
+#   schemathesis (PyPI) against the live server's OpenAPI document,
 #   and a quick smoke run of the benchmarks (figures printed, never asserted).
 set -euo pipefail
 export CARGO_TERM_COLOR=never
@@ -29,6 +30,9 @@ fi
 step "Interop tests (sd-jwt reference implementation, jwcrypto)"
 cargo build --quiet -p zhangban-core --features cli --bin zhangban
 ZHANGBAN_BIN="$PWD/target/debug/zhangban" .venv/bin/python -m pytest tests/interop -q -p no:cacheprovider 2>&1 | tee -a "$log"
+
+step "schemathesis against the live server's /openapi.json"
+bash tests/schemathesis/run.sh
 
 step "Benchmarks, quick smoke run"
 ZHANGBAN_BENCH_QUICK=1 cargo bench --quiet -p zhangban-core --bench verify

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod error;
 pub mod extract;
 pub mod issuing;
+pub mod metrics;
 pub mod setup;
 pub mod state;
 pub mod store;

@@ -1,8 +1,10 @@
 //! HTTP API: routes, and the layers every request passes (body limit, gzip,
-//! tracing). Errors are typed JSON ([`crate::error::ApiError`]).
+//! tracing, metrics). Errors are typed JSON ([`crate::error::ApiError`]). The
+//! OpenAPI document is [`openapi`], served at `/openapi.json`.
 
 pub mod auth;
 pub mod catalog;
+pub mod openapi;
 pub mod operator;
 pub mod submissions;
 pub mod trust;
@@ -10,6 +12,7 @@ pub mod trust;
 use axum::Json;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
+use axum::middleware;
 use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 use tower_http::compression::CompressionLayer;
@@ -42,8 +45,12 @@ async fn not_found() -> ApiError {
 /// The application router.
 pub fn router(state: SharedState) -> Router {
     let limit = state.config.max_body_bytes;
+    // Installs the metrics recorder (once per process) before any request.
+    crate::metrics::handle();
     Router::new()
         .route("/healthz", get(health))
+        .route("/metrics", get(crate::metrics::serve))
+        .route("/openapi.json", get(openapi::serve))
         .route("/v1/catalog/changes", get(catalog::changes))
         .route("/v1/catalog/guides/{id}", get(catalog::guide))
         .route("/v1/trust/bundle", get(trust::bundle))
@@ -81,5 +88,6 @@ pub fn router(state: SharedState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(crate::metrics::track))
         .with_state(state)
 }

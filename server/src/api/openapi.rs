@@ -1,0 +1,644 @@
+//! The OpenAPI 3.1 document served at `GET /openapi.json`.
+//!
+//! Written by hand as JSON: the request and response types live in the
+//! handler modules and in core (the `Guide` model), whose serde attributes
+//! (`deny_unknown_fields`, internally tagged enums, `Option` → `null`) are
+//! the contract; this file restates them. The schemathesis run in the test
+//! command (`tests/schemathesis/run.sh`) checks every documented status,
+//! content type and response schema against the live server, so a handler
+//! that drifts from this document fails the test command.
+
+use std::sync::OnceLock;
+
+use axum::Json;
+use serde_json::{Value, json};
+
+use super::catalog::MAX_PAGE;
+
+const ERROR: &str = "#/components/schemas/Error";
+
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+/// A JSON response with the given schema.
+fn ok(description: &str, schema: Value) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": schema}}})
+}
+
+/// The typed error body, with the codes the handler uses for this status.
+fn err(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": ERROR}}}})
+}
+
+/// Error responses shared by kinds of input.
+#[derive(Clone, Copy)]
+enum Input {
+    /// A path parameter (`invalid_path`).
+    Path,
+    /// A query string (`invalid_query`, `invalid_limit`).
+    Query,
+    /// A JSON body (`malformed_json`, `invalid_body`, 413, 415).
+    Json,
+    /// A text body (`invalid_text`, `unreadable_body`, 413).
+    Text,
+    /// A resident bearer token (401).
+    Resident,
+    /// The operator bearer token (401 missing, 403 wrong).
+    Operator,
+}
+
+/// Builds the `responses` object: the successes given, the errors implied
+/// by the inputs, the handler's own errors, and 500.
+fn responses(success: &[(&str, Value)], inputs: &[Input], own: &[(&str, &str)]) -> Value {
+    let mut r = serde_json::Map::new();
+    for (status, resp) in success {
+        r.insert((*status).to_owned(), resp.clone());
+    }
+    let mut add = |status: &str, text: &str| {
+        let entry = r.entry(status.to_owned()).or_insert_with(|| err(""));
+        let old = entry["description"].as_str().unwrap_or_default().to_owned();
+        entry["description"] = Value::String(if old.is_empty() {
+            text.to_owned()
+        } else {
+            format!("{old}; {text}")
+        });
+    };
+    for input in inputs {
+        match input {
+            Input::Path => add("400", "`invalid_path`: a path parameter is not valid"),
+            Input::Query => add(
+                "400",
+                "`invalid_query`: the query string does not parse; `invalid_limit`: limit outside 1..=1000",
+            ),
+            Input::Json => {
+                add(
+                    "400",
+                    "`malformed_json`: the body is not JSON; `unreadable_body`",
+                );
+                add("413", "`payload_too_large`: the body exceeds the limit");
+                add(
+                    "415",
+                    "`unsupported_media_type`: Content-Type is not application/json",
+                );
+                add(
+                    "422",
+                    "`invalid_body`: the body lacks required members, has unknown ones or wrong types",
+                );
+            }
+            Input::Text => {
+                add(
+                    "400",
+                    "`invalid_text`: the body is not UTF-8; `unreadable_body`",
+                );
+                add("413", "`payload_too_large`: the body exceeds the limit");
+            }
+            Input::Resident => add(
+                "401",
+                "`unauthorized`: missing, unknown or expired resident token",
+            ),
+            Input::Operator => {
+                add("401", "`unauthorized`: missing operator token");
+                add("403", "`forbidden`: not the operator token");
+            }
+        }
+    }
+    for (status, text) in own {
+        add(status, text);
+    }
+    add(
+        "500",
+        "`internal`: internal error (details are logged, not sent)",
+    );
+    Value::Object(r)
+}
+
+fn json_body(schema: &str) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": schema_ref(schema)}}})
+}
+
+fn path_param(name: &str, description: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "path", "required": true, "description": description, "schema": schema})
+}
+
+fn if_none_match() -> Value {
+    json!({"name": "If-None-Match", "in": "header", "required": false,
+        "description": "An ETag from an earlier response (or `*`): 304 when it still matches",
+        "schema": {"type": "string"}})
+}
+
+fn etag_headers() -> Value {
+    json!({
+        "ETag": {"required": true, "description": "Strong entity tag of this representation", "schema": {"type": "string"}},
+        "Cache-Control": {"required": true, "description": "`no-cache`: revalidate with If-None-Match", "schema": {"type": "string"}}
+    })
+}
+
+fn with_etag(mut resp: Value) -> Value {
+    resp["headers"] = etag_headers();
+    resp
+}
+
+fn not_modified() -> Value {
+    json!({"description": "Not modified: If-None-Match matched the current ETag (no body)", "headers": etag_headers()})
+}
+
+fn u32_schema() -> Value {
+    json!({"type": "integer", "minimum": 0, "maximum": u32::MAX})
+}
+
+fn u64_schema() -> Value {
+    json!({"type": "integer", "minimum": 0, "maximum": u64::MAX})
+}
+
+fn nullable(mut schema: Value) -> Value {
+    if let Some(t) = schema.get("type").cloned() {
+        schema["type"] = json!([t, "null"]);
+        schema
+    } else {
+        json!({"anyOf": [schema, {"type": "null"}]})
+    }
+}
+
+fn string_array() -> Value {
+    json!({"type": "array", "items": {"type": "string"}})
+}
+
+/// A closed object: every member listed, `required` ones must be present.
+fn object(required: &[&str], properties: Value) -> Value {
+    json!({"type": "object", "required": required, "properties": properties, "additionalProperties": false})
+}
+
+/// An object that tolerates unknown members (serde's default).
+fn open_object(required: &[&str], properties: Value) -> Value {
+    json!({"type": "object", "required": required, "properties": properties})
+}
+
+fn guide_schemas() -> Value {
+    let text = || json!({"type": "string"});
+    json!({
+        "ItemType": {"type": "string", "enum": [
+            "administrative_licensing", "administrative_penalty", "administrative_enforcement",
+            "administrative_levy", "administrative_payment", "administrative_inspection",
+            "administrative_confirmation", "administrative_reward", "administrative_adjudication",
+            "other_administrative_power", "public_service"]},
+        "ServiceObject": {"type": "string", "enum": ["natural_person", "legal_person", "both"]},
+        "MaterialForm": {"type": "string", "enum": ["paper", "electronic", "both"]},
+        "OnlineDepth": {"type": "string", "enum": ["I", "II", "III", "IV"]},
+        "Material": open_object(&["name", "form", "required", "copies", "licence_types", "note"], json!({
+            "name": text(), "form": schema_ref("MaterialForm"), "required": {"type": "boolean"},
+            "copies": u32_schema(), "licence_types": string_array(), "note": text()})),
+        "ProcessStep": open_object(&["step", "description"], json!({"step": text(), "description": text()})),
+        "Fee": open_object(&["name", "amount_yuan", "basis"], json!({
+            "name": text(), "amount_yuan": {"type": "string", "description": "decimal yuan, at most 2 places"},
+            "basis": text()})),
+        "Location": open_object(&["address", "hours", "phone"], json!({"address": text(), "hours": text(), "phone": text()})),
+        "Faq": open_object(&["q", "a"], json!({"q": text(), "a": text()})),
+        "ChoiceOption": open_object(&["value", "label_zh", "label_en"], json!({"value": text(), "label_zh": text(), "label_en": text()})),
+        "FieldKind": {
+            "description": "Internally tagged by `type`",
+            "oneOf": [
+                open_object(&["type", "min_len", "max_len"], json!({"type": {"const": "text"},
+                    "min_len": u32_schema(), "max_len": u32_schema(), "pattern": nullable(text())})),
+                open_object(&["type", "integer"], json!({"type": {"const": "number"},
+                    "min": nullable(json!({"type": "number"})), "max": nullable(json!({"type": "number"})),
+                    "integer": {"type": "boolean"}})),
+                open_object(&["type"], json!({"type": {"const": "date"},
+                    "not_before": nullable(text()), "not_after": nullable(text())})),
+                open_object(&["type", "options", "multiple"], json!({"type": {"const": "choice"},
+                    "options": {"type": "array", "items": schema_ref("ChoiceOption")}, "multiple": {"type": "boolean"}})),
+                open_object(&["type"], json!({"type": {"const": "id_number"}})),
+                open_object(&["type"], json!({"type": {"const": "phone"}})),
+                open_object(&["type", "licence_types"], json!({"type": {"const": "licence_ref"},
+                    "licence_types": string_array()})),
+                open_object(&["type", "media_types", "max_bytes"], json!({"type": {"const": "attachment"},
+                    "media_types": string_array(), "max_bytes": u64_schema()})),
+            ]
+        },
+        "FormField": open_object(&["name", "label_zh", "label_en", "kind", "required"], json!({
+            "name": text(), "label_zh": text(), "label_en": text(), "kind": schema_ref("FieldKind"),
+            "required": {"type": "boolean"}, "help": nullable(text())})),
+        "FormSchema": open_object(&["version", "fields"], json!({
+            "version": u32_schema(), "fields": {"type": "array", "items": schema_ref("FormField")}})),
+    })
+}
+
+/// Merges the members of objects (later ones win).
+fn merge(parts: &[Value]) -> Value {
+    let mut out = serde_json::Map::new();
+    for p in parts {
+        if let Value::Object(m) = p {
+            out.extend(m.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+fn guide_schema() -> Value {
+    let text = || json!({"type": "string"});
+    let required = [
+        "id",
+        "name",
+        "basic_code",
+        "implementation_code",
+        "item_type",
+        "department",
+        "department_code",
+        "area_code",
+        "legal_basis",
+        "service_object",
+        "acceptance_conditions",
+        "materials",
+        "process",
+        "statutory_limit_days",
+        "promised_limit_days",
+        "fees",
+        "online_depth",
+        "visits_required",
+        "locations",
+        "contact_phone",
+        "complaint_phone",
+        "faq",
+        "topics",
+        "form",
+        "version",
+        "updated_at",
+    ];
+    let identity = json!({
+        "id": {"type": "string", "description": "Catalog id: the implementation code"},
+        "name": text(), "basic_code": text(), "implementation_code": text(),
+        "item_type": schema_ref("ItemType"), "department": text(), "department_code": text(),
+        "area_code": text(), "main_item": nullable(text()), "legal_basis": string_array(),
+        "service_object": schema_ref("ServiceObject"), "acceptance_conditions": string_array(),
+    });
+    let handling = json!({
+        "materials": {"type": "array", "items": schema_ref("Material")},
+        "process": {"type": "array", "items": schema_ref("ProcessStep")},
+        "statutory_limit_days": u32_schema(), "promised_limit_days": u32_schema(),
+        "fees": {"type": "array", "items": schema_ref("Fee")},
+        "online_depth": schema_ref("OnlineDepth"),
+        "visits_required": {"type": "integer", "minimum": 0, "maximum": 255},
+    });
+    let rest = json!({
+        "locations": {"type": "array", "items": schema_ref("Location")},
+        "contact_phone": text(), "complaint_phone": text(),
+        "faq": {"type": "array", "items": schema_ref("Faq")}, "topics": string_array(),
+        "form": schema_ref("FormSchema"), "version": u64_schema(),
+        "updated_at": {"type": "integer", "description": "Unix seconds"},
+    });
+    open_object(&required, merge(&[identity, handling, rest]))
+}
+
+fn schemas() -> Value {
+    let text = || json!({"type": "string"});
+    let unix = || json!({"type": "integer", "description": "Unix seconds"});
+    let mut s = json!({
+        "Error": object(&["error"], json!({"error": object(&["code", "message"], json!({
+            "code": {"type": "string", "description": "Stable machine-readable code"},
+            "message": {"type": "string", "description": "Short English message (never echoes submitted values)"},
+            "details": {"description": "Structured details, e.g. `{\"fields\": [...]}` for validation_failed"}}))})),
+        "Health": object(&["status", "catalog_head", "trust_bundle_version"], json!({
+            "status": {"const": "ok"}, "catalog_head": u64_schema(),
+            "trust_bundle_version": nullable(u64_schema())})),
+        "Change": object(&["id", "seq", "checksum", "deleted", "guide"], json!({
+            "id": text(), "seq": u64_schema(),
+            "checksum": {"type": "string", "description": "SHA-256 hex of the guide JSON; empty for a tombstone"},
+            "deleted": {"type": "boolean"},
+            "guide": {"anyOf": [schema_ref("Guide"), {"type": "null"}]}})),
+        "ChangesPage": object(&["since", "next", "head", "more", "changes"], json!({
+            "since": u64_schema(), "next": u64_schema(), "head": u64_schema(), "more": {"type": "boolean"},
+            "changes": {"type": "array", "items": schema_ref("Change")}})),
+        "StatusListToken": object(&["uri", "token"], json!({
+            "uri": text(), "token": {"type": "string", "description": "The signed statuslist+jwt"}})),
+        "EnrolRequest": object(&["activation_code", "device_jwk"], json!({
+            "activation_code": {"type": "string", "minLength": 1, "maxLength": 128, "description": "1..=128 bytes"},
+            "device_jwk": {"type": "object", "description": "The device's public Ed25519 JWK (no private part `d`)",
+                "required": ["kty", "crv", "x"], "not": {"required": ["d"]},
+                "properties": {"kty": {"const": "OKP"}, "crv": {"const": "Ed25519"},
+                    "x": {"type": "string", "pattern": "^[A-Za-z0-9_-]{43}$", "description": "base64url of the 32-byte key"}}}})),
+        "EnrolResponse": object(&["device_id", "resident_id"], json!({"device_id": text(), "resident_id": text()})),
+        "ChallengeRequest": object(&["device_id"], json!({"device_id": text()})),
+        "ChallengeResponse": object(&["challenge_id", "nonce", "expires_at"], json!({
+            "challenge_id": text(), "nonce": text(), "expires_at": unix()})),
+        "TokenRequest": object(&["device_id", "challenge_id", "signature"], json!({
+            "device_id": text(), "challenge_id": text(),
+            "signature": {"type": "string", "description": "base64url Ed25519 signature over `zhangban-auth-v1.<challenge_id>.<nonce>`"}})),
+        "TokenResponse": object(&["token", "expires_at"], json!({"token": text(), "expires_at": unix()})),
+        "NonceRequest": object(&["guide_id"], json!({"guide_id": text()})),
+        "NonceResponse": object(&["nonce", "audience", "expires_at"], json!({
+            "nonce": text(), "audience": text(), "expires_at": unix()})),
+        "SubmissionRequest": object(&["guide_id", "form_version", "values"], json!({
+            "guide_id": text(), "form_version": u32_schema(),
+            "values": {"type": "object", "description": "Form values by field name"}})),
+        "Receipt": object(&["client_id", "tracking_number", "guide_id", "accepted_at"], json!({
+            "client_id": text(), "tracking_number": text(), "guide_id": text(), "accepted_at": unix()})),
+        "Submission": object(&["receipt", "state", "values", "form_version"], json!({
+            "receipt": schema_ref("Receipt"), "state": text(), "values": {}, "form_version": u32_schema()})),
+        "StatusEvent": object(&["seq", "client_id", "tracking_number", "state", "note", "at"], json!({
+            "seq": u64_schema(), "client_id": text(), "tracking_number": text(), "state": text(),
+            "note": nullable(text()), "at": unix()})),
+        "EventsPage": object(&["since", "next", "events"], json!({
+            "since": u64_schema(), "next": u64_schema(),
+            "events": {"type": "array", "items": schema_ref("StatusEvent")}})),
+        "WalletEntry": object(&["id", "licence_id", "device_id", "vct", "sd_jwt", "issued_at"], json!({
+            "id": u64_schema(), "licence_id": text(), "device_id": text(), "vct": text(),
+            "sd_jwt": text(), "issued_at": unix()})),
+        "PublishedGuide": object(&["id", "seq", "checksum"], json!({
+            "id": text(), "seq": u64_schema(), "checksum": text()})),
+        "DeletedGuide": object(&["id", "seq", "deleted"], json!({
+            "id": text(), "seq": u64_schema(), "deleted": {"const": true}})),
+        "NewResident": object(&["id", "name", "activation_code"], json!({
+            "id": {"type": "string", "minLength": 1, "maxLength": 64, "description": "1..=64 bytes"},
+            "name": text(),
+            "activation_code": {"type": "string", "minLength": 8, "maxLength": 128, "description": "8..=128 bytes"},
+            "uses": nullable(u32_schema()), "valid_days": nullable(u32_schema())})),
+        "ResidentCreated": object(&["id", "activation_expires_at", "uses"], json!({
+            "id": text(), "activation_expires_at": unix(), "uses": u32_schema()})),
+        "TrustBundleAccepted": object(&["version"], json!({"version": u64_schema()})),
+        "IssueRequest": object(&["resident_id", "issuer_id", "claims"], json!({
+            "resident_id": text(), "issuer_id": text(), "vct": nullable(text()),
+            "claims": {"type": "object", "description": "The licence fields"}})),
+        "StatusChange": object(&["status"], json!({"status": {"type": "string", "enum": ["valid", "suspended", "revoked"]}})),
+        "StatusChanged": object(&["licence_id", "status", "copies"], json!({
+            "licence_id": text(), "status": text(), "copies": {"type": "integer", "minimum": 0}})),
+        "Transition": object(&["state"], json!({
+            "state": {"type": "string", "enum": ["submitted", "accepted", "reviewing", "returned", "approved", "denied"]},
+            "note": nullable(json!({"type": "string", "maxLength": 500}))})),
+    });
+    s["Guide"] = guide_schema();
+    merge(&[s, guide_schemas()])
+}
+
+fn client_id_param() -> Value {
+    path_param(
+        "client_id",
+        "Client-generated submission id: 8-64 of A-Z a-z 0-9 - _",
+        json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"}),
+    )
+}
+
+fn paths() -> Value {
+    use Input::{Json as J, Operator as Op, Path as P, Query as Q, Resident as R, Text as T};
+    let resident = json!([{"residentToken": []}]);
+    let operator = json!([{"operatorToken": []}]);
+    let public = json!([]);
+    let array_of = |name: &str| json!({"type": "array", "items": schema_ref(name)});
+    let since_limit = json!([
+        {"name": "since", "in": "query", "required": false, "description": "Cursor: entries after this sequence number (default 0)", "schema": u64_schema()},
+        {"name": "limit", "in": "query", "required": false, "description": "Page size, default 500", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}}
+    ]);
+    let mut changes_params = since_limit.clone();
+    if let Some(a) = changes_params.as_array_mut() {
+        a.push(if_none_match());
+    }
+    let guide_id = path_param(
+        "id",
+        "Guide id (implementation code)",
+        json!({"type": "string"}),
+    );
+    json!({
+        "/healthz": {"get": {
+            "operationId": "health", "tags": ["meta"], "security": public,
+            "summary": "Liveness: the store answers; the trust bundle version loaded",
+            "responses": responses(&[("200", ok("Healthy", schema_ref("Health")))], &[], &[])}},
+        "/metrics": {"get": {
+            "operationId": "metrics", "tags": ["meta"], "security": public,
+            "summary": "Prometheus metrics (text exposition format 0.0.4)",
+            "responses": {"200": {"description": "Metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+        "/openapi.json": {"get": {
+            "operationId": "openapi", "tags": ["meta"], "security": public,
+            "summary": "This document",
+            "responses": {"200": ok("OpenAPI 3.1 document", json!({"type": "object"}))}}},
+        "/v1/catalog/changes": {"get": {
+            "operationId": "catalogChanges", "tags": ["catalog"], "security": public,
+            "summary": "The catalog change feed after a cursor (guides and tombstones), with ETag",
+            "parameters": changes_params,
+            "responses": responses(&[
+                ("200", with_etag(ok("A page of changes", schema_ref("ChangesPage")))),
+                ("304", not_modified())], &[Q], &[])}},
+        "/v1/catalog/guides/{id}": {"get": {
+            "operationId": "catalogGuide", "tags": ["catalog"], "security": public,
+            "summary": "One guide, with ETag (its checksum)",
+            "parameters": [guide_id.clone(), if_none_match()],
+            "responses": responses(&[
+                ("200", with_etag(ok("The guide", schema_ref("Guide")))),
+                ("304", not_modified())], &[P], &[("404", "`not_found`: no such guide")])}},
+        "/v1/trust/bundle": {"get": {
+            "operationId": "trustBundle", "tags": ["trust"], "security": public,
+            "summary": "The root-signed trust bundle (compact JWS)",
+            "responses": responses(&[
+                ("200", // No schema: the body is a compact JWS, not JSON (schemathesis
+                // would parse `application/jwt` as JSON if a schema were given).
+                json!({"description": "The trust bundle: a compact JWS (`typ` trust-bundle+jwt)", "content": {"application/jwt": {}}}))],
+                &[], &[("404", "`not_found`: no trust bundle published")])}},
+        "/v1/trust/status-lists": {"get": {
+            "operationId": "statusLists", "tags": ["trust"], "security": public,
+            "summary": "Every published status list token",
+            "responses": responses(&[("200", ok("The status lists", array_of("StatusListToken")))], &[], &[])}},
+        "/v1/devices/enrol": {"post": {
+            "operationId": "enrolDevice", "tags": ["auth"], "security": public,
+            "summary": "Bind a device key to a resident with an activation code",
+            "requestBody": json_body("EnrolRequest"),
+            "responses": responses(&[("200", ok("Enrolled", schema_ref("EnrolResponse")))], &[J], &[
+                ("400", "`invalid_device_key`: not an Ed25519 public JWK; `invalid_activation_code`: empty or over 128 bytes"),
+                ("403", "`forbidden`: unknown, expired or used-up activation code"),
+                ("409", "`conflict`: the device is enrolled for another resident")])}},
+        "/v1/auth/challenge": {"post": {
+            "operationId": "authChallenge", "tags": ["auth"], "security": public,
+            "summary": "A one-time challenge for an enrolled device",
+            "requestBody": json_body("ChallengeRequest"),
+            "responses": responses(&[("200", ok("Challenge", schema_ref("ChallengeResponse")))], &[J], &[
+                ("401", "`unauthorized`: unknown device")])}},
+        "/v1/auth/token": {"post": {
+            "operationId": "authToken", "tags": ["auth"], "security": public,
+            "summary": "Exchange a signed challenge for a short-lived resident bearer token",
+            "requestBody": json_body("TokenRequest"),
+            "responses": responses(&[("200", ok("Token", schema_ref("TokenResponse")))], &[J], &[
+                ("401", "`unauthorized`: unknown, used or expired challenge, unknown device, malformed or bad signature")])}},
+        "/v1/submissions": {"get": {
+            "operationId": "listSubmissions", "tags": ["submissions"], "security": resident,
+            "summary": "The resident's submissions, newest first",
+            "responses": responses(&[("200", ok("Submissions", array_of("Submission")))], &[R], &[])}},
+        "/v1/submissions/{client_id}": {
+            "parameters": [client_id_param()],
+            "put": {
+                "operationId": "submit", "tags": ["submissions"], "security": resident,
+                "summary": "Submit once, idempotently: every retry with the same body gets the same receipt",
+                "requestBody": json_body("SubmissionRequest"),
+                "responses": responses(&[("200", ok("Receipt (new or replayed)", schema_ref("Receipt")))], &[R, P, J], &[
+                    ("400", "`invalid_client_id`"),
+                    ("409", "`client_id_taken`: used by another resident; `client_id_reused`: used for another submission"),
+                    ("422", "`unknown_guide`; `validation_failed`: details.fields lists per-field form and licence errors")])},
+            "get": {
+                "operationId": "getSubmission", "tags": ["submissions"], "security": resident,
+                "summary": "One of the resident's submissions",
+                "responses": responses(&[("200", ok("Submission", schema_ref("Submission")))], &[R, P], &[
+                    ("404", "`not_found`: no such submission of this resident")])}},
+        "/v1/submissions/{client_id}/nonce": {"post": {
+            "operationId": "submissionNonce", "tags": ["submissions"], "security": resident,
+            "parameters": [client_id_param()],
+            "summary": "A fresh nonce for the licence presentations of one submission",
+            "requestBody": json_body("NonceRequest"),
+            "responses": responses(&[("200", ok("Nonce", schema_ref("NonceResponse")))], &[R, P, J], &[
+                ("400", "`invalid_client_id`")])}},
+        "/v1/events": {"get": {
+            "operationId": "events", "tags": ["submissions"], "security": resident,
+            "summary": "Status events of the resident's submissions after a cursor",
+            "parameters": since_limit,
+            "responses": responses(&[("200", ok("A page of events", schema_ref("EventsPage")))], &[R, Q], &[])}},
+        "/v1/wallet": {"get": {
+            "operationId": "wallet", "tags": ["submissions"], "security": resident,
+            "summary": "Licences issued to the resident (a copy per device)",
+            "responses": responses(&[("200", ok("Wallet", array_of("WalletEntry")))], &[R], &[])}},
+        "/v1/operator/guides/{id}": {
+            "parameters": [guide_id],
+            "put": {
+                "operationId": "publishGuide", "tags": ["operator"], "security": operator,
+                "summary": "Publish (create or replace) a guide",
+                "requestBody": json_body("Guide"),
+                "responses": responses(&[("200", ok("Published", schema_ref("PublishedGuide")))], &[Op, P, J], &[
+                    ("400", "`id_mismatch`: the path id and the guide id differ"),
+                    ("422", "`invalid_guide`: the guide is inconsistent")])},
+            "delete": {
+                "operationId": "withdrawGuide", "tags": ["operator"], "security": operator,
+                "summary": "Withdraw a guide (leaves a tombstone in the feed)",
+                "responses": responses(&[("200", ok("Withdrawn", schema_ref("DeletedGuide")))], &[Op, P], &[
+                    ("404", "`not_found`: no such guide")])}},
+        "/v1/operator/residents": {"post": {
+            "operationId": "registerResident", "tags": ["operator"], "security": operator,
+            "summary": "Register a resident and (re)set their activation code",
+            "requestBody": json_body("NewResident"),
+            "responses": responses(&[("201", ok("Registered", schema_ref("ResidentCreated")))], &[Op, J], &[
+                ("400", "`invalid_resident`: id 1..=64 bytes, activation code 8..=128 bytes")])}},
+        "/v1/operator/trust-bundle": {"put": {
+            "operationId": "publishTrustBundle", "tags": ["operator"], "security": operator,
+            "summary": "Publish a root-signed trust bundle (verified against the pinned roots, no rollback)",
+            "requestBody": {"required": true, "description": "The compact JWS as text. The Content-Type is not checked; surrounding whitespace is ignored.",
+                "content": {"text/plain": {"schema": {"type": "string",
+                    "pattern": "^\\s*[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\s*$"}}}},
+            "responses": responses(&[("200", ok("Accepted", schema_ref("TrustBundleAccepted")))], &[Op, T], &[
+                ("422", "`trust_bundle_rejected`: details.reason is the verifier's code")])}},
+        "/v1/operator/licences": {"post": {
+            "operationId": "issueLicence", "tags": ["operator"], "security": operator,
+            "summary": "Grant a licence; returns the copies issued to the resident's enrolled devices",
+            "requestBody": json_body("IssueRequest"),
+            "responses": responses(&[("201", ok("Copies issued now", array_of("WalletEntry")))], &[Op, J], &[
+                ("400", "`licence_type_not_authorized`, `no_licence_type`, `no_status_list`"),
+                ("404", "`not_found`: issuer key not held here, no trust bundle, issuer not in the bundle, unknown resident"),
+                ("409", "`conflict`: licence id already issued; `invalid_state`: status list full"),
+                ("422", "`invalid_licence`: the claims are not a valid licence")])}},
+        "/v1/operator/licences/{licence_id}/status": {"post": {
+            "operationId": "setLicenceStatus", "tags": ["operator"], "security": operator,
+            "parameters": [path_param("licence_id", "GB/T 36904 licence identifier", json!({"type": "string"}))],
+            "summary": "Set a licence's status (every copy) and republish the status lists",
+            "requestBody": json_body("StatusChange"),
+            "responses": responses(&[("200", ok("Changed", schema_ref("StatusChanged")))], &[Op, P, J], &[
+                ("400", "`invalid_status`"),
+                ("404", "`not_found`: no such licence")])}},
+        "/v1/operator/submissions/{tracking}/transition": {"post": {
+            "operationId": "transitionSubmission", "tags": ["operator"], "security": operator,
+            "parameters": [path_param("tracking", "Tracking number", json!({"type": "string"}))],
+            "summary": "Move a submission to its next state",
+            "requestBody": json_body("Transition"),
+            "responses": responses(&[("200", ok("The new status event", schema_ref("StatusEvent")))], &[Op, P, J], &[
+                ("400", "`note_too_long`"),
+                ("404", "`not_found`: no such submission"),
+                ("409", "`invalid_transition`: not allowed from the current state; `invalid_state`: the state changed meanwhile")])}},
+    })
+}
+
+/// The document.
+pub fn document() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
+    DOC.get_or_init(|| {
+        json!({
+            "openapi": "3.1.0",
+            "info": {
+                "title": "Zhangban (掌办) server API",
+                "version": env!("CARGO_PKG_VERSION"),
+                "description": "Catalog of service guides, device enrolment and token auth, idempotent submissions with licence verification, status timelines, wallet delivery, trust data, and the operator's endpoints. Errors are `{\"error\": {\"code\", \"message\", \"details\"?}}` with stable codes. Responses are gzip-compressed when the client accepts it."
+            },
+            "tags": [
+                {"name": "meta"}, {"name": "catalog"}, {"name": "trust"}, {"name": "auth"},
+                {"name": "submissions"}, {"name": "operator"}
+            ],
+            "paths": paths(),
+            "components": {
+                "schemas": schemas(),
+                "securitySchemes": {
+                    "residentToken": {"type": "http", "scheme": "bearer",
+                        "description": "A resident device's short-lived token from POST /v1/auth/token"},
+                    "operatorToken": {"type": "http", "scheme": "bearer",
+                        "description": "The operator token (the data directory's `operator-token`)"}
+                }
+            }
+        })
+    })
+}
+
+/// `GET /openapi.json`
+pub async fn serve() -> Json<&'static Value> {
+    Json(document())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    out.push(r);
+                }
+                m.values().for_each(|x| refs(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_ref_resolves() {
+        let doc = document();
+        let mut all = Vec::new();
+        refs(doc, &mut all);
+        assert!(all.len() > 40);
+        for r in all {
+            let name = r.strip_prefix("#/components/schemas/").expect(r);
+            assert!(
+                doc["components"]["schemas"].get(name).is_some(),
+                "{r} is not defined"
+            );
+        }
+    }
+
+    #[test]
+    fn every_operation_has_success_and_internal_error() {
+        let doc = document();
+        let mut n = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("item") {
+                if method == "parameters" {
+                    continue;
+                }
+                n += 1;
+                let r = op["responses"].as_object().expect("responses");
+                assert!(
+                    r.keys().any(|k| k.starts_with('2')),
+                    "{method} {path} has no success response"
+                );
+                if path != "/metrics" && path != "/openapi.json" {
+                    assert!(r.contains_key("500"), "{method} {path}");
+                }
+                for (status, resp) in r {
+                    assert!(
+                        !resp["description"].as_str().unwrap_or_default().is_empty(),
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+        assert_eq!(n, 23);
+    }
+}

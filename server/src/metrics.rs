@@ -1,0 +1,179 @@
+//! Prometheus metrics, served at `GET /metrics` in the text exposition format.
+//!
+//! Recorded through the `metrics` facade and rendered by
+//! `metrics-exporter-prometheus` (its recorder only: the endpoint is one of
+//! the API's routes, not a second listener).
+//!
+//! - `http_requests_total{method, route, status}`: every request; `route` is
+//!   the matched route template (`/v1/submissions/{client_id}`), never the
+//!   raw path, so no id or personal data reaches a label; requests that
+//!   match no route are counted under `route="unmatched"`.
+//! - `http_request_duration_seconds{method, route}`: latency histogram.
+//! - `zhangban_submissions_accepted_total`, `zhangban_submission_replays_total`,
+//!   `zhangban_submissions_rejected_total{code}`,
+//!   `zhangban_licence_verifications_failed_total{code}`: domain counters,
+//!   labelled only with stable error codes.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Name of the request counter.
+pub const REQUESTS: &str = "http_requests_total";
+/// Name of the latency histogram.
+pub const DURATION: &str = "http_request_duration_seconds";
+/// Latency buckets, seconds.
+const BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The process-wide Prometheus handle: installs the global recorder on first
+/// use (once per process), with a background thread doing the exporter's
+/// upkeep so histogram samples do not pile up between scrapes. If another
+/// recorder was installed first, a detached one is used and `/metrics`
+/// shows only what it records (nothing).
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(DURATION.to_owned()), BUCKETS)
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if ::metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was already installed; /metrics stays empty");
+        }
+        let upkeep = handle.clone();
+        let spawned = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "metrics upkeep thread not started");
+        }
+        describe();
+        handle.clone()
+    })
+}
+
+fn describe() {
+    ::metrics::describe_counter!(
+        REQUESTS,
+        "HTTP requests by method, matched route and status"
+    );
+    ::metrics::describe_histogram!(
+        DURATION,
+        ::metrics::Unit::Seconds,
+        "HTTP request latency by method and matched route"
+    );
+    ::metrics::describe_counter!(
+        "zhangban_submissions_accepted_total",
+        "Submissions newly accepted (a receipt issued for the first time)"
+    );
+    ::metrics::describe_counter!(
+        "zhangban_submission_replays_total",
+        "Retries of an accepted submission answered with the stored receipt"
+    );
+    ::metrics::describe_counter!(
+        "zhangban_submissions_rejected_total",
+        "Submissions refused, by error code"
+    );
+    ::metrics::describe_counter!(
+        "zhangban_licence_verifications_failed_total",
+        "Attached licence presentations that failed verification, by rejection code"
+    );
+}
+
+/// Middleware recording the request counter and latency histogram. Added
+/// with `Router::layer`, so it runs after routing and sees [`MatchedPath`].
+pub async fn track(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().as_str().to_owned();
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let elapsed = start.elapsed().as_secs_f64();
+    let status = resp.status().as_u16().to_string();
+    ::metrics::counter!(REQUESTS, "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    ::metrics::histogram!(DURATION, "method" => method, "route" => route).record(elapsed);
+    resp
+}
+
+/// `GET /metrics`: the Prometheus text exposition format. Public, read-only.
+pub async fn serve() -> Response {
+    let body = handle().render();
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// A submission was accepted for the first time (a new receipt).
+pub fn submission_accepted() {
+    ::metrics::counter!("zhangban_submissions_accepted_total").increment(1);
+}
+
+/// A retry of an accepted submission got the stored receipt.
+pub fn submission_replayed() {
+    ::metrics::counter!("zhangban_submission_replays_total").increment(1);
+}
+
+/// A submission was refused with the given stable error code
+/// (`validation_failed`, `client_id_reused`, `unknown_guide` …).
+pub fn submission_rejected(code: &'static str) {
+    ::metrics::counter!("zhangban_submissions_rejected_total", "code" => code).increment(1);
+}
+
+/// An attached licence presentation failed verification with the given
+/// stable rejection code (`Rejection::code()`, or `licence_type_not_accepted`).
+pub fn licence_verification_failed(code: &str) {
+    ::metrics::counter!("zhangban_licence_verifications_failed_total", "code" => code.to_owned())
+        .increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_counters_are_rendered() {
+        let h = handle();
+        submission_accepted();
+        submission_replayed();
+        submission_rejected("validation_failed");
+        licence_verification_failed("kb_nonce");
+        let text = h.render();
+        assert!(
+            text.contains("zhangban_submissions_accepted_total "),
+            "{text}"
+        );
+        assert!(
+            text.contains("zhangban_submission_replays_total "),
+            "{text}"
+        );
+        assert!(
+            text.contains("zhangban_submissions_rejected_total{code=\"validation_failed\"}"),
+            "{text}"
+        );
+        assert!(
+            text.contains("zhangban_licence_verifications_failed_total{code=\"kb_nonce\"}"),
+            "{text}"
+        );
+    }
+}
