@@ -246,16 +246,32 @@ pub async fn submit(
         area_code: guide.area_code.clone(),
         at: now,
     };
-    let receipt = blocking(&state, move |s| s.submit(&new))
-        .await
-        .map_err(|e| match e.code {
-            "conflict" => ApiError::new(
-                StatusCode::CONFLICT,
-                "client_id_reused",
-                "this client id was used for another submission",
-            ),
-            _ => e,
-        })?;
+    let resident_id = new.resident_id.clone();
+    let cid = new.client_id.clone();
+    let receipt = match blocking(&state, move |s| s.submit(&new)).await {
+        Ok(r) => r,
+        // Lost a race for the id: to another resident (taken) or to another
+        // request of this resident (reused), as the stored owner says.
+        Err(e) if e.code == "conflict" => {
+            let owner = blocking(&state, move |s| s.receipt(&cid))
+                .await?
+                .map(|(owner, _, _)| owner);
+            return Err(if owner.is_some_and(|o| o != resident_id) {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "client_id_taken",
+                    "this client id is already used",
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::CONFLICT,
+                    "client_id_reused",
+                    "this client id was used for another submission",
+                )
+            });
+        }
+        Err(e) => return Err(e),
+    };
     tracing::info!(tracking = %receipt.tracking_number, "submission accepted");
     Ok(Json(receipt))
 }
