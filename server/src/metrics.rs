@@ -149,7 +149,65 @@ pub fn licence_verification_failed(code: &str) {
 
 #[cfg(test)]
 mod tests {
+    use axum::Router;
+    use axum::routing::get;
+
     use super::*;
+
+    #[tokio::test]
+    async fn requests_are_labelled_by_route_template_not_raw_path() {
+        let h = handle();
+        let app = Router::new()
+            .route("/things/{id}", get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn(track));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = reqwest::Client::new();
+        for path in [
+            "/things/secret-id-1234",
+            "/things/other-5678",
+            "/nowhere-9999",
+        ] {
+            client
+                .get(format!("http://{addr}{path}"))
+                .send()
+                .await
+                .expect("request");
+        }
+        let text = h.render();
+        let line = |parts: &[&str]| {
+            text.lines()
+                .find(|l| parts.iter().all(|p| l.contains(p)))
+                .map(str::to_owned)
+        };
+        let ok = line(&[
+            REQUESTS,
+            "method=\"GET\"",
+            "route=\"/things/{id}\"",
+            "status=\"200\"",
+        ])
+        .unwrap_or_else(|| panic!("no request counter line in\n{text}"));
+        assert!(ok.ends_with(" 2"), "{ok}");
+        assert!(
+            line(&[REQUESTS, "route=\"unmatched\"", "status=\"404\""]).is_some(),
+            "{text}"
+        );
+        assert!(
+            line(&[
+                "http_request_duration_seconds_bucket",
+                "route=\"/things/{id}\"",
+                "le="
+            ])
+            .is_some(),
+            "latency is a histogram with buckets:\n{text}"
+        );
+        for raw in ["secret-id-1234", "other-5678", "nowhere-9999"] {
+            assert!(!text.contains(raw), "raw path {raw} leaked into a label");
+        }
+    }
 
     #[test]
     fn domain_counters_are_rendered() {
