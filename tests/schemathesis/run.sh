@@ -9,7 +9,7 @@
 # Checks: no 5xx, and every response's status code, content type, headers and
 # body conform to the document. Exits non-zero if either run fails.
 #
-# Environment: SCHEMATHESIS_MAX_EXAMPLES (default 25 per operation),
+# Environment: SCHEMATHESIS_MAX_EXAMPLES (default 50 per operation),
 # SCHEMATHESIS_SEED (default: fixed, so a failure reproduces), SCHEMATHESIS_ARGS (extra).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -44,9 +44,9 @@ resident_token=$("$venv/bin/python" tests/schemathesis/resident_token.py "$base"
 
 common=(
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance
-  --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-25}"
+  --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-50}"
   --seed "${SCHEMATHESIS_SEED:-20261123}"
-  --phases examples,coverage,fuzzing
+  --phases examples,coverage,fuzzing,stateful
   --generation-database none
   --request-timeout 10
   --no-color

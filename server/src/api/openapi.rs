@@ -139,6 +139,12 @@ fn with_etag(mut resp: Value) -> Value {
     resp
 }
 
+/// Adds OpenAPI links (what a response's values can be used for next).
+fn links(mut resp: Value, links: Value) -> Value {
+    resp["links"] = links;
+    resp
+}
+
 fn not_modified() -> Value {
     json!({"description": "Not modified: If-None-Match matched the current ETag (no body)", "headers": etag_headers()})
 }
@@ -414,7 +420,8 @@ fn paths() -> Value {
             "summary": "The catalog change feed after a cursor (guides and tombstones), with ETag",
             "parameters": changes_params,
             "responses": responses(&[
-                ("200", with_etag(ok("A page of changes", schema_ref("ChangesPage")))),
+                ("200", links(with_etag(ok("A page of changes", schema_ref("ChangesPage"))), json!({
+                    "FirstGuide": {"operationId": "catalogGuide", "parameters": {"id": "$response.body#/changes/0/id"}}}))),
                 ("304", not_modified())], &[Q], &[])}},
         "/v1/catalog/guides/{id}": {"get": {
             "operationId": "catalogGuide", "tags": ["catalog"], "security": public,
@@ -465,7 +472,8 @@ fn paths() -> Value {
                 "operationId": "submit", "tags": ["submissions"], "security": resident,
                 "summary": "Submit once, idempotently: every retry with the same body gets the same receipt",
                 "requestBody": json_body("SubmissionRequest"),
-                "responses": responses(&[("200", ok("Receipt (new or replayed)", schema_ref("Receipt")))], &[R, P, J], &[
+                "responses": responses(&[("200", links(ok("Receipt (new or replayed)", schema_ref("Receipt")), json!({
+                    "Submission": {"operationId": "getSubmission", "parameters": {"client_id": "$response.body#/client_id"}}})))], &[R, P, J], &[
                     ("400", "`invalid_client_id`"),
                     ("409", "`client_id_taken`: used by another resident; `client_id_reused`: used for another submission"),
                     ("422", "`unknown_guide`; `validation_failed`: details.fields lists per-field form and licence errors")])},
@@ -496,7 +504,8 @@ fn paths() -> Value {
                 "operationId": "publishGuide", "tags": ["operator"], "security": operator,
                 "summary": "Publish (create or replace) a guide",
                 "requestBody": json_body("Guide"),
-                "responses": responses(&[("200", ok("Published", schema_ref("PublishedGuide")))], &[Op, P, J], &[
+                "responses": responses(&[("200", links(ok("Published", schema_ref("PublishedGuide")), json!({
+                    "Withdraw": {"operationId": "withdrawGuide", "parameters": {"id": "$response.body#/id"}}})))], &[Op, P, J], &[
                     ("400", "`id_mismatch`: the path id and the guide id differ"),
                     ("422", "`invalid_guide`: the guide is inconsistent")])},
             "delete": {
@@ -522,7 +531,8 @@ fn paths() -> Value {
             "operationId": "issueLicence", "tags": ["operator"], "security": operator,
             "summary": "Grant a licence; returns the copies issued to the resident's enrolled devices",
             "requestBody": json_body("IssueRequest"),
-            "responses": responses(&[("201", ok("Copies issued now", array_of("WalletEntry")))], &[Op, J], &[
+            "responses": responses(&[("201", links(ok("Copies issued now", array_of("WalletEntry")), json!({
+                "SetStatus": {"operationId": "setLicenceStatus", "parameters": {"licence_id": "$response.body#/0/licence_id"}}})))], &[Op, J], &[
                 ("400", "`licence_type_not_authorized`, `no_licence_type`, `no_status_list`"),
                 ("404", "`not_found`: issuer key not held here, no trust bundle, issuer not in the bundle, unknown resident"),
                 ("409", "`conflict`: licence id already issued; `invalid_state`: status list full"),
