@@ -91,6 +91,9 @@ fn describe() {
         "zhangban_licence_verifications_failed_total",
         "Attached licence presentations that failed verification, by rejection code"
     );
+    // Shown from the first scrape on (the labelled ones appear with their first code).
+    ::metrics::counter!("zhangban_submissions_accepted_total").increment(0);
+    ::metrics::counter!("zhangban_submission_replays_total").increment(0);
 }
 
 /// Middleware recording the request counter and latency histogram. Added

@@ -43,7 +43,7 @@ operator_token=$(cat "$data/operator-token")
 resident_token=$("$venv/bin/python" tests/schemathesis/resident_token.py "$base" ZB-DEMO-2026)
 
 common=(
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,unsupported_method,allow_header_conformance
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-50}"
   --seed "${SCHEMATHESIS_SEED:-20261123}"
   --phases examples,coverage,fuzzing,stateful
@@ -64,6 +64,13 @@ st --exclude-path-regex '^/v1/operator/' \
 echo "--- operator endpoints (operator token)"
 st --include-path-regex '^/v1/operator/' \
   --header "Authorization: Bearer $operator_token" || status=$?
+
+# What the server saw, from its own /metrics: requests by status code.
+if metrics=$(curl -fsS "$base/metrics"); then
+  echo "--- requests served, by status (from /metrics)"
+  printf '%s\n' "$metrics" | sed -nE 's/^http_requests_total\{.*status="([0-9]+)"\} ([0-9]+)$/\1 \2/p' |
+    awk '{n[$1]+=$2; t+=$2} END {for (s in n) printf "  %s: %d\n", s, n[s]; printf "  total: %d\n", t}' | sort
+fi
 
 if ! kill -0 "$server" 2>/dev/null; then
   echo "the server died during the run:" >&2

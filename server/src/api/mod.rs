@@ -42,6 +42,16 @@ async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint")
 }
 
+/// A known path with a method it does not serve: typed 405 (the router
+/// still sets `Allow`).
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this endpoint",
+    )
+}
+
 /// The application router.
 pub fn router(state: SharedState) -> Router {
     let limit = state.config.max_body_bytes;
@@ -84,6 +94,8 @@ pub fn router(state: SharedState) -> Router {
             "/v1/operator/submissions/{tracking}/transition",
             post(operator::transition),
         )
+        // After every route: applies to the routes added so far.
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(CompressionLayer::new())
