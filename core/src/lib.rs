@@ -6,3 +6,7 @@
 
 pub mod credential;
 pub mod guide;
+#[cfg(feature = "client")]
+pub mod outbox;
+#[cfg(feature = "client")]
+pub mod search;

@@ -1,0 +1,1 @@
+//! Offline Chinese search over cached guides (being built).
