@@ -18,9 +18,9 @@
 //! submissions per second (each needs both requests); the latency is the PUT
 //! alone (validation, licence verification, durable commit).
 //!
-//! Phase 2, as long: `GET /healthz` on the same 64 connections. It is not a
-//! pure no-op: it reads the catalog head from the store (one short query
-//! behind the store's mutex, on `spawn_blocking`).
+//! Phase 2, as long: `GET /livez` on the same 64 connections: the no-op
+//! endpoint (routing, the metrics and tracing layers, a tiny JSON body —
+//! nothing else).
 //!
 //! Prints both rates, p50/p99 latencies and the ratio against the target
 //! (≥ 0.30). Nothing is asserted. With `ZHANGBAN_BENCH_QUICK=1`, or when run
@@ -353,7 +353,7 @@ async fn healthz(base: &str, d: &Device) -> Result<Duration, String> {
     let start = Instant::now();
     let resp = d
         .http
-        .get(format!("{base}/healthz"))
+        .get(format!("{base}/livez"))
         .send()
         .await
         .map_err(|e| e.to_string())?;
@@ -498,7 +498,7 @@ async fn run(secs: f64, quick: bool) {
         sub.errors.len()
     );
     println!(
-        "  GET /healthz (stand-in no-op: one store read):                      {:>8.1} /s       p50 {:>7.2} ms  p99 {:>7.2} ms   ({} done, {} errors)",
+        "  GET /livez (no-op):                                                  {:>8.1} /s       p50 {:>7.2} ms  p99 {:>7.2} ms   ({} done, {} errors)",
         health.rate,
         ms(health.p50),
         ms(health.p99),

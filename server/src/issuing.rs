@@ -63,6 +63,73 @@ pub async fn ensure_status_lists(state: &SharedState) -> ApiResult<()> {
     Ok(())
 }
 
+/// The `iat` of a status list token we signed (payload read, not verified:
+/// only to decide when to re-sign our own token).
+fn token_iat(token: &str) -> Option<i64> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = zhangban_core::credential::jose::b64d(
+        payload,
+        zhangban_core::credential::rejection::Part::StatusList,
+    )
+    .ok()?;
+    serde_json::from_slice::<Value>(&bytes)
+        .ok()?
+        .get("iat")?
+        .as_i64()
+}
+
+/// Re-signs every list this server holds the key for whose token is missing
+/// or has lived half its validity, so that verifiers never see it expire
+/// (24 h validity ⇒ re-signed every 12 h). Returns how many were re-signed.
+pub async fn republish_due(state: &SharedState) -> ApiResult<usize> {
+    let _guard = state.status_lock.lock().await;
+    let rows = blocking(state, |s| s.status_lists()).await?;
+    let now = state.clock.now();
+    let half = state.config.status_list_validity / 2;
+    let mut n = 0;
+    for row in rows {
+        if !state.issuers.contains_key(&row.issuer_id) {
+            continue;
+        }
+        let due = row
+            .token
+            .as_deref()
+            .and_then(token_iat)
+            .is_none_or(|iat| now.saturating_sub(iat) >= half);
+        if due {
+            publish(state, &row.uri, &row.issuer_id, row.bits).await?;
+            n += 1;
+        }
+    }
+    if n > 0 {
+        tracing::info!(lists = n, "status lists re-signed before expiry");
+    }
+    Ok(n)
+}
+
+/// Keeps trust data current for as long as the server runs: re-signs status
+/// lists before they expire and re-reads the bundle and lists from the store
+/// (another replica, or the operator CLI, may have published).
+pub async fn maintain(state: SharedState, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = republish_due(&state).await {
+            tracing::warn!(code = e.code, "re-signing status lists failed");
+        }
+        // Under the status lock: a list published here meanwhile is not
+        // replaced by the older copy this reload read.
+        let _guard = state.status_lock.lock().await;
+        let s = std::sync::Arc::clone(&state);
+        match tokio::task::spawn_blocking(move || s.reload_trust()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(code = e.code, "reloading trust data failed"),
+            Err(e) => tracing::warn!(error = %e, "reloading trust data panicked"),
+        }
+    }
+}
+
 /// Signs `bits` as the list at `uri`, stores the token and caches it.
 async fn publish(
     state: &SharedState,
@@ -170,7 +237,14 @@ pub async fn grant(
 
 /// Issues every missing copy of the resident's grants to each of their
 /// devices; returns the copies issued now.
+///
+/// Runs under the status lock, like [`set_status`]: a copy issued while a
+/// licence is being revoked either exists before the revocation reads the
+/// copies (and is revoked with them) or is issued after it, from the grant's
+/// new status. Two deliveries for one resident cannot both issue a copy: the
+/// second finds the first's (and the store refuses a second copy per device).
 pub async fn deliver(state: &SharedState, resident_id: &str) -> ApiResult<Vec<WalletEntry>> {
+    let _guard = state.status_lock.lock().await;
     let rid = resident_id.to_owned();
     let (grants, devices) = blocking(state, move |s| {
         Ok((s.grants_of(&rid)?, s.devices_of(&rid)?))
@@ -183,13 +257,21 @@ pub async fn deliver(state: &SharedState, resident_id: &str) -> ApiResult<Vec<Wa
             if blocking(state, move |s| s.has_copy(&l, &d)).await? {
                 continue;
             }
-            out.push(issue_copy(state, grant, device).await?);
+            if let Some(entry) = issue_copy(state, grant, device).await? {
+                out.push(entry);
+            }
         }
     }
     Ok(out)
 }
 
-async fn issue_copy(state: &SharedState, grant: &Grant, device: &Device) -> ApiResult<WalletEntry> {
+/// Issues one copy; `None` if the device got one meanwhile. The caller holds
+/// the status lock.
+async fn issue_copy(
+    state: &SharedState,
+    grant: &Grant,
+    device: &Device,
+) -> ApiResult<Option<WalletEntry>> {
     let issuer = state
         .issuers
         .get(&grant.issuer_id)
@@ -234,20 +316,24 @@ async fn issue_copy(state: &SharedState, grant: &Grant, device: &Device) -> ApiR
         grant.issuer_id.clone(),
         uri.clone(),
     );
-    entry.id = blocking(state, move |s| s.put_licence(&rid, &e, &iid, &u, idx)).await?;
+    entry.id = match blocking(state, move |s| s.put_licence(&rid, &e, &iid, &u, idx)).await {
+        Ok(id) => id,
+        Err(e) if e.code == "conflict" => return Ok(None),
+        Err(e) => return Err(e),
+    };
     if grant.status != 0 {
         // A licence revoked or suspended before this device enrolled: its new copy carries the status too.
-        let _guard = state.status_lock.lock().await;
         let (u, v, iid) = (uri.clone(), grant.status, grant.issuer_id.clone());
         let bits = blocking(state, move |s| s.set_status(&u, idx, v)).await?;
         publish(state, &uri, &iid, bits).await?;
     }
     tracing::info!(issuer = %grant.issuer_id, device = %device.id, "licence copy issued");
-    Ok(entry)
+    Ok(Some(entry))
 }
 
 /// Sets the status of every copy of `licence_id` and republishes the lists.
 pub async fn set_status(state: &SharedState, licence_id: &str, status: Status) -> ApiResult<usize> {
+    let _guard = state.status_lock.lock().await;
     let lid = licence_id.to_owned();
     let copies = blocking(state, move |s| s.licence_copies(&lid)).await?;
     if copies.is_empty() && !grant_exists(state, licence_id).await? {
@@ -255,7 +341,6 @@ pub async fn set_status(state: &SharedState, licence_id: &str, status: Status) -
     }
     let (l, v) = (licence_id.to_owned(), status_value(status));
     blocking(state, move |s| s.set_grant_status(&l, v)).await?;
-    let _guard = state.status_lock.lock().await;
     let mut touched = BTreeMap::new();
     for (uri, idx) in &copies {
         let (u, i, v) = (uri.clone(), *idx, status_value(status));

@@ -4,11 +4,13 @@
 //! delivery, trust data, and the operator's endpoints.
 
 pub mod api;
+pub mod cache;
 pub mod clock;
 pub mod error;
 pub mod extract;
 pub mod issuing;
 pub mod metrics;
+pub mod nonce;
 pub mod setup;
 pub mod state;
 pub mod store;

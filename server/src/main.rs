@@ -121,6 +121,10 @@ async fn serve(
         dir.issuers,
     )?);
     issuing::ensure_status_lists(&state).await?;
+    tokio::spawn(issuing::maintain(
+        Arc::clone(&state),
+        std::time::Duration::from_secs(60),
+    ));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     tracing::info!(%local, data_dir = %data_dir.display(), "serving");

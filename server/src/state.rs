@@ -8,9 +8,20 @@ use std::sync::{Arc, RwLock};
 use sha2::{Digest as _, Sha256};
 use zhangban_core::credential::{Issuer, PublicKey, StatusListCache, TrustBundle};
 
+use zhangban_core::guide::Guide;
+
+use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::error::{ApiError, ApiResult};
-use crate::store::Store;
+use crate::nonce::NonceKey;
+use crate::store::{Session, Store};
+
+/// How long a parsed guide is reused before it is read again: the bound on
+/// how stale another replica's publish can look (this replica's own
+/// publishes invalidate at once).
+pub const GUIDE_CACHE_SECS: i64 = 10;
+/// How long a resolved session is reused (never past its expiry).
+pub const SESSION_CACHE_SECS: i64 = 60;
 
 /// Tunables.
 #[derive(Debug, Clone)]
@@ -78,6 +89,14 @@ pub struct AppState {
     /// every change made before it (no lost revocation between replicas of
     /// one process; PostgreSQL replicas will take a row lock instead).
     pub status_lock: tokio::sync::Mutex<()>,
+    /// Issues and checks presentation nonces.
+    pub nonce_key: NonceKey,
+    /// Sessions by token hash.
+    pub sessions: Cache<String, Session>,
+    /// Holder keys by device id (a device id is its key's thumbprint).
+    pub device_keys: Cache<String, PublicKey>,
+    /// Parsed live guides by id.
+    pub guides: Cache<String, Arc<Guide>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -100,6 +119,11 @@ impl AppState {
         roots: Vec<PublicKey>,
         issuers: Vec<Issuer>,
     ) -> ApiResult<Self> {
+        let mut fresh = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut fresh);
+        let secret = store.secret("presentation-nonce-hmac", &fresh, clock.now())?;
+        let nonce_key = NonceKey::from_bytes(&secret)
+            .ok_or_else(|| ApiError::internal("stored nonce key has the wrong length"))?;
         let state = Self {
             store,
             clock,
@@ -111,6 +135,10 @@ impl AppState {
                 .map(|i| (i.id().to_owned(), i))
                 .collect(),
             status_lock: tokio::sync::Mutex::new(()),
+            nonce_key,
+            sessions: Cache::new(100_000),
+            device_keys: Cache::new(100_000),
+            guides: Cache::new(10_000),
         };
         state.reload_trust()?;
         Ok(state)
@@ -156,6 +184,42 @@ impl AppState {
                 .map_err(|r| ApiError::internal(r.code()))?;
         }
         Ok(())
+    }
+}
+
+impl AppState {
+    /// A live guide, parsed; `None` if there is no such guide.
+    pub async fn guide(self: &Arc<Self>, id: &str) -> ApiResult<Option<Arc<Guide>>> {
+        let now = self.clock.now();
+        if let Some(g) = self.guides.get(&id.to_owned(), now) {
+            return Ok(Some(g));
+        }
+        let gid = id.to_owned();
+        let Some((_, body)) = blocking(self, move |s| s.guide(&gid)).await? else {
+            return Ok(None);
+        };
+        let guide: Arc<Guide> = Arc::new(serde_json::from_str(&body).map_err(ApiError::internal)?);
+        self.guides
+            .put(id.to_owned(), Arc::clone(&guide), now + GUIDE_CACHE_SECS);
+        Ok(Some(guide))
+    }
+
+    /// The holder key of an enrolled device.
+    pub async fn device_key(self: &Arc<Self>, device_id: &str) -> ApiResult<PublicKey> {
+        let now = self.clock.now();
+        if let Some(k) = self.device_keys.get(&device_id.to_owned(), now) {
+            return Ok(k);
+        }
+        let did = device_id.to_owned();
+        let device = blocking(self, move |s| s.device(&did))
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("unknown device"))?;
+        let jwk: serde_json::Value =
+            serde_json::from_str(&device.jwk).map_err(ApiError::internal)?;
+        let key = PublicKey::from_jwk(&jwk).map_err(ApiError::internal)?;
+        self.device_keys
+            .put(device_id.to_owned(), key.clone(), i64::MAX);
+        Ok(key)
     }
 }
 

@@ -1658,3 +1658,107 @@ async fn wrong_method_on_a_known_route() {
         assert!(v["error"]["message"].is_string(), "{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_gets_its_receipt_even_when_its_licence_would_fail_now() {
+    let s = TestServer::start().await;
+    let guide = business_guide();
+    let (r, dev) = s.resident_with_device().await;
+    let (lid, _) = s.grant(&r.id, 0).await;
+    let cid = s.client_id();
+    let sd_jwt = s.copy_for(&dev, &lid).await;
+    let nonce = s.nonce(&dev, &cid, &guide.id).await;
+    let p = s.present(&sd_jwt, &dev.key, &guide.id, &nonce);
+    let body = s.body(guide, &[("business_licence", json!({"presentation": p}))]);
+    let first = receipt(s.submit(&dev, &cid, &body).await).await;
+    // Later: the nonce expired and the licence was revoked. The retry (a
+    // response lost on the way) still gets the stored receipt.
+    s.clock.advance(11 * 60);
+    s.set_licence_status(&lid, "revoked").await;
+    assert_eq!(receipt(s.submit(&dev, &cid, &body).await).await, first);
+    // But the same failing presentation under a new id is refused.
+    let resp = s.submit(&dev, &s.client_id(), &body).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(my_submissions(&s, &dev).await.len(), 1);
+}
+
+fn token_iat(token: &str) -> i64 {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice::<Value>(&bytes).unwrap()["iat"]
+        .as_i64()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_lists_are_re_signed_before_they_expire() {
+    let s = TestServer::start().await;
+    let lists = get_json(&s, "/v1/trust/status-lists").await;
+    let before: Vec<i64> = lists
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| token_iat(l["token"].as_str().unwrap()))
+        .collect();
+    // An hour on: nothing is due.
+    s.clock.advance(3600);
+    assert_eq!(
+        zhangban_server::issuing::republish_due(&s.state)
+            .await
+            .unwrap(),
+        0
+    );
+    // Half the 24 h validity on: every list is re-signed, at the new now,
+    // and still verifies; attached licences keep verifying after the first
+    // token would have expired.
+    s.clock.advance(11 * 3600);
+    assert_eq!(
+        zhangban_server::issuing::republish_due(&s.state)
+            .await
+            .unwrap(),
+        ISSUERS.len()
+    );
+    let lists = get_json(&s, "/v1/trust/status-lists").await;
+    let mut cache = StatusListCache::new();
+    for (l, old) in lists.as_array().unwrap().iter().zip(&before) {
+        let token = l["token"].as_str().unwrap();
+        assert_eq!(token_iat(token), old + 12 * 3600);
+        cache.insert_token(token, &s.world.bundle).unwrap();
+    }
+    s.clock.advance(13 * 3600);
+    let (r, dev) = s.resident_with_device().await;
+    let (lid, _) = s.grant(&r.id, 0).await;
+    receipt(
+        s.submit_with_licence(&dev, business_guide(), "business_licence", &lid)
+            .await,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_deliveries_issue_one_copy_per_device() {
+    let s = TestServer::start().await;
+    let (r, dev) = s.resident_with_device().await;
+    let (lid, _) = s.grant(&r.id, 0).await;
+    // Re-enrolling the same device key (idempotent) triggers delivery again,
+    // many times at once.
+    let attempts = (0..16).map(|_| {
+        let req = s
+            .req(Method::POST, "/v1/devices/enrol")
+            .json(&json!({"activation_code": r.code, "device_jwk": dev.key.public().to_jwk()}));
+        tokio::spawn(async move { req.send().await.unwrap().status() })
+    });
+    let results = futures_join(attempts.collect()).await;
+    assert!(results.iter().all(|st| st.is_success()), "{results:?}");
+    let wallet = s.wallet(&dev).await;
+    assert_eq!(
+        wallet
+            .iter()
+            .filter(|e| e["licence_id"] == lid.as_str())
+            .count(),
+        1
+    );
+}

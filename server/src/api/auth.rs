@@ -229,7 +229,19 @@ impl FromRequestParts<SharedState> for Resident {
     ) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
         let hash = sha256_hex(token.as_bytes());
-        let session = blocking(state, move |s| s.session(&hash)).await?;
+        let now = state.clock.now();
+        let session = match state.sessions.get(&hash, now) {
+            Some(s) => Some(s),
+            None => {
+                let h = hash.clone();
+                let found = blocking(state, move |s| s.session(&h)).await?;
+                if let Some(s) = &found {
+                    let until = s.expires_at.min(now + crate::state::SESSION_CACHE_SECS);
+                    state.sessions.put(hash, s.clone(), until.max(now));
+                }
+                found
+            }
+        };
         match session {
             Some(s) if s.expires_at >= state.clock.now() => Ok(Self {
                 resident_id: s.resident_id,

@@ -16,6 +16,7 @@ use axum::middleware;
 use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{NotForContentType, Predicate as _, SizeAbove};
 use tower_http::trace::TraceLayer;
 
 use crate::error::{ApiError, ApiResult};
@@ -36,6 +37,13 @@ pub async fn health(State(state): State<SharedState>) -> ApiResult<Json<Value>> 
     Ok(Json(
         json!({"status": "ok", "catalog_head": head, "trust_bundle_version": bundle}),
     ))
+}
+
+/// `GET /livez`: the process serves HTTP. Touches nothing else, so it is
+/// the cheapest request there is (a liveness probe, and the load
+/// benchmark's no-op baseline).
+pub async fn live() -> Json<Value> {
+    Json(json!({"status": "ok"}))
 }
 
 async fn not_found() -> ApiError {
@@ -59,6 +67,7 @@ pub fn router(state: SharedState) -> Router {
     crate::metrics::handle();
     Router::new()
         .route("/healthz", get(health))
+        .route("/livez", get(live))
         .route("/metrics", get(crate::metrics::serve))
         .route("/openapi.json", get(openapi::serve))
         .route("/v1/catalog/changes", get(catalog::changes))
@@ -98,7 +107,16 @@ pub fn router(state: SharedState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(CompressionLayer::new())
+        // Small bodies (receipts, errors) are not worth a deflate state:
+        // gzip from 1 KiB (catalog pages, guides, status lists).
+        .layer(
+            CompressionLayer::new().compress_when(
+                SizeAbove::new(1024)
+                    .and(NotForContentType::GRPC)
+                    .and(NotForContentType::IMAGES)
+                    .and(NotForContentType::SSE),
+            ),
+        )
         .layer(TraceLayer::new_for_http())
         .layer(middleware::from_fn(crate::metrics::track))
         .with_state(state)

@@ -405,8 +405,13 @@ fn paths() -> Value {
     json!({
         "/healthz": {"get": {
             "operationId": "health", "tags": ["meta"], "security": public,
-            "summary": "Liveness: the store answers; the trust bundle version loaded",
+            "summary": "Readiness: the store answers; the trust bundle version loaded",
             "responses": responses(&[("200", ok("Healthy", schema_ref("Health")))], &[], &[])}},
+        "/livez": {"get": {
+            "operationId": "live", "tags": ["meta"], "security": public,
+            "summary": "Liveness: the process serves HTTP (touches nothing else)",
+            "responses": {"200": ok("Live", json!({"type": "object", "required": ["status"],
+                "properties": {"status": {"const": "ok"}}, "additionalProperties": false}))}}},
         "/metrics": {"get": {
             "operationId": "metrics", "tags": ["meta"], "security": public,
             "summary": "Prometheus metrics (text exposition format 0.0.4)",

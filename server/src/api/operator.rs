@@ -81,6 +81,7 @@ pub async fn put_guide(
     let (id, checksum, body) = prepare_guide(&guide)?;
     let (i, c) = (id.clone(), checksum.clone());
     let seq = blocking(&state, move |s| s.put_guide(&i, &c, &body)).await?;
+    state.guides.remove(&id);
     Ok(Json(PublishedGuide { id, seq, checksum }))
 }
 
@@ -92,6 +93,7 @@ pub async fn delete_guide(
 ) -> ApiResult<Json<Value>> {
     let i = id.clone();
     let seq = blocking(&state, move |s| s.delete_guide(&i)).await?;
+    state.guides.remove(&id);
     Ok(Json(json!({"id": id, "seq": seq, "deleted": true})))
 }
 

@@ -3,21 +3,21 @@
 //! core's verifier. Plus the resident's own views: submissions, the status
 //! timeline feed and the wallet.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use zhangban_core::credential::{
-    NoncePolicy, PublicKey, Rejection, VerifyPolicy, verify_presentation,
-};
+use zhangban_core::credential::{NoncePolicy, Rejection, VerifyPolicy, verify_presentation};
 use zhangban_core::guide::{FieldKind, Guide, validate_versioned_submission};
 
-use super::auth::{Resident, random_token};
+use super::auth::Resident;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::{SharedState, blocking, sha256_hex};
-use crate::store::{NewSubmission, Receipt, StatusEvent, SubmissionRecord, WalletEntry};
+use crate::store::{NewSubmission, Receipt, StatusEvent, SubmissionRecord, Submitted, WalletEntry};
 
 /// Whether a client id is acceptable: 8–64 of `A-Z a-z 0-9 - _`.
 pub fn valid_client_id(id: &str) -> bool {
@@ -69,7 +69,8 @@ pub struct NonceIn {
     pub guide_id: String,
 }
 
-/// `POST /v1/submissions/{client_id}/nonce`
+/// `POST /v1/submissions/{client_id}/nonce`: a nonce bound to this
+/// resident, submission id and service item (see [`crate::nonce`]).
 pub async fn nonce(
     who: Resident,
     State(state): State<SharedState>,
@@ -77,10 +78,10 @@ pub async fn nonce(
     ApiJson(body): ApiJson<NonceIn>,
 ) -> ApiResult<Json<NonceOut>> {
     check_client_id(&client_id)?;
-    let nonce = random_token(16);
     let expires_at = state.clock.now() + state.config.nonce_ttl;
-    let (n, r, c) = (nonce.clone(), who.resident_id, client_id);
-    blocking(&state, move |s| s.put_nonce(&n, &r, &c, expires_at)).await?;
+    let nonce = state
+        .nonce_key
+        .issue(&who.resident_id, &client_id, &body.guide_id, expires_at);
     Ok(Json(NonceOut {
         nonce,
         audience: body.guide_id,
@@ -103,6 +104,7 @@ fn today_cst(now: i64) -> chrono::NaiveDate {
 }
 
 fn licence_error(field: &str, r: &Rejection) -> Value {
+    crate::metrics::licence_verification_failed(&r.code());
     json!({"field": field, "kind": "licence", "code": r.code(), "class": r.class().code(), "zh": r.zh(), "en": r.en()})
 }
 
@@ -130,19 +132,8 @@ async fn check_licences(
     if refs.is_empty() {
         return Ok(Vec::new());
     }
-    let (did, rid, cid, now) = (
-        who.device_id.clone(),
-        who.resident_id.clone(),
-        client_id.to_owned(),
-        state.clock.now(),
-    );
-    let (device, nonces) = blocking(state, move |s| {
-        Ok((s.device(&did)?, s.nonces_for(&rid, &cid, now)?))
-    })
-    .await?;
-    let device = device.ok_or_else(|| ApiError::unauthorized("unknown device"))?;
-    let jwk: Value = serde_json::from_str(&device.jwk).map_err(ApiError::internal)?;
-    let holder = PublicKey::from_jwk(&jwk).map_err(ApiError::internal)?;
+    let now = state.clock.now();
+    let holder = state.device_key(&who.device_id).await?;
     let mut policy = VerifyPolicy::required(guide.id.clone(), NoncePolicy::Any);
     policy.expected_holder = Some(holder);
     let trust = state
@@ -160,13 +151,16 @@ async fn check_licences(
         match verify_presentation(&presentation, bundle, &trust.status, &policy, now) {
             Err(r) => errors.push(licence_error(&field, &r)),
             Ok(v) => {
-                let nonce_ok = v
-                    .key_binding
-                    .as_ref()
-                    .is_some_and(|kb| nonces.contains(&kb.nonce));
+                let nonce_ok = v.key_binding.as_ref().is_some_and(|kb| {
+                    state
+                        .nonce_key
+                        .check(&kb.nonce, &who.resident_id, client_id, &guide.id, now)
+                        .is_ok()
+                });
                 if !nonce_ok {
                     errors.push(licence_error(&field, &Rejection::KeyBindingNonce));
                 } else if !types.is_empty() && !types.contains(&v.vct) {
+                    crate::metrics::licence_verification_failed("licence_type_not_accepted");
                     errors.push(json!({"field": field, "kind": "licence", "code": "licence_type_not_accepted",
                         "class": "untrusted_issuer", "zh": "该证照不能用于此项材料", "en": "This licence type is not accepted here"}));
                 }
@@ -183,40 +177,112 @@ pub async fn submit(
     ApiPath(client_id): ApiPath<String>,
     ApiJson(req): ApiJson<SubmissionIn>,
 ) -> ApiResult<Json<Receipt>> {
+    let result = submit_checked(who, state, client_id, req).await;
+    if let Err(e) = &result {
+        crate::metrics::submission_rejected(e.code);
+    }
+    result
+}
+
+async fn submit_checked(
+    who: Resident,
+    state: SharedState,
+    client_id: String,
+    req: SubmissionIn,
+) -> ApiResult<Json<Receipt>> {
     check_client_id(&client_id)?;
     let hash = request_hash(&req)?;
 
-    // A retry of an accepted submission: the stored receipt, nothing re-checked.
-    let cid = client_id.clone();
-    if let Some((owner, stored_hash, receipt)) = blocking(&state, move |s| s.receipt(&cid)).await? {
-        if owner != who.resident_id {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "client_id_taken",
-                "this client id is already used",
-            ));
+    let guide = match check(&state, &who, &client_id, &req).await {
+        Ok(guide) => guide,
+        // A retry of a stored submission gets its receipt even if it would
+        // not pass today (its nonce expired, a licence was revoked since,
+        // the guide was withdrawn): it was accepted when it was checked.
+        Err(e) => {
+            let cid = client_id.clone();
+            return match blocking(&state, move |s| s.receipt(&cid)).await? {
+                Some(stored) => {
+                    let receipt = stored_receipt(stored, &who.resident_id, &hash)?;
+                    crate::metrics::submission_replayed();
+                    Ok(Json(receipt))
+                }
+                None => Err(e),
+            };
         }
-        if stored_hash != hash {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "client_id_reused",
-                "this client id was used for another submission",
-            ));
+    };
+    let new = NewSubmission {
+        client_id,
+        resident_id: who.resident_id,
+        device_id: who.device_id,
+        guide_id: req.guide_id,
+        form_version: req.form_version,
+        body: Value::Object(req.values).to_string(),
+        request_hash: hash.clone(),
+        area_code: guide.area_code.clone(),
+        at: state.clock.now(),
+    };
+    let resident_id = new.resident_id.clone();
+    let cid = new.client_id.clone();
+    let receipt = match blocking(&state, move |s| s.submit(&new)).await {
+        Ok(Submitted { receipt, fresh }) => {
+            if fresh {
+                crate::metrics::submission_accepted();
+                tracing::info!(tracking = %receipt.tracking_number, "submission accepted");
+            } else {
+                crate::metrics::submission_replayed();
+            }
+            receipt
         }
-        return Ok(Json(receipt));
-    }
+        // The id is stored for another resident or another request.
+        Err(e) if e.code == "conflict" => {
+            return match blocking(&state, move |s| s.receipt(&cid)).await? {
+                Some(stored) => stored_receipt(stored, &resident_id, &hash).map(Json),
+                None => Err(e),
+            };
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(Json(receipt))
+}
 
-    let gid = req.guide_id.clone();
-    let (_, body) = blocking(&state, move |s| s.guide(&gid))
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unknown_guide",
-                "no such service guide",
-            )
-        })?;
-    let guide: Guide = serde_json::from_str(&body).map_err(ApiError::internal)?;
+/// What a stored (owner, request hash, receipt) means for this request: the
+/// receipt for a retry, or why the id cannot be used.
+fn stored_receipt(
+    (owner, stored_hash, receipt): (String, String, Receipt),
+    resident_id: &str,
+    hash: &str,
+) -> ApiResult<Receipt> {
+    if owner != resident_id {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "client_id_taken",
+            "this client id is already used",
+        ));
+    }
+    if stored_hash != hash {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "client_id_reused",
+            "this client id was used for another submission",
+        ));
+    }
+    Ok(receipt)
+}
+
+/// Validates the form and verifies the attached licences; the guide if all is well.
+async fn check(
+    state: &SharedState,
+    who: &Resident,
+    client_id: &str,
+    req: &SubmissionIn,
+) -> ApiResult<Arc<Guide>> {
+    let guide = state.guide(&req.guide_id).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_guide",
+            "no such service guide",
+        )
+    })?;
     let now = state.clock.now();
     let mut errors: Vec<Value> = match validate_versioned_submission(&guide.form, req.form_version, &req.values, today_cst(now)) {
         Ok(()) => Vec::new(),
@@ -225,55 +291,17 @@ pub async fn submit(
             .map(|e| json!({"field": e.field, "kind": "form", "code": e.code.code(), "zh": e.code.zh(), "en": e.code.en()}))
             .collect(),
     };
-    errors.extend(check_licences(&state, &who, &client_id, &guide, &req.values).await?);
-    if !errors.is_empty() {
-        return Err(ApiError::new(
+    errors.extend(check_licences(state, who, client_id, &guide, &req.values).await?);
+    if errors.is_empty() {
+        Ok(guide)
+    } else {
+        Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
             "the submission has errors",
         )
-        .with_details(json!({"fields": errors})));
+        .with_details(json!({"fields": errors})))
     }
-
-    let new = NewSubmission {
-        client_id,
-        resident_id: who.resident_id,
-        device_id: who.device_id,
-        guide_id: req.guide_id,
-        form_version: req.form_version,
-        body: Value::Object(req.values).to_string(),
-        request_hash: hash,
-        area_code: guide.area_code.clone(),
-        at: now,
-    };
-    let resident_id = new.resident_id.clone();
-    let cid = new.client_id.clone();
-    let receipt = match blocking(&state, move |s| s.submit(&new)).await {
-        Ok(r) => r,
-        // Lost a race for the id: to another resident (taken) or to another
-        // request of this resident (reused), as the stored owner says.
-        Err(e) if e.code == "conflict" => {
-            let owner = blocking(&state, move |s| s.receipt(&cid))
-                .await?
-                .map(|(owner, _, _)| owner);
-            return Err(if owner.is_some_and(|o| o != resident_id) {
-                ApiError::new(
-                    StatusCode::CONFLICT,
-                    "client_id_taken",
-                    "this client id is already used",
-                )
-            } else {
-                ApiError::new(
-                    StatusCode::CONFLICT,
-                    "client_id_reused",
-                    "this client id was used for another submission",
-                )
-            });
-        }
-        Err(e) => return Err(e),
-    };
-    tracing::info!(tracking = %receipt.tracking_number, "submission accepted");
-    Ok(Json(receipt))
 }
 
 /// `GET /v1/submissions`: the resident's submissions, newest first.

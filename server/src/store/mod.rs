@@ -4,14 +4,15 @@
 //! handlers: every method is one transaction with no state kept between calls
 //! (challenges, nonces and tokens live in the database, not in memory).
 //!
-//! Methods are blocking; handlers call them through `spawn_blocking`.
+//! Methods are blocking; handlers call them through `spawn_blocking`. Every
+//! method that returns after a write has made it durable.
 
 pub mod sqlite;
 
 use serde::{Deserialize, Serialize};
 
 /// Why a storage call failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database failed (I/O, corruption, constraint we did not expect).
     #[error("database error: {0}")]
@@ -117,6 +118,15 @@ pub struct Receipt {
     pub guide_id: String,
     /// When the server accepted it.
     pub accepted_at: i64,
+}
+
+/// The outcome of [`Store::submit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submitted {
+    /// The receipt (the stored one for a retry).
+    pub receipt: Receipt,
+    /// Whether this call stored the submission (false: a retry).
+    pub fresh: bool,
 }
 
 /// A submission as its owner sees it.
@@ -255,7 +265,7 @@ pub trait Store: Send + Sync + 'static {
     /// Writes the dedupe row, the submission and its first timeline event in
     /// one durable transaction, or returns the receipt already stored for the
     /// id. Conflict if the id belongs to another resident or another request.
-    fn submit(&self, s: &NewSubmission) -> StoreResult<Receipt>;
+    fn submit(&self, s: &NewSubmission) -> StoreResult<Submitted>;
     /// A resident's submissions, newest first.
     fn submissions_of(&self, resident_id: &str) -> StoreResult<Vec<SubmissionRecord>>;
     /// One submission of a resident.
@@ -283,16 +293,9 @@ pub trait Store: Send + Sync + 'static {
         since: u64,
         limit: u32,
     ) -> StoreResult<Vec<StatusEvent>>;
-    /// Stores a presentation nonce for a (resident, client id).
-    fn put_nonce(
-        &self,
-        nonce: &str,
-        resident_id: &str,
-        client_id: &str,
-        expires_at: i64,
-    ) -> StoreResult<()>;
-    /// Unused, unexpired nonces of a (resident, client id).
-    fn nonces_for(&self, resident_id: &str, client_id: &str, now: i64) -> StoreResult<Vec<String>>;
+    /// The secret called `name`: the stored one, or `fresh` stored now if
+    /// there is none (so every replica sharing the database agrees).
+    fn secret(&self, name: &str, fresh: &[u8], now: i64) -> StoreResult<Vec<u8>>;
 
     // -- trust data --
     /// Publishes a trust bundle version.
@@ -313,7 +316,8 @@ pub trait Store: Send + Sync + 'static {
     fn put_status_token(&self, uri: &str, token: &str) -> StoreResult<()>;
 
     // -- wallet --
-    /// Stores an issued licence copy for a resident's device.
+    /// Stores an issued licence copy for a resident's device; conflict if the
+    /// device already holds a copy of that licence.
     fn put_licence(
         &self,
         resident_id: &str,

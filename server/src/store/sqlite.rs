@@ -4,13 +4,15 @@
 //! Migrations are numbered and append-only ([`MIGRATIONS`]); `user_version`
 //! records how many have run, and opening an older database upgrades it in place.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, mpsc};
+use std::thread;
 
 use super::{
     CatalogChange, CatalogPage, Device, Grant, NewSubmission, Receipt, Session, StatusEvent,
-    StatusListRow, Store, StoreError, StoreResult, SubmissionRecord, WalletEntry,
+    StatusListRow, Store, StoreError, StoreResult, SubmissionRecord, Submitted, WalletEntry,
 };
 
 /// Numbered, append-only schema migrations. Never edit one that shipped: add another.
@@ -64,12 +66,60 @@ pub const MIGRATIONS: &[&str] = &[
         claims TEXT NOT NULL, status INTEGER NOT NULL DEFAULT 0, granted_at INTEGER NOT NULL);
     CREATE INDEX grants_resident ON licence_grants(resident_id);
     ",
+    MIGRATION_2,
 ];
 
-/// SQLite behind a mutex: one writer, as SQLite wants.
-#[derive(Debug)]
+/// Migration 2: presentation nonces became stateless (an HMAC bound to the
+/// resident, submission and service item, see `api::submissions`), so their
+/// table goes and a table of server secrets (the HMAC key, shared by every
+/// replica through the database) comes; expiry indexes make the pruning of
+/// challenges and tokens cheap; one copy of a licence per device.
+const MIGRATION_2: &str = "
+    DROP TABLE presentation_nonces;
+    CREATE TABLE server_secrets (name TEXT PRIMARY KEY, value BLOB NOT NULL, created_at INTEGER NOT NULL);
+    CREATE INDEX challenges_expiry ON challenges(expires_at);
+    CREATE INDEX tokens_expiry ON tokens(expires_at);
+    DELETE FROM licences WHERE id NOT IN (SELECT MIN(id) FROM licences GROUP BY licence_id, device_id);
+    DROP INDEX licences_id;
+    CREATE UNIQUE INDEX licences_copy ON licences(licence_id, device_id);
+";
+
+/// How many read connections a file database gets (WAL lets them read while
+/// the writer writes).
+const READERS: usize = 4;
+/// The most write jobs committed together in one transaction.
+const MAX_BATCH: usize = 256;
+
+/// What a write job hands back to the writer: whether it succeeded (else its
+/// savepoint is rolled back), and how to deliver its result once the batch's
+/// commit is known.
+type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// `None`: the transaction could not be opened; the job must not run.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Finish) + Send>;
+
+/// SQLite with one writer and a pool of readers.
+///
+/// Every write runs on a single writer thread. Writes that arrive while a
+/// commit is in flight are committed together (group commit): each job runs
+/// inside its own savepoint of one `BEGIN IMMEDIATE` transaction, a job that
+/// fails is rolled back to its savepoint alone, and no caller gets its result
+/// before the shared `COMMIT` (with `synchronous=FULL`, an fsync) has
+/// returned. Under load one fsync covers many submissions; alone, a write
+/// costs what it did before. Reads run on their own connections and see only
+/// committed data, so a receipt read after a write returned is on disk.
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<thread::JoinHandle<()>>>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("readers", &self.readers.len())
+            .finish_non_exhaustive()
+    }
 }
 
 fn db<E: std::fmt::Display>(e: E) -> StoreError {
@@ -84,40 +134,185 @@ fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+fn configure(conn: &Connection) -> StoreResult<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (creating and migrating) the database at `path`.
     pub fn open(path: &Path) -> StoreResult<Self> {
-        let conn = Connection::open(path)?;
-        Self::setup(conn)
-    }
-
-    /// An in-memory database (tests, benchmarks).
-    pub fn in_memory() -> StoreResult<Self> {
-        Self::setup(Connection::open_in_memory()?)
-    }
-
-    fn setup(mut conn: Connection) -> StoreResult<Self> {
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        let mut conn = Connection::open(path)?;
+        configure(&conn)?;
         migrate(&mut conn)?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            let r = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            r.busy_timeout(std::time::Duration::from_secs(5))?;
+            readers.push(Mutex::new(r));
+        }
+        Self::start(conn, readers)
+    }
+
+    /// An in-memory database (tests, benchmarks): reads go to the writer,
+    /// since another connection would see another database.
+    pub fn in_memory() -> StoreResult<Self> {
+        let mut conn = Connection::open_in_memory()?;
+        configure(&conn)?;
+        migrate(&mut conn)?;
+        Self::start(conn, Vec::new())
+    }
+
+    fn start(conn: Connection, readers: Vec<Mutex<Connection>>) -> StoreResult<Self> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let writer = thread::Builder::new()
+            .name("zhangban-sqlite-writer".into())
+            .spawn(move || writer_loop(&conn, &rx))
+            .map_err(db)?;
         Ok(Self {
-            conn: Mutex::new(conn),
+            jobs: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            readers,
+            next_reader: AtomicUsize::new(0),
         })
     }
 
-    fn conn(&self) -> StoreResult<MutexGuard<'_, Connection>> {
-        self.conn
+    /// Runs `f` in the writer's current transaction (its own savepoint) and
+    /// returns its result once the transaction is durably committed.
+    fn write<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let (reply, answer) = mpsc::sync_channel::<StoreResult<T>>(1);
+        let job: Job = Box::new(move |conn| {
+            let result = match conn {
+                Some(conn) => f(conn),
+                None => Err(StoreError::Database("no write transaction".into())),
+            };
+            let ok = result.is_ok();
+            let finish: Finish = Box::new(move |commit| {
+                let _ = reply.send(commit.and(result));
+            });
+            (ok, finish)
+        });
+        let sent = self
+            .jobs
             .lock()
-            .map_err(|_| StoreError::Database("connection lock poisoned".into()))
+            .map_err(|_| StoreError::Database("writer lock poisoned".into()))?
+            .as_ref()
+            .map(|jobs| jobs.send(job).is_ok());
+        if sent != Some(true) {
+            return Err(StoreError::Database(
+                "the database writer has stopped".into(),
+            ));
+        }
+        answer
+            .recv()
+            .map_err(|_| StoreError::Database("the database writer has stopped".into()))?
+    }
+
+    /// Runs `f` on a read connection (or, in memory, as a write job).
+    fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    {
+        if self.readers.is_empty() {
+            return self.write(f);
+        }
+        let n = self.readers.len();
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed) % n;
+        for i in 0..n {
+            if let Some(Ok(conn)) = self.readers.get((start + i) % n).map(Mutex::try_lock) {
+                return f(&conn);
+            }
+        }
+        let conn = self
+            .readers
+            .get(start)
+            .ok_or_else(|| StoreError::Database("no reader".into()))?
+            .lock()
+            .map_err(|_| StoreError::Database("reader lock poisoned".into()))?;
+        f(&conn)
     }
 
     /// The schema version (number of migrations applied).
     pub fn schema_version(&self) -> StoreResult<u32> {
-        Ok(self
-            .conn()?
-            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+        self.write(|c| Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?))
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer loop after the jobs already sent.
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.take();
+        }
+        if let Ok(mut writer) = self.writer.lock() {
+            if let Some(handle) = writer.take() {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+/// Runs a transaction-control statement, prepared once per connection.
+fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+/// The writer: takes every job waiting, runs them in one transaction (each
+/// in its own savepoint), commits once, then answers each.
+fn writer_loop(conn: &Connection, jobs: &mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = run(conn, "BEGIN IMMEDIATE") {
+            let e = db(e);
+            for job in batch {
+                let (_, finish) = job(None);
+                finish(Err(e.clone()));
+            }
+            continue;
+        }
+        let mut finishers = Vec::with_capacity(batch.len());
+        for job in batch {
+            if let Err(e) = run(conn, "SAVEPOINT job") {
+                let (_, finish) = job(None);
+                finish(Err(db(e)));
+                continue;
+            }
+            let (ok, finish) = job(Some(conn));
+            let settled = if ok {
+                run(conn, "RELEASE job")
+            } else {
+                run(conn, "ROLLBACK TO job").and_then(|()| run(conn, "RELEASE job"))
+            };
+            match settled {
+                Ok(()) => finishers.push(finish),
+                Err(e) => finish(Err(db(e))),
+            }
+        }
+        let commit = run(conn, "COMMIT").map_err(db);
+        if commit.is_err() && !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        metrics::histogram!("zhangban_store_commit_batch_size").record(finishers.len() as f64);
+        for finish in finishers {
+            finish(commit.clone());
+        }
     }
 }
 
@@ -133,24 +328,18 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
     Ok(())
 }
 
-fn next_counter(tx: &rusqlite::Transaction<'_>, name: &str) -> StoreResult<u64> {
-    tx.execute(
-        "INSERT INTO counters(name, value) VALUES (?1, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1",
+fn next_counter(conn: &Connection, name: &str) -> StoreResult<u64> {
+    let v: i64 = conn.query_row(
+        "INSERT INTO counters(name, value) VALUES (?1, 1)
+         ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
         [name],
+        |r| r.get(0),
     )?;
-    let v: i64 = tx.query_row("SELECT value FROM counters WHERE name = ?1", [name], |r| {
-        r.get(0)
-    })?;
     Ok(to_u64(v))
 }
 
-fn put_guide_tx(
-    tx: &rusqlite::Transaction<'_>,
-    id: &str,
-    checksum: &str,
-    body: &str,
-) -> StoreResult<u64> {
-    let existing: Option<(i64, String, i64)> = tx
+fn put_guide_in(conn: &Connection, id: &str, checksum: &str, body: &str) -> StoreResult<u64> {
+    let existing: Option<(i64, String, i64)> = conn
         .query_row(
             "SELECT seq, checksum, deleted FROM guides WHERE id = ?1",
             [id],
@@ -162,8 +351,8 @@ fn put_guide_tx(
             return Ok(to_u64(*seq));
         }
     }
-    let seq = next_counter(tx, "catalog")?;
-    tx.execute(
+    let seq = next_counter(conn, "catalog")?;
+    conn.execute(
         "INSERT INTO guides(id, seq, checksum, body, deleted) VALUES (?1, ?2, ?3, ?4, 0)
          ON CONFLICT(id) DO UPDATE SET seq = ?2, checksum = ?3, body = ?4, deleted = 0",
         params![id, to_i64(seq), checksum, body],
@@ -175,87 +364,117 @@ fn receipt_of(json: &str) -> StoreResult<Receipt> {
     serde_json::from_str(json).map_err(db)
 }
 
+fn receipt_row(
+    conn: &Connection,
+    client_id: &str,
+) -> StoreResult<Option<(String, String, String)>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT resident_id, request_hash, receipt FROM submission_dedupe WHERE client_id = ?1",
+        )?
+        .query_row([client_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?)
+}
+
+fn is_constraint(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+fn device_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
+    Ok(Device {
+        id: r.get(0)?,
+        resident_id: r.get(1)?,
+        jwk: r.get(2)?,
+    })
+}
+
+fn owned(s: &str) -> String {
+    s.to_owned()
+}
+
 impl Store for SqliteStore {
     fn put_guide(&self, id: &str, checksum: &str, body: &str) -> StoreResult<u64> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let seq = put_guide_tx(&tx, id, checksum, body)?;
-        tx.commit()?;
-        Ok(seq)
+        let (id, checksum, body) = (owned(id), owned(checksum), owned(body));
+        self.write(move |c| put_guide_in(c, &id, &checksum, &body))
     }
 
     fn put_guides(&self, guides: &[(String, String, String)]) -> StoreResult<u64> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut last = 0;
-        for (id, checksum, body) in guides {
-            last = last.max(put_guide_tx(&tx, id, checksum, body)?);
-        }
-        tx.commit()?;
-        Ok(last)
+        let guides = guides.to_vec();
+        self.write(move |c| {
+            let mut last = 0;
+            for (id, checksum, body) in &guides {
+                last = last.max(put_guide_in(c, id, checksum, body)?);
+            }
+            Ok(last)
+        })
     }
 
     fn delete_guide(&self, id: &str) -> StoreResult<u64> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let live: Option<i64> = tx
-            .query_row("SELECT deleted FROM guides WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        if live != Some(0) {
-            return Err(StoreError::NotFound);
-        }
-        let seq = next_counter(&tx, "catalog")?;
-        tx.execute(
-            "UPDATE guides SET seq = ?2, checksum = '', body = NULL, deleted = 1 WHERE id = ?1",
-            params![id, to_i64(seq)],
-        )?;
-        tx.commit()?;
-        Ok(seq)
+        let id = owned(id);
+        self.write(move |c| {
+            let live: Option<i64> = c
+                .query_row("SELECT deleted FROM guides WHERE id = ?1", [&id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if live != Some(0) {
+                return Err(StoreError::NotFound);
+            }
+            let seq = next_counter(c, "catalog")?;
+            c.execute(
+                "UPDATE guides SET seq = ?2, checksum = '', body = NULL, deleted = 1 WHERE id = ?1",
+                params![id, to_i64(seq)],
+            )?;
+            Ok(seq)
+        })
     }
 
     fn catalog_changes(&self, since: u64, limit: u32) -> StoreResult<CatalogPage> {
-        let conn = self.conn()?;
-        let head: i64 =
-            conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM guides", [], |r| r.get(0))?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, seq, checksum, body FROM guides WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-        )?;
-        let changes = stmt
-            .query_map(params![to_i64(since), limit], |r| {
-                Ok(CatalogChange {
-                    id: r.get(0)?,
-                    seq: to_u64(r.get(1)?),
-                    checksum: r.get(2)?,
-                    body: r.get(3)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(CatalogPage {
-            changes,
-            head: to_u64(head),
+        self.read(move |c| {
+            let head: i64 =
+                c.query_row("SELECT COALESCE(MAX(seq), 0) FROM guides", [], |r| r.get(0))?;
+            let mut stmt = c.prepare_cached(
+                "SELECT id, seq, checksum, body FROM guides WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let changes = stmt
+                .query_map(params![to_i64(since), limit], |r| {
+                    Ok(CatalogChange {
+                        id: r.get(0)?,
+                        seq: to_u64(r.get(1)?),
+                        checksum: r.get(2)?,
+                        body: r.get(3)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(CatalogPage {
+                changes,
+                head: to_u64(head),
+            })
         })
     }
 
     fn guide(&self, id: &str) -> StoreResult<Option<(String, String)>> {
-        let conn = self.conn()?;
-        Ok(conn
-            .query_row(
-                "SELECT checksum, body FROM guides WHERE id = ?1 AND deleted = 0",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+        let id = owned(id);
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached(
+                    "SELECT checksum, body FROM guides WHERE id = ?1 AND deleted = 0",
+                )?
+                .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?,
             )
-            .optional()?)
+        })
     }
 
     fn put_resident(&self, id: &str, name: &str, at: i64) -> StoreResult<()> {
-        let conn = self.conn()?;
-        conn.execute(
-            "INSERT INTO residents(id, name, created_at) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO NOTHING",
-            params![id, name, at],
-        )?;
-        Ok(())
+        let (id, name) = (owned(id), owned(name));
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO residents(id, name, created_at) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO NOTHING",
+                params![id, name, at],
+            )?;
+            Ok(())
+        })
     }
 
     fn put_activation(
@@ -265,97 +484,89 @@ impl Store for SqliteStore {
         expires_at: i64,
         uses: u32,
     ) -> StoreResult<()> {
-        let conn = self.conn()?;
-        conn.execute(
-            "INSERT INTO activation_codes(code_hash, resident_id, expires_at, uses_left) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(code_hash) DO UPDATE SET resident_id = ?2, expires_at = ?3, uses_left = ?4",
-            params![code_hash, resident_id, expires_at, uses],
-        )?;
-        Ok(())
+        let (code_hash, resident_id) = (owned(code_hash), owned(resident_id));
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO activation_codes(code_hash, resident_id, expires_at, uses_left) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(code_hash) DO UPDATE SET resident_id = ?2, expires_at = ?3, uses_left = ?4",
+                params![code_hash, resident_id, expires_at, uses],
+            )?;
+            Ok(())
+        })
     }
 
     fn enrol(&self, code_hash: &str, device: &Device, now: i64) -> StoreResult<Device> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let code: Option<(String, i64, i64)> = tx
-            .query_row(
-                "SELECT resident_id, expires_at, uses_left FROM activation_codes WHERE code_hash = ?1",
-                [code_hash],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        let Some((resident_id, expires_at, uses_left)) = code else {
-            return Err(StoreError::NotFound);
-        };
-        let existing: Option<String> = tx
-            .query_row(
-                "SELECT resident_id FROM devices WHERE id = ?1",
-                [&device.id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        match existing {
-            Some(owner) if owner == resident_id => {
-                return Ok(Device {
-                    resident_id,
-                    ..device.clone()
-                });
+        let (code_hash, device) = (owned(code_hash), device.clone());
+        self.write(move |c| {
+            let code: Option<(String, i64, i64)> = c
+                .query_row(
+                    "SELECT resident_id, expires_at, uses_left FROM activation_codes WHERE code_hash = ?1",
+                    [&code_hash],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((resident_id, expires_at, uses_left)) = code else {
+                return Err(StoreError::NotFound);
+            };
+            let existing: Option<String> = c
+                .query_row(
+                    "SELECT resident_id FROM devices WHERE id = ?1",
+                    [&device.id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match existing {
+                Some(owner) if owner == resident_id => {
+                    return Ok(Device {
+                        resident_id,
+                        ..device
+                    });
+                }
+                Some(_) => return Err(StoreError::Conflict("device enrolled for another resident")),
+                None => {}
             }
-            Some(_) => return Err(StoreError::Conflict("device enrolled for another resident")),
-            None => {}
-        }
-        if expires_at < now || uses_left <= 0 {
-            return Err(StoreError::InvalidState(
-                "activation code expired or used up",
-            ));
-        }
-        tx.execute(
-            "UPDATE activation_codes SET uses_left = uses_left - 1 WHERE code_hash = ?1",
-            [code_hash],
-        )?;
-        tx.execute(
-            "INSERT INTO devices(id, resident_id, jwk, enrolled_at) VALUES (?1, ?2, ?3, ?4)",
-            params![device.id, resident_id, device.jwk, now],
-        )?;
-        tx.commit()?;
-        Ok(Device {
-            resident_id,
-            ..device.clone()
+            if expires_at < now || uses_left <= 0 {
+                return Err(StoreError::InvalidState(
+                    "activation code expired or used up",
+                ));
+            }
+            c.execute(
+                "UPDATE activation_codes SET uses_left = uses_left - 1 WHERE code_hash = ?1",
+                [&code_hash],
+            )?;
+            c.execute(
+                "INSERT INTO devices(id, resident_id, jwk, enrolled_at) VALUES (?1, ?2, ?3, ?4)",
+                params![device.id, resident_id, device.jwk, now],
+            )?;
+            Ok(Device {
+                resident_id,
+                ..device
+            })
         })
     }
 
     fn device(&self, id: &str) -> StoreResult<Option<Device>> {
-        let conn = self.conn()?;
-        Ok(conn
-            .query_row(
-                "SELECT id, resident_id, jwk FROM devices WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok(Device {
-                        id: r.get(0)?,
-                        resident_id: r.get(1)?,
-                        jwk: r.get(2)?,
-                    })
-                },
+        let id = owned(id);
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT id, resident_id, jwk FROM devices WHERE id = ?1")?
+                    .query_row([&id], device_row)
+                    .optional()?,
             )
-            .optional()?)
+        })
     }
 
     fn devices_of(&self, resident_id: &str) -> StoreResult<Vec<Device>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, resident_id, jwk FROM devices WHERE resident_id = ?1 ORDER BY enrolled_at",
-        )?;
-        let rows = stmt
-            .query_map([resident_id], |r| {
-                Ok(Device {
-                    id: r.get(0)?,
-                    resident_id: r.get(1)?,
-                    jwk: r.get(2)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        let resident_id = owned(resident_id);
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, resident_id, jwk FROM devices WHERE resident_id = ?1 ORDER BY enrolled_at, id",
+            )?;
+            let rows = stmt
+                .query_map([&resident_id], device_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
     }
 
     fn put_challenge(
@@ -365,153 +576,146 @@ impl Store for SqliteStore {
         nonce: &str,
         expires_at: i64,
     ) -> StoreResult<()> {
-        let conn = self.conn()?;
-        conn.execute(
-            "DELETE FROM challenges WHERE expires_at < ?1",
-            [expires_at - 3600],
-        )?;
-        conn.execute(
-            "INSERT INTO challenges(id, device_id, nonce, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            params![id, device_id, nonce, expires_at],
-        )?;
-        Ok(())
+        let (id, device_id, nonce) = (owned(id), owned(device_id), owned(nonce));
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM challenges WHERE expires_at < ?1")?
+                .execute([expires_at - 3600])?;
+            c.prepare_cached(
+                "INSERT INTO challenges(id, device_id, nonce, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![id, device_id, nonce, expires_at])?;
+            Ok(())
+        })
     }
 
     fn take_challenge(&self, id: &str) -> StoreResult<Option<(String, String, i64)>> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let row = tx
-            .query_row(
-                "SELECT device_id, nonce, expires_at FROM challenges WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        tx.execute("DELETE FROM challenges WHERE id = ?1", [id])?;
-        tx.commit()?;
-        Ok(row)
+        let id = owned(id);
+        self.write(move |c| {
+            Ok(c.prepare_cached(
+                "DELETE FROM challenges WHERE id = ?1 RETURNING device_id, nonce, expires_at",
+            )?
+            .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?)
+        })
     }
 
     fn put_token(&self, hash: &str, s: &Session) -> StoreResult<()> {
-        let conn = self.conn()?;
-        conn.execute(
-            "DELETE FROM tokens WHERE expires_at < ?1",
-            [s.expires_at - 86_400],
-        )?;
-        conn.execute(
-            "INSERT INTO tokens(hash, device_id, resident_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            params![hash, s.device_id, s.resident_id, s.expires_at],
-        )?;
-        Ok(())
+        let (hash, s) = (owned(hash), s.clone());
+        self.write(move |c| {
+            c.prepare_cached("DELETE FROM tokens WHERE expires_at < ?1")?
+                .execute([s.expires_at - 86_400])?;
+            c.prepare_cached(
+                "INSERT INTO tokens(hash, device_id, resident_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![hash, s.device_id, s.resident_id, s.expires_at])?;
+            Ok(())
+        })
     }
 
     fn session(&self, hash: &str) -> StoreResult<Option<Session>> {
-        let conn = self.conn()?;
-        Ok(conn
-            .query_row(
+        let hash = owned(hash);
+        self.read(move |c| {
+            Ok(c.prepare_cached(
                 "SELECT device_id, resident_id, expires_at FROM tokens WHERE hash = ?1",
-                [hash],
-                |r| {
-                    Ok(Session {
-                        device_id: r.get(0)?,
-                        resident_id: r.get(1)?,
-                        expires_at: r.get(2)?,
-                    })
-                },
-            )
+            )?
+            .query_row([&hash], |r| {
+                Ok(Session {
+                    device_id: r.get(0)?,
+                    resident_id: r.get(1)?,
+                    expires_at: r.get(2)?,
+                })
+            })
             .optional()?)
+        })
     }
 
     fn receipt(&self, client_id: &str) -> StoreResult<Option<(String, String, Receipt)>> {
-        let conn = self.conn()?;
-        let row: Option<(String, String, String)> = conn
-            .query_row(
-                "SELECT resident_id, request_hash, receipt FROM submission_dedupe WHERE client_id = ?1",
-                [client_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        row.map(|(owner, hash, receipt)| Ok((owner, hash, receipt_of(&receipt)?)))
-            .transpose()
+        let client_id = owned(client_id);
+        self.read(move |c| {
+            receipt_row(c, &client_id)?
+                .map(|(owner, hash, receipt)| Ok((owner, hash, receipt_of(&receipt)?)))
+                .transpose()
+        })
     }
 
-    fn submit(&self, s: &NewSubmission) -> StoreResult<Receipt> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let existing: Option<(String, String, String)> = tx
-            .query_row(
-                "SELECT resident_id, request_hash, receipt FROM submission_dedupe WHERE client_id = ?1",
-                [&s.client_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        if let Some((owner, hash, receipt)) = existing {
-            if owner != s.resident_id {
-                return Err(StoreError::Conflict(
-                    "client id belongs to another resident",
-                ));
+    fn submit(&self, s: &NewSubmission) -> StoreResult<Submitted> {
+        let s = s.clone();
+        self.write(move |c| {
+            if let Some((owner, hash, receipt)) = receipt_row(c, &s.client_id)? {
+                if owner != s.resident_id {
+                    return Err(StoreError::Conflict(
+                        "client id belongs to another resident",
+                    ));
+                }
+                if hash != s.request_hash {
+                    return Err(StoreError::Conflict(
+                        "client id reused for a different submission",
+                    ));
+                }
+                return Ok(Submitted {
+                    receipt: receipt_of(&receipt)?,
+                    fresh: false,
+                });
             }
-            if hash != s.request_hash {
-                return Err(StoreError::Conflict(
-                    "client id reused for a different submission",
-                ));
-            }
-            return receipt_of(&receipt);
-        }
-        let n = next_counter(&tx, "tracking")?;
-        // The day in China Standard Time (UTC+8).
-        let day = chrono::DateTime::from_timestamp(s.at.saturating_add(8 * 3600), 0)
-            .map(|t| t.format("%Y%m%d").to_string())
-            .unwrap_or_default();
-        let area: String = s.area_code.chars().take(6).collect();
-        let tracking_number = format!("{area}{day}{n:07}");
-        let receipt = Receipt {
-            client_id: s.client_id.clone(),
-            tracking_number: tracking_number.clone(),
-            guide_id: s.guide_id.clone(),
-            accepted_at: s.at,
-        };
-        let receipt_json = serde_json::to_string(&receipt).map_err(db)?;
-        tx.execute(
-            "INSERT INTO submission_dedupe(client_id, resident_id, request_hash, receipt, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![s.client_id, s.resident_id, s.request_hash, receipt_json, s.at],
-        )?;
-        tx.execute(
-            "INSERT INTO submissions(client_id, resident_id, device_id, guide_id, form_version, body,
-                 tracking_number, state, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'submitted', ?8)",
-            params![s.client_id, s.resident_id, s.device_id, s.guide_id, s.form_version, s.body, tracking_number, s.at],
-        )?;
-        tx.execute(
-            "INSERT INTO submission_events(client_id, resident_id, tracking_number, state, note, at)
-             VALUES (?1, ?2, ?3, 'submitted', NULL, ?4)",
-            params![s.client_id, s.resident_id, tracking_number, s.at],
-        )?;
-        tx.commit()?;
-        Ok(receipt)
+            let n = next_counter(c, "tracking")?;
+            // The day in China Standard Time (UTC+8).
+            let day = chrono::DateTime::from_timestamp(s.at.saturating_add(8 * 3600), 0)
+                .map(|t| t.format("%Y%m%d").to_string())
+                .unwrap_or_default();
+            let area: String = s.area_code.chars().take(6).collect();
+            let tracking_number = format!("{area}{day}{n:07}");
+            let receipt = Receipt {
+                client_id: s.client_id.clone(),
+                tracking_number: tracking_number.clone(),
+                guide_id: s.guide_id.clone(),
+                accepted_at: s.at,
+            };
+            let receipt_json = serde_json::to_string(&receipt).map_err(db)?;
+            c.prepare_cached(
+                "INSERT INTO submission_dedupe(client_id, resident_id, request_hash, receipt, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![s.client_id, s.resident_id, s.request_hash, receipt_json, s.at])?;
+            c.prepare_cached(
+                "INSERT INTO submissions(client_id, resident_id, device_id, guide_id, form_version, body,
+                     tracking_number, state, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'submitted', ?8)",
+            )?
+            .execute(params![s.client_id, s.resident_id, s.device_id, s.guide_id, s.form_version, s.body, tracking_number, s.at])?;
+            c.prepare_cached(
+                "INSERT INTO submission_events(client_id, resident_id, tracking_number, state, note, at)
+                 VALUES (?1, ?2, ?3, 'submitted', NULL, ?4)",
+            )?
+            .execute(params![s.client_id, s.resident_id, tracking_number, s.at])?;
+            Ok(Submitted {
+                receipt,
+                fresh: true,
+            })
+        })
     }
 
     fn submissions_of(&self, resident_id: &str) -> StoreResult<Vec<SubmissionRecord>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT d.receipt, s.state, s.body, s.form_version FROM submissions s
-             JOIN submission_dedupe d ON d.client_id = s.client_id
-             WHERE s.resident_id = ?1 ORDER BY s.created_at DESC, s.tracking_number DESC",
-        )?;
-        let rows = stmt
-            .query_map([resident_id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, u32>(3)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter()
-            .map(|(receipt, state, body, v)| record(&receipt, state, &body, v))
-            .collect()
+        let resident_id = owned(resident_id);
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT d.receipt, s.state, s.body, s.form_version FROM submissions s
+                 JOIN submission_dedupe d ON d.client_id = s.client_id
+                 WHERE s.resident_id = ?1 ORDER BY s.created_at DESC, s.tracking_number DESC",
+            )?;
+            let rows = stmt
+                .query_map([&resident_id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, u32>(3)?,
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter()
+                .map(|(receipt, state, body, v)| record(&receipt, state, &body, v))
+                .collect()
+        })
     }
 
     fn submission(
@@ -519,18 +723,20 @@ impl Store for SqliteStore {
         resident_id: &str,
         client_id: &str,
     ) -> StoreResult<Option<SubmissionRecord>> {
-        let conn = self.conn()?;
-        let row: Option<(String, String, String, u32)> = conn
-            .query_row(
-                "SELECT d.receipt, s.state, s.body, s.form_version FROM submissions s
-                 JOIN submission_dedupe d ON d.client_id = s.client_id
-                 WHERE s.resident_id = ?1 AND s.client_id = ?2",
-                [resident_id, client_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()?;
-        row.map(|(receipt, state, body, v)| record(&receipt, state, &body, v))
-            .transpose()
+        let (resident_id, client_id) = (owned(resident_id), owned(client_id));
+        self.read(move |c| {
+            let row: Option<(String, String, String, u32)> = c
+                .query_row(
+                    "SELECT d.receipt, s.state, s.body, s.form_version FROM submissions s
+                     JOIN submission_dedupe d ON d.client_id = s.client_id
+                     WHERE s.resident_id = ?1 AND s.client_id = ?2",
+                    [&resident_id, &client_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            row.map(|(receipt, state, body, v)| record(&receipt, state, &body, v))
+                .transpose()
+        })
     }
 
     fn transition(
@@ -541,48 +747,54 @@ impl Store for SqliteStore {
         note: Option<&str>,
         at: i64,
     ) -> StoreResult<StatusEvent> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (client_id, resident_id): (String, String) = tx.query_row(
-            "SELECT client_id, resident_id FROM submissions WHERE tracking_number = ?1",
-            [tracking_number],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let changed = tx.execute(
-            "UPDATE submissions SET state = ?3 WHERE tracking_number = ?1 AND state = ?2",
-            params![tracking_number, from, state],
-        )?;
-        if changed == 0 {
-            return Err(StoreError::InvalidState(
-                "the submission's state changed meanwhile",
-            ));
-        }
-        tx.execute(
-            "INSERT INTO submission_events(client_id, resident_id, tracking_number, state, note, at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![client_id, resident_id, tracking_number, state, note, at],
-        )?;
-        let seq = tx.last_insert_rowid();
-        tx.commit()?;
-        Ok(StatusEvent {
-            seq: to_u64(seq),
-            client_id,
-            tracking_number: tracking_number.to_owned(),
-            state: state.to_owned(),
-            note: note.map(str::to_owned),
-            at,
+        let (tracking_number, from, state, note) = (
+            owned(tracking_number),
+            owned(from),
+            owned(state),
+            note.map(owned),
+        );
+        self.write(move |c| {
+            let (client_id, resident_id): (String, String) = c.query_row(
+                "SELECT client_id, resident_id FROM submissions WHERE tracking_number = ?1",
+                [&tracking_number],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let changed = c.execute(
+                "UPDATE submissions SET state = ?3 WHERE tracking_number = ?1 AND state = ?2",
+                params![tracking_number, from, state],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::InvalidState(
+                    "the submission's state changed meanwhile",
+                ));
+            }
+            c.execute(
+                "INSERT INTO submission_events(client_id, resident_id, tracking_number, state, note, at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![client_id, resident_id, tracking_number, state, note, at],
+            )?;
+            let seq = c.last_insert_rowid();
+            Ok(StatusEvent {
+                seq: to_u64(seq),
+                client_id,
+                tracking_number,
+                state,
+                note,
+                at,
+            })
         })
     }
 
     fn state_of(&self, tracking_number: &str) -> StoreResult<Option<String>> {
-        let conn = self.conn()?;
-        Ok(conn
-            .query_row(
+        let tracking_number = owned(tracking_number);
+        self.read(move |c| {
+            Ok(c.query_row(
                 "SELECT state FROM submissions WHERE tracking_number = ?1",
-                [tracking_number],
+                [&tracking_number],
                 |r| r.get(0),
             )
             .optional()?)
+        })
     }
 
     fn events_since(
@@ -591,158 +803,155 @@ impl Store for SqliteStore {
         since: u64,
         limit: u32,
     ) -> StoreResult<Vec<StatusEvent>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT seq, client_id, tracking_number, state, note, at FROM submission_events
-             WHERE resident_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-        )?;
-        let rows = stmt
-            .query_map(params![resident_id, to_i64(since), limit], |r| {
-                Ok(StatusEvent {
-                    seq: to_u64(r.get(0)?),
-                    client_id: r.get(1)?,
-                    tracking_number: r.get(2)?,
-                    state: r.get(3)?,
-                    note: r.get(4)?,
-                    at: r.get(5)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        let resident_id = owned(resident_id);
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT seq, client_id, tracking_number, state, note, at FROM submission_events
+                 WHERE resident_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+            )?;
+            let rows = stmt
+                .query_map(params![resident_id, to_i64(since), limit], |r| {
+                    Ok(StatusEvent {
+                        seq: to_u64(r.get(0)?),
+                        client_id: r.get(1)?,
+                        tracking_number: r.get(2)?,
+                        state: r.get(3)?,
+                        note: r.get(4)?,
+                        at: r.get(5)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
     }
 
-    fn put_nonce(
-        &self,
-        nonce: &str,
-        resident_id: &str,
-        client_id: &str,
-        expires_at: i64,
-    ) -> StoreResult<()> {
-        let conn = self.conn()?;
-        conn.execute(
-            "DELETE FROM presentation_nonces WHERE expires_at < ?1",
-            [expires_at - 86_400],
-        )?;
-        conn.execute(
-            "INSERT INTO presentation_nonces(nonce, resident_id, client_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            params![nonce, resident_id, client_id, expires_at],
-        )?;
-        Ok(())
-    }
-
-    fn nonces_for(&self, resident_id: &str, client_id: &str, now: i64) -> StoreResult<Vec<String>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT nonce FROM presentation_nonces WHERE resident_id = ?1 AND client_id = ?2 AND expires_at >= ?3",
-        )?;
-        let rows = stmt
-            .query_map(params![resident_id, client_id, now], |r| r.get(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+    fn secret(&self, name: &str, fresh: &[u8], now: i64) -> StoreResult<Vec<u8>> {
+        let (name, fresh) = (owned(name), fresh.to_vec());
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO server_secrets(name, value, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(name) DO NOTHING",
+                params![name, fresh, now],
+            )?;
+            Ok(c.query_row(
+                "SELECT value FROM server_secrets WHERE name = ?1",
+                [&name],
+                |r| r.get(0),
+            )?)
+        })
     }
 
     fn put_trust_bundle(&self, version: u64, jws: &str, at: i64) -> StoreResult<()> {
-        let conn = self.conn()?;
-        conn.execute(
-            "INSERT INTO trust_bundles(version, jws, published_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT(version) DO NOTHING",
-            params![to_i64(version), jws, at],
-        )?;
-        Ok(())
+        let jws = owned(jws);
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO trust_bundles(version, jws, published_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(version) DO NOTHING",
+                params![to_i64(version), jws, at],
+            )?;
+            Ok(())
+        })
     }
 
     fn trust_bundle(&self) -> StoreResult<Option<String>> {
-        let conn = self.conn()?;
-        Ok(conn
-            .query_row(
+        self.read(|c| {
+            Ok(c.query_row(
                 "SELECT jws FROM trust_bundles ORDER BY version DESC LIMIT 1",
                 [],
                 |r| r.get(0),
             )
             .optional()?)
+        })
     }
 
     fn ensure_status_list(&self, uri: &str, issuer_id: &str, capacity: u64) -> StoreResult<()> {
-        let conn = self.conn()?;
+        let (uri, issuer_id) = (owned(uri), owned(issuer_id));
         let bytes = vec![0u8; usize::try_from(capacity.div_ceil(4)).unwrap_or(0)];
-        conn.execute(
-            "INSERT INTO status_lists(uri, issuer_id, bits, next_idx, token) VALUES (?1, ?2, ?3, 0, NULL)
-             ON CONFLICT(uri) DO NOTHING",
-            params![uri, issuer_id, bytes],
-        )?;
-        Ok(())
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO status_lists(uri, issuer_id, bits, next_idx, token) VALUES (?1, ?2, ?3, 0, NULL)
+                 ON CONFLICT(uri) DO NOTHING",
+                params![uri, issuer_id, bytes],
+            )?;
+            Ok(())
+        })
     }
 
     fn status_list(&self, uri: &str) -> StoreResult<Option<StatusListRow>> {
-        let conn = self.conn()?;
-        Ok(conn
-            .query_row(
+        let uri = owned(uri);
+        self.read(move |c| {
+            Ok(c.query_row(
                 "SELECT uri, issuer_id, bits, next_idx, token FROM status_lists WHERE uri = ?1",
-                [uri],
+                [&uri],
                 row_status,
             )
             .optional()?)
+        })
     }
 
     fn status_lists(&self) -> StoreResult<Vec<StatusListRow>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT uri, issuer_id, bits, next_idx, token FROM status_lists ORDER BY uri",
-        )?;
-        let rows = stmt
-            .query_map([], row_status)?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT uri, issuer_id, bits, next_idx, token FROM status_lists ORDER BY uri",
+            )?;
+            let rows = stmt
+                .query_map([], row_status)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
     }
 
     fn allocate_status_index(&self, uri: &str) -> StoreResult<u64> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (next, len): (i64, i64) = tx.query_row(
-            "SELECT next_idx, length(bits) FROM status_lists WHERE uri = ?1",
-            [uri],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        if next >= len * 4 {
-            return Err(StoreError::InvalidState("status list is full"));
-        }
-        tx.execute(
-            "UPDATE status_lists SET next_idx = next_idx + 1 WHERE uri = ?1",
-            [uri],
-        )?;
-        tx.commit()?;
-        Ok(to_u64(next))
+        let uri = owned(uri);
+        self.write(move |c| {
+            let (next, len): (i64, i64) = c.query_row(
+                "SELECT next_idx, length(bits) FROM status_lists WHERE uri = ?1",
+                [&uri],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            if next >= len * 4 {
+                return Err(StoreError::InvalidState("status list is full"));
+            }
+            c.execute(
+                "UPDATE status_lists SET next_idx = next_idx + 1 WHERE uri = ?1",
+                [&uri],
+            )?;
+            Ok(to_u64(next))
+        })
     }
 
     fn set_status(&self, uri: &str, idx: u64, value: u8) -> StoreResult<Vec<u8>> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut bits: Vec<u8> =
-            tx.query_row("SELECT bits FROM status_lists WHERE uri = ?1", [uri], |r| {
-                r.get(0)
-            })?;
-        let byte = usize::try_from(idx / 4).map_err(db)?;
-        let shift = (idx % 4) * 2;
-        let slot = bits.get_mut(byte).ok_or(StoreError::NotFound)?;
-        *slot = (*slot & !(0b11 << shift)) | ((value & 0b11) << shift);
-        tx.execute(
-            "UPDATE status_lists SET bits = ?2 WHERE uri = ?1",
-            params![uri, bits],
-        )?;
-        tx.commit()?;
-        Ok(bits)
+        let uri = owned(uri);
+        self.write(move |c| {
+            let mut bits: Vec<u8> = c.query_row(
+                "SELECT bits FROM status_lists WHERE uri = ?1",
+                [&uri],
+                |r| r.get(0),
+            )?;
+            let byte = usize::try_from(idx / 4).map_err(db)?;
+            let shift = (idx % 4) * 2;
+            let slot = bits.get_mut(byte).ok_or(StoreError::NotFound)?;
+            *slot = (*slot & !(0b11 << shift)) | ((value & 0b11) << shift);
+            c.execute(
+                "UPDATE status_lists SET bits = ?2 WHERE uri = ?1",
+                params![uri, bits],
+            )?;
+            Ok(bits)
+        })
     }
 
     fn put_status_token(&self, uri: &str, token: &str) -> StoreResult<()> {
-        let conn = self.conn()?;
-        let n = conn.execute(
-            "UPDATE status_lists SET token = ?2 WHERE uri = ?1",
-            params![uri, token],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        let (uri, token) = (owned(uri), owned(token));
+        self.write(move |c| {
+            let n = c.execute(
+                "UPDATE status_lists SET token = ?2 WHERE uri = ?1",
+                params![uri, token],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
     }
 
     fn put_licence(
@@ -753,104 +962,133 @@ impl Store for SqliteStore {
         status_uri: &str,
         status_idx: u64,
     ) -> StoreResult<u64> {
-        let conn = self.conn()?;
-        conn.execute(
-            "INSERT INTO licences(licence_id, resident_id, device_id, issuer_id, vct, status_uri, status_idx, sd_jwt, issued_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![e.licence_id, resident_id, e.device_id, issuer_id, e.vct, status_uri, to_i64(status_idx), e.sd_jwt, e.issued_at],
-        )?;
-        Ok(to_u64(conn.last_insert_rowid()))
+        let (resident_id, e, issuer_id, status_uri) = (
+            owned(resident_id),
+            e.clone(),
+            owned(issuer_id),
+            owned(status_uri),
+        );
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO licences(licence_id, resident_id, device_id, issuer_id, vct, status_uri, status_idx, sd_jwt, issued_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![e.licence_id, resident_id, e.device_id, issuer_id, e.vct, status_uri, to_i64(status_idx), e.sd_jwt, e.issued_at],
+            )
+            .map_err(|err| {
+                if is_constraint(&err) {
+                    StoreError::Conflict("the device already holds this licence")
+                } else {
+                    err.into()
+                }
+            })?;
+            Ok(to_u64(c.last_insert_rowid()))
+        })
     }
 
     fn wallet(&self, resident_id: &str) -> StoreResult<Vec<WalletEntry>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT id, licence_id, device_id, vct, sd_jwt, issued_at FROM licences WHERE resident_id = ?1 ORDER BY id",
-        )?;
-        let rows = stmt
-            .query_map([resident_id], |r| {
-                Ok(WalletEntry {
-                    id: to_u64(r.get(0)?),
-                    licence_id: r.get(1)?,
-                    device_id: r.get(2)?,
-                    vct: r.get(3)?,
-                    sd_jwt: r.get(4)?,
-                    issued_at: r.get(5)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        let resident_id = owned(resident_id);
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, licence_id, device_id, vct, sd_jwt, issued_at FROM licences WHERE resident_id = ?1 ORDER BY id",
+            )?;
+            let rows = stmt
+                .query_map([&resident_id], |r| {
+                    Ok(WalletEntry {
+                        id: to_u64(r.get(0)?),
+                        licence_id: r.get(1)?,
+                        device_id: r.get(2)?,
+                        vct: r.get(3)?,
+                        sd_jwt: r.get(4)?,
+                        issued_at: r.get(5)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
     }
 
     fn put_grant(&self, g: &Grant) -> StoreResult<()> {
-        let conn = self.conn()?;
-        conn.execute(
-            "INSERT INTO licence_grants(licence_id, resident_id, issuer_id, vct, claims, status, granted_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)",
-            params![g.licence_id, g.resident_id, g.issuer_id, g.vct, g.claims, g.granted_at],
-        )
-        .map_err(|e| match e {
-            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-                StoreError::Conflict("licence id already issued")
-            }
-            other => other.into(),
-        })?;
-        Ok(())
+        let g = g.clone();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO licence_grants(licence_id, resident_id, issuer_id, vct, claims, status, granted_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)",
+                params![g.licence_id, g.resident_id, g.issuer_id, g.vct, g.claims, g.granted_at],
+            )
+            .map_err(|e| {
+                if is_constraint(&e) {
+                    StoreError::Conflict("licence id already issued")
+                } else {
+                    e.into()
+                }
+            })?;
+            Ok(())
+        })
     }
 
     fn grant(&self, licence_id: &str) -> StoreResult<Option<Grant>> {
-        let conn = self.conn()?;
-        Ok(conn
-            .query_row(
+        let licence_id = owned(licence_id);
+        self.read(move |c| {
+            Ok(c.query_row(
                 "SELECT licence_id, resident_id, issuer_id, vct, claims, status, granted_at FROM licence_grants
                  WHERE licence_id = ?1",
-                [licence_id],
+                [&licence_id],
                 row_grant,
             )
             .optional()?)
+        })
     }
 
     fn grants_of(&self, resident_id: &str) -> StoreResult<Vec<Grant>> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT licence_id, resident_id, issuer_id, vct, claims, status, granted_at FROM licence_grants
-             WHERE resident_id = ?1 ORDER BY granted_at, licence_id",
-        )?;
-        let rows = stmt
-            .query_map([resident_id], row_grant)?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        let resident_id = owned(resident_id);
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT licence_id, resident_id, issuer_id, vct, claims, status, granted_at FROM licence_grants
+                 WHERE resident_id = ?1 ORDER BY granted_at, licence_id",
+            )?;
+            let rows = stmt
+                .query_map([&resident_id], row_grant)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
     }
 
     fn set_grant_status(&self, licence_id: &str, status: u8) -> StoreResult<()> {
-        let conn = self.conn()?;
-        conn.execute(
-            "UPDATE licence_grants SET status = ?2 WHERE licence_id = ?1",
-            params![licence_id, status],
-        )?;
-        Ok(())
+        let licence_id = owned(licence_id);
+        self.write(move |c| {
+            c.execute(
+                "UPDATE licence_grants SET status = ?2 WHERE licence_id = ?1",
+                params![licence_id, status],
+            )?;
+            Ok(())
+        })
     }
 
     fn has_copy(&self, licence_id: &str, device_id: &str) -> StoreResult<bool> {
-        let conn = self.conn()?;
-        let n: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM licences WHERE licence_id = ?1 AND device_id = ?2",
-            [licence_id, device_id],
-            |r| r.get(0),
-        )?;
-        Ok(n > 0)
+        let (licence_id, device_id) = (owned(licence_id), owned(device_id));
+        self.read(move |c| {
+            let n: i64 = c.query_row(
+                "SELECT COUNT(*) FROM licences WHERE licence_id = ?1 AND device_id = ?2",
+                [&licence_id, &device_id],
+                |r| r.get(0),
+            )?;
+            Ok(n > 0)
+        })
     }
 
     fn licence_copies(&self, licence_id: &str) -> StoreResult<Vec<(String, u64)>> {
-        let conn = self.conn()?;
-        let mut stmt = conn
-            .prepare_cached("SELECT status_uri, status_idx FROM licences WHERE licence_id = ?1")?;
-        let rows = stmt
-            .query_map([licence_id], |r| {
-                Ok((r.get::<_, String>(0)?, to_u64(r.get(1)?)))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        let licence_id = owned(licence_id);
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT status_uri, status_idx FROM licences WHERE licence_id = ?1",
+            )?;
+            let rows = stmt
+                .query_map([&licence_id], |r| {
+                    Ok((r.get::<_, String>(0)?, to_u64(r.get(1)?)))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
     }
 }
 
