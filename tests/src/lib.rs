@@ -1,0 +1,140 @@
+//! End-to-end harness: the real server (its library, on the embedded SQLite
+//! with the demo data) on a loopback port that survives restarts, and a
+//! fault-injecting proxy between clients and server.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod proxy;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use zhangban_core::credential::PublicKey;
+use zhangban_server::clock::SystemClock;
+use zhangban_server::setup;
+use zhangban_server::state::{AppState, Config};
+use zhangban_server::store::Store as _;
+use zhangban_server::{api, issuing};
+
+pub use zhangban_server::setup::DEMO_ACTIVATION_CODE;
+
+/// A server that can be stopped and started again on the same port and data.
+#[derive(Debug)]
+pub struct TestServer {
+    /// Its data directory (kept for the whole test).
+    pub dir: PathBuf,
+    /// Its address (fixed across restarts).
+    pub addr: SocketAddr,
+    /// The pinned root key clients need.
+    pub root: PublicKey,
+    /// The operator token.
+    pub operator_token: String,
+    running: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// A fresh data directory with the demo data, served on a free port.
+    pub async fn start_demo() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_owned();
+        let now = chrono_now();
+        {
+            let d = setup::open(&dir, None).unwrap();
+            setup::demo(&dir, d.store.as_ref(), now).unwrap();
+        }
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = probe.local_addr().unwrap();
+        drop(probe);
+        let d = setup::open(&dir, None).unwrap();
+        let root = d.roots[0].clone();
+        let mut s = Self {
+            dir,
+            addr,
+            root,
+            operator_token: d.operator_token,
+            running: None,
+            _tmp: Some(tmp),
+        };
+        drop(d.store);
+        s.start().await;
+        s
+    }
+
+    /// `http://<addr>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Whether it is serving.
+    pub fn is_running(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// Starts serving (after [`Self::stop`]).
+    pub async fn start(&mut self) {
+        if self.running.is_some() {
+            return;
+        }
+        let d = setup::open(&self.dir, Some(self.operator_token.clone())).unwrap();
+        let state = Arc::new(
+            AppState::new(
+                d.store.clone(),
+                Arc::new(SystemClock),
+                Config::with_operator_token(&d.operator_token),
+                d.roots,
+                d.issuers,
+            )
+            .unwrap(),
+        );
+        issuing::ensure_status_lists(&state).await.unwrap();
+        // The port was just released by a previous run: retry briefly.
+        let mut listener = None;
+        for _ in 0..100 {
+            match tokio::net::TcpListener::bind(self.addr).await {
+                Ok(l) => {
+                    listener = Some(l);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        }
+        let listener = listener.expect("the server's port is free again");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let app = api::router(state);
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        self.running = Some((tx, task));
+    }
+
+    /// Stops serving: the port refuses connections until [`Self::start`].
+    pub async fn stop(&mut self) {
+        if let Some((tx, task)) = self.running.take() {
+            let _ = tx.send(());
+            let _ = task.await;
+        }
+    }
+
+    /// How many submissions the server holds for the demo resident.
+    pub fn submissions(&self) -> Vec<zhangban_server::store::SubmissionRecord> {
+        let store = zhangban_server::store::sqlite::SqliteStore::open(&self.dir.join("zhangban.db")).unwrap();
+        store.submissions_of(setup::DEMO_RESIDENT).unwrap()
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+}
