@@ -30,7 +30,10 @@ pub struct TestServer {
     pub root: PublicKey,
     /// The operator token.
     pub operator_token: String,
-    running: Option<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>)>,
+    running: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    )>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -123,7 +126,9 @@ impl TestServer {
 
     /// How many submissions the server holds for the demo resident.
     pub fn submissions(&self) -> Vec<zhangban_server::store::SubmissionRecord> {
-        let store = zhangban_server::store::sqlite::SqliteStore::open(&self.dir.join("zhangban.db")).unwrap();
+        let store =
+            zhangban_server::store::sqlite::SqliteStore::open(&self.dir.join("zhangban.db"))
+                .unwrap();
         store.submissions_of(setup::DEMO_RESIDENT).unwrap()
     }
 
