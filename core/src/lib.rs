@@ -4,6 +4,8 @@
 //! No FFI and no platform code lives here; `zhangban-ffi` wraps it for
 //! Android and iOS.
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod credential;
 pub mod guide;
 #[cfg(feature = "client")]

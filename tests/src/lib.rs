@@ -143,3 +143,71 @@ fn chrono_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
 }
+
+/// Values that pass the form validator for `guide` on the day of `now`, or
+/// `None` if the guide requires a licence or an attachment (which need a
+/// wallet or an upload).
+pub fn fill(
+    guide: &zhangban_core::guide::Guide,
+    now: i64,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    use serde_json::json;
+    use zhangban_core::guide::FieldKind;
+    let mut values = serde_json::Map::new();
+    for f in guide.form.fields.iter().filter(|f| f.required) {
+        let v = match &f.kind {
+            FieldKind::Text {
+                min_len,
+                max_len,
+                pattern,
+            } => match pattern.as_deref() {
+                Some(p) if p == zhangban_core::guide::fixture::CREDIT_CODE_PATTERN => {
+                    json!("91511602MA62000001")
+                }
+                Some(_) => return None,
+                None => json!("测".repeat((*min_len).max(2).min(*max_len) as usize)),
+            },
+            FieldKind::Number { min, .. } => json!(min.unwrap_or(1.0).max(1.0).ceil()),
+            FieldKind::Date { .. } => json!(day(now + 7 * 86_400)),
+            FieldKind::Choice { options, multiple } => {
+                let first = options.first()?.value.clone();
+                if *multiple {
+                    json!([first])
+                } else {
+                    json!(first)
+                }
+            }
+            FieldKind::IdNumber => json!("11010519491231002X"),
+            FieldKind::Phone => json!("13800138000"),
+            FieldKind::LicenceRef { .. } | FieldKind::Attachment { .. } => return None,
+        };
+        values.insert(f.name.clone(), v);
+    }
+    Some(values)
+}
+
+/// The day (China Standard Time) at `t`, `YYYY-MM-DD`.
+pub fn day(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t + 8 * 3600, 0)
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+/// Guides of the demo catalog that [`fill`] can fill, from the client's
+/// cached catalog.
+pub fn fillable_guides(
+    client: &zhangban_core::client::Client,
+    now: i64,
+) -> Vec<zhangban_core::guide::Guide> {
+    zhangban_core::guide::demo_catalog(setup::FIXTURE, now)
+        .unwrap()
+        .into_iter()
+        .filter_map(|g| client.guide(&g.id).ok())
+        .filter(|g| fill(g, now).is_some())
+        .collect()
+}
+
+/// The system clock now, in Unix seconds.
+pub fn system_now() -> i64 {
+    chrono_now()
+}

@@ -282,7 +282,8 @@ async fn serve(
     enabled: &AtomicBool,
 ) -> std::io::Result<()> {
     let mut buf = Vec::new();
-    while let Some(request) = read_request(&mut conn, &mut buf).await? {
+    // One request per connection: every answer says `connection: close`.
+    if let Some(request) = read_request(&mut conn, &mut buf).await? {
         counts.requests.fetch_add(1, Ordering::Relaxed);
         let fault = if enabled.load(Ordering::SeqCst) {
             plan.draw(&mut *rng.lock().await)
@@ -332,7 +333,6 @@ async fn serve(
         // The upstream answer says `connection: close`; so do we, and the
         // client opens a new connection for its next request.
         conn.write_all(&answer).await?;
-        return Ok(());
     }
     Ok(())
 }

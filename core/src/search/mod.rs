@@ -1,1 +1,362 @@
-//! Offline Chinese search over cached guides (being built).
+//! Offline Chinese search over the cached service guides.
+//!
+//! SQLite's FTS5 is the engine; the Chinese is handled here. FTS5's
+//! `trigram` tokenizer cannot match a two-character query such as 户口, 社保
+//! or 教师 (it needs three characters), and `unicode61` keeps a run of
+//! ideographs as one token (so 户口 would not match inside 户口迁移). So each
+//! run of CJK characters is indexed as its overlapping **bigrams** plus its
+//! last character (`户口迁移` → `户口 口迁 迁移 移`); other text (codes,
+//! Latin words, digits) is indexed as words. A query is turned the same way
+//! into one phrase per CJK run (its bigrams, consecutive: exactly a
+//! substring match; a single character is a prefix match) and one prefix
+//! term per word, all of which must match.
+//!
+//! Ranking is FTS5's BM25 over weighted columns (the item's name counts most,
+//! then department and topics, then materials, conditions and FAQ), with a
+//! boost for names that contain the whole query. Highlights are computed on
+//! the original name text (character ranges and a marked-up string), so the
+//! app can render them as it likes.
+//!
+//! Everything here works on a plain [`rusqlite::Connection`] so the client
+//! store runs it inside its own transactions.
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+
+use crate::guide::Guide;
+
+/// The search index schema (part of the client store's first migration).
+pub const SCHEMA: &str = "
+    CREATE VIRTUAL TABLE guide_fts USING fts5(
+        guide_id UNINDEXED, name, department, topics, body,
+        tokenize = 'unicode61 remove_diacritics 0');
+";
+
+/// BM25 column weights: guide_id (unindexed), name, department, topics, body.
+const WEIGHTS: &str = "0.0, 10.0, 3.0, 3.0, 1.0";
+
+/// Why a search failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// The database failed.
+    #[error("search index: {0}")]
+    Index(#[from] rusqlite::Error),
+}
+
+/// One ranked result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SearchHit {
+    /// Guide id.
+    pub guide_id: String,
+    /// The item's name.
+    pub name: String,
+    /// The implementing department.
+    pub department: String,
+    /// The name with every match wrapped in `【` and `】`.
+    pub highlighted: String,
+    /// The matches in `name` as `[start, end)` character (not byte) offsets.
+    pub highlights: Vec<(u32, u32)>,
+    /// Relevance (higher is better), for display or merging.
+    pub score: f64,
+}
+
+/// Whether `c` is a CJK ideograph (or a CJK-compatibility one).
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F)
+}
+
+/// A piece of text split into CJK runs and other words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    /// A run of consecutive CJK ideographs.
+    Cjk(Vec<char>),
+    /// A run of letters or digits (lower-cased).
+    Word(String),
+}
+
+fn pieces(text: &str) -> Vec<Piece> {
+    let mut out = Vec::new();
+    let mut cjk: Vec<char> = Vec::new();
+    let mut word = String::new();
+    let flush = |out: &mut Vec<Piece>, cjk: &mut Vec<char>, word: &mut String| {
+        if !cjk.is_empty() {
+            out.push(Piece::Cjk(std::mem::take(cjk)));
+        }
+        if !word.is_empty() {
+            out.push(Piece::Word(std::mem::take(word)));
+        }
+    };
+    for c in text.chars() {
+        if is_cjk(c) {
+            if !word.is_empty() {
+                flush(&mut out, &mut cjk, &mut word);
+            }
+            cjk.push(c);
+        } else if c.is_alphanumeric() {
+            if !cjk.is_empty() {
+                flush(&mut out, &mut cjk, &mut word);
+            }
+            word.extend(c.to_lowercase());
+        } else {
+            flush(&mut out, &mut cjk, &mut word);
+        }
+    }
+    flush(&mut out, &mut cjk, &mut word);
+    out
+}
+
+/// The index tokens of a CJK run: bigrams, then the last character.
+fn cjk_tokens(run: &[char]) -> Vec<String> {
+    let mut t: Vec<String> = run.windows(2).map(|w| w.iter().collect()).collect();
+    if let Some(last) = run.last() {
+        t.push(last.to_string());
+    }
+    t
+}
+
+/// The text as the index stores it: space-separated tokens.
+pub fn index_text(text: &str) -> String {
+    let mut out: Vec<String> = Vec::new();
+    for p in pieces(text) {
+        match p {
+            Piece::Cjk(run) => out.extend(cjk_tokens(&run)),
+            Piece::Word(w) => out.push(w),
+        }
+    }
+    out.join(" ")
+}
+
+fn quoted(token: &str) -> String {
+    // Tokens are letters and digits only; quoting keeps FTS5 syntax out anyway.
+    format!("\"{}\"", token.replace('"', "\"\""))
+}
+
+/// The FTS5 MATCH expression for a user's query, or `None` if it has no
+/// searchable characters. Every piece must match (AND).
+pub fn match_expression(query: &str) -> Option<String> {
+    let parts: Vec<String> = pieces(query)
+        .into_iter()
+        .map(|p| match p {
+            Piece::Cjk(run) if run.len() == 1 => format!("{}*", quoted(&run[0].to_string())),
+            Piece::Cjk(run) => {
+                let grams: Vec<String> = run
+                    .windows(2)
+                    .map(|w| w.iter().collect::<String>())
+                    .collect();
+                quoted(&grams.join(" "))
+            }
+            Piece::Word(w) => format!("{}*", quoted(&w)),
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" AND "))
+}
+
+/// Text that is searched besides the name, department and topics.
+fn body_text(g: &Guide) -> String {
+    let mut parts: Vec<&str> = vec![&g.basic_code, &g.implementation_code];
+    parts.extend(g.materials.iter().map(|m| m.name.as_str()));
+    parts.extend(g.acceptance_conditions.iter().map(String::as_str));
+    parts.extend(g.process.iter().map(|p| p.step.as_str()));
+    for f in &g.faq {
+        parts.push(&f.q);
+        parts.push(&f.a);
+    }
+    if let Some(main) = &g.main_item {
+        parts.push(main);
+    }
+    parts.join(" ")
+}
+
+/// Indexes (or re-indexes) one guide.
+pub fn index_guide(conn: &Connection, g: &Guide) -> Result<(), SearchError> {
+    remove_guide(conn, &g.id)?;
+    conn.prepare_cached(
+        "INSERT INTO guide_fts(guide_id, name, department, topics, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        g.id,
+        index_text(&g.name),
+        index_text(&g.department),
+        index_text(&g.topics.join(" ")),
+        index_text(&body_text(g)),
+    ])?;
+    Ok(())
+}
+
+/// Removes a guide from the index.
+pub fn remove_guide(conn: &Connection, id: &str) -> Result<(), SearchError> {
+    conn.prepare_cached("DELETE FROM guide_fts WHERE guide_id = ?1")?
+        .execute([id])?;
+    Ok(())
+}
+
+/// Where the query's pieces occur in `name`, as merged character ranges.
+pub fn highlight_ranges(name: &str, query: &str) -> Vec<(u32, u32)> {
+    let hay: Vec<char> = name.chars().collect();
+    let lower: Vec<char> = hay
+        .iter()
+        .map(|c| c.to_lowercase().next().unwrap_or(*c))
+        .collect();
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for p in pieces(query) {
+        let needle: Vec<char> = match p {
+            Piece::Cjk(run) => run,
+            Piece::Word(w) => w.chars().collect(),
+        };
+        if needle.is_empty() || needle.len() > lower.len() {
+            continue;
+        }
+        let mut i = 0;
+        while i + needle.len() <= lower.len() {
+            if lower[i..i + needle.len()] == needle[..] {
+                ranges.push((i, i + needle.len()));
+                i += needle.len();
+            } else {
+                i += 1;
+            }
+        }
+    }
+    ranges.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::new();
+    for (s, e) in ranges {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    merged
+        .into_iter()
+        .map(|(s, e)| {
+            (
+                u32::try_from(s).unwrap_or(u32::MAX),
+                u32::try_from(e).unwrap_or(u32::MAX),
+            )
+        })
+        .collect()
+}
+
+/// `name` with each range wrapped in 【 】.
+fn mark(name: &str, ranges: &[(u32, u32)]) -> String {
+    let mut out = String::with_capacity(name.len() + ranges.len() * 6);
+    let mut r = ranges.iter().peekable();
+    for (i, c) in name.chars().enumerate() {
+        let i = u32::try_from(i).unwrap_or(u32::MAX);
+        if r.peek().is_some_and(|(s, _)| *s == i) {
+            out.push('【');
+        }
+        out.push(c);
+        if let Some((_, e)) = r.peek() {
+            if *e == i + 1 {
+                out.push('】');
+                r.next();
+            }
+        }
+    }
+    out
+}
+
+/// How many candidates BM25 ranks before the name boost re-orders them.
+const CANDIDATES: usize = 200;
+
+/// Searches the index: at most `limit` hits, best first. An empty or
+/// punctuation-only query gives no hits (not an error).
+pub fn search(conn: &Connection, query: &str, limit: usize) -> Result<Vec<SearchHit>, SearchError> {
+    let Some(expr) = match_expression(query) else {
+        return Ok(Vec::new());
+    };
+    let limit = limit.clamp(1, 500);
+    let candidates = i64::try_from(CANDIDATES.max(limit)).unwrap_or(500);
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT f.guide_id, bm25(guide_fts, {WEIGHTS}) AS r, g.name, g.department
+         FROM guide_fts f JOIN guides g ON g.id = f.guide_id
+         WHERE guide_fts MATCH ?1 ORDER BY r LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![expr, candidates], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, f64>(1)?,
+            r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+            r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+        ))
+    })?;
+    let whole: String = pieces(query)
+        .into_iter()
+        .map(|p| match p {
+            Piece::Cjk(run) => run.into_iter().collect::<String>(),
+            Piece::Word(w) => w,
+        })
+        .collect();
+    let mut hits = Vec::new();
+    for row in rows {
+        let (guide_id, bm25, name, department) = row?;
+        let highlights = highlight_ranges(&name, query);
+        // BM25 in FTS5 is negative, better is lower: flip it.
+        let mut score = -bm25;
+        let folded = name.to_lowercase();
+        if folded == whole {
+            score += 100.0;
+        } else if folded.starts_with(&whole) {
+            score += 50.0;
+        } else if folded.contains(&whole) {
+            score += 20.0;
+        }
+        hits.push(SearchHit {
+            highlighted: mark(&name, &highlights),
+            guide_id,
+            name,
+            department,
+            highlights,
+            score,
+        });
+    }
+    hits.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.name.chars().count().cmp(&b.name.chars().count()))
+            .then_with(|| a.guide_id.cmp(&b.guide_id))
+    });
+    hits.truncate(limit);
+    Ok(hits)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn cjk_runs_become_bigrams_and_their_last_character() {
+        assert_eq!(index_text("户口迁移"), "户口 口迁 迁移 移");
+        assert_eq!(index_text("社保"), "社保 保");
+        assert_eq!(index_text("证"), "证");
+        assert_eq!(index_text("ICP备案（新办）"), "icp 备案 案 新办 办");
+        assert_eq!(index_text("51160221"), "51160221");
+    }
+
+    #[test]
+    fn queries_are_phrases_of_bigrams_and_prefix_words() {
+        assert_eq!(match_expression("户口").unwrap(), "\"户口\"");
+        assert_eq!(match_expression("户口迁移").unwrap(), "\"户口 口迁 迁移\"");
+        assert_eq!(match_expression("证").unwrap(), "\"证\"*");
+        assert_eq!(
+            match_expression("ICP 备案").unwrap(),
+            "\"icp\"* AND \"备案\""
+        );
+        assert_eq!(match_expression("  ，。! "), None);
+        // FTS5 syntax in the query is only text.
+        assert_eq!(
+            match_expression("a\" OR b").unwrap(),
+            "\"a\"* AND \"or\"* AND \"b\"*"
+        );
+    }
+
+    #[test]
+    fn highlights_are_character_ranges_merged() {
+        assert_eq!(highlight_ranges("户口迁移登记", "户口"), vec![(0, 2)]);
+        assert_eq!(highlight_ranges("户口迁移登记", "迁移 户口"), vec![(0, 4)]);
+        assert_eq!(highlight_ranges("教师资格认定", "资格"), vec![(2, 4)]);
+        assert_eq!(mark("教师资格认定", &[(2, 4)]), "教师【资格】认定");
+        assert_eq!(highlight_ranges("无关", "户口"), Vec::<(u32, u32)>::new());
+    }
+}

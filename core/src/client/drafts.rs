@@ -1,0 +1,120 @@
+//! Drafts: forms saved locally while the resident fills them, offline.
+//! Submitting a draft validates it with the same validator the server runs,
+//! then queues it in the outbox in the same transaction that marks the
+//! draft as sent (see [`super::outbox_store`]).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::error::{ClientError, ClientResult};
+use super::store::ClientStore;
+
+/// A form being filled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Draft {
+    /// Local id.
+    pub id: String,
+    /// The service guide.
+    pub guide_id: String,
+    /// The form schema version it is filled against.
+    pub form_version: u32,
+    /// The values so far, by field name.
+    pub values: Map<String, Value>,
+    /// Created (Unix seconds).
+    pub created_at: i64,
+    /// Last saved.
+    pub updated_at: i64,
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, u32, String, i64, i64)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+fn draft_of(
+    (id, guide_id, form_version, body, created_at, updated_at): (
+        String,
+        String,
+        u32,
+        String,
+        i64,
+        i64,
+    ),
+) -> ClientResult<Draft> {
+    let values = match serde_json::from_str(&body)? {
+        Value::Object(m) => m,
+        _ => return Err(ClientError::Store("draft body is not an object".into())),
+    };
+    Ok(Draft {
+        id,
+        guide_id,
+        form_version,
+        values,
+        created_at,
+        updated_at,
+    })
+}
+
+/// Saves a draft on a connection or inside a transaction.
+pub(crate) fn save_draft_in(c: &rusqlite::Connection, d: &Draft) -> ClientResult<()> {
+    let body = Value::Object(d.values.clone()).to_string();
+    c.execute(
+        "INSERT INTO drafts(id, guide_id, form_version, body, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT(id) DO UPDATE SET guide_id = ?2, form_version = ?3, body = ?4, updated_at = ?6",
+        rusqlite::params![d.id, d.guide_id, d.form_version, body, d.created_at, d.updated_at],
+    )?;
+    Ok(())
+}
+
+impl ClientStore {
+    /// Saves (creates or replaces) a draft.
+    pub fn save_draft(&self, d: &Draft) -> ClientResult<()> {
+        save_draft_in(&*self.conn()?, d)
+    }
+
+    /// One draft.
+    pub fn draft(&self, id: &str) -> ClientResult<Option<Draft>> {
+        let r = rusqlite::OptionalExtension::optional(self.conn()?.query_row(
+            "SELECT id, guide_id, form_version, body, created_at, updated_at FROM drafts WHERE id = ?1",
+            [id],
+            row,
+        ))?;
+        r.map(draft_of).transpose()
+    }
+
+    /// Every draft, most recently saved first.
+    pub fn drafts(&self) -> ClientResult<Vec<Draft>> {
+        let rows = {
+            let c = self.conn()?;
+            let mut stmt = c.prepare(
+                "SELECT id, guide_id, form_version, body, created_at, updated_at FROM drafts
+                 ORDER BY updated_at DESC, id",
+            )?;
+            stmt.query_map([], row)?.collect::<Result<Vec<_>, _>>()?
+        };
+        rows.into_iter().map(draft_of).collect()
+    }
+
+    /// Deletes a draft that is not in the outbox.
+    pub fn delete_draft(&self, id: &str) -> ClientResult<()> {
+        self.tx(|tx| {
+            let queued: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM outbox WHERE draft_id = ?1",
+                [id],
+                |r| r.get(0),
+            )?;
+            if queued > 0 {
+                return Err(ClientError::Invalid("the draft is being submitted".into()));
+            }
+            tx.execute("DELETE FROM drafts WHERE id = ?1", [id])?;
+            Ok(())
+        })
+    }
+}

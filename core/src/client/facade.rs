@@ -1,0 +1,274 @@
+//! [`Client`]: the resident's app core in one object — what the FFI wraps.
+//! It owns the store, the HTTP shell, the clock, the pinned roots, the token
+//! cache and the listeners; each method is a thin sequence of store calls
+//! and state-machine steps.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use super::api::{ApiFailure, ServerApi, StatusEventIn};
+use super::catalog::{CatalogReport, CatalogStep, CatalogSync, PAGE_SIZE};
+use super::clock::Clock;
+use super::error::{ClientError, ClientResult};
+use super::events::{StatusListener, sync_events};
+use super::session::{DeviceIdentity, Session, enrol, failure};
+use super::store::ClientStore;
+use super::trust::{TrustReport, sync_trust};
+use super::wallet::{WalletLicence, WalletReport, sync_wallet};
+use crate::credential::PublicKey;
+use crate::guide::Guide;
+use crate::search::SearchHit;
+
+/// Progress of a sync, reported as it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum SyncProgress {
+    /// Catalog pages: the cursor reached and the server's head.
+    Catalog {
+        /// Cursor.
+        cursor: u64,
+        /// Head.
+        head: u64,
+    },
+    /// Trust data fetched.
+    Trust,
+    /// Wallet fetched.
+    Wallet,
+    /// Status events fetched.
+    Events,
+}
+
+/// Receives sync progress.
+pub trait SyncListener: Send + Sync {
+    /// A step of a sync finished.
+    fn on_progress(&self, progress: SyncProgress);
+}
+
+/// What a full sync did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncReport {
+    /// The catalog.
+    pub catalog: CatalogReport,
+    /// Trust data.
+    pub trust: TrustReport,
+    /// The wallet (absent before enrolment).
+    pub wallet: Option<WalletReport>,
+    /// New status events.
+    pub events: usize,
+}
+
+/// The resident's app core.
+pub struct Client {
+    pub(crate) store: Arc<ClientStore>,
+    pub(crate) api: ServerApi,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) roots: Vec<PublicKey>,
+    pub(crate) session: Session,
+    pub(crate) status_listeners: Mutex<Vec<Arc<dyn StatusListener>>>,
+    pub(crate) sync_listeners: Mutex<Vec<Arc<dyn SyncListener>>>,
+    pub(crate) outbox_listeners: Mutex<Vec<Arc<dyn super::flush::OutboxListener>>>,
+    pub(crate) backoff: crate::outbox::BackoffPolicy,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("server", &self.api.base())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Opens the store at `path` (created and upgraded as needed) for the
+    /// server at `server_url`, trusting bundles signed by `roots`.
+    pub fn open(
+        path: &Path,
+        server_url: &str,
+        roots: Vec<PublicKey>,
+        clock: Arc<dyn Clock>,
+    ) -> ClientResult<Self> {
+        let store = Arc::new(ClientStore::open(path)?);
+        let api = ServerApi::new(server_url).map_err(failure)?;
+        Ok(Self {
+            store,
+            api,
+            clock,
+            roots,
+            session: Session::default(),
+            status_listeners: Mutex::new(Vec::new()),
+            sync_listeners: Mutex::new(Vec::new()),
+            outbox_listeners: Mutex::new(Vec::new()),
+            backoff: crate::outbox::BackoffPolicy::default(),
+        })
+    }
+
+    /// Sets the outbox's backoff policy (tests, or an app tuning it).
+    pub fn set_backoff(&mut self, policy: crate::outbox::BackoffPolicy) {
+        self.backoff = policy;
+    }
+
+    /// The store (for reads the facade does not wrap).
+    pub fn store(&self) -> &ClientStore {
+        &self.store
+    }
+
+    /// Now, from the injected clock.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Adds a listener for status events of accepted submissions.
+    pub fn add_status_listener(&self, l: Arc<dyn StatusListener>) {
+        if let Ok(mut v) = self.status_listeners.lock() {
+            v.push(l);
+        }
+    }
+
+    /// Adds a listener for sync progress.
+    pub fn add_sync_listener(&self, l: Arc<dyn SyncListener>) {
+        if let Ok(mut v) = self.sync_listeners.lock() {
+            v.push(l);
+        }
+    }
+
+    fn progress(&self, p: SyncProgress) {
+        let listeners = self
+            .sync_listeners
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default();
+        for l in listeners {
+            l.on_progress(p);
+        }
+    }
+
+    /// Enrols this device with the resident's activation code.
+    pub async fn enrol(&self, activation_code: &str) -> ClientResult<DeviceIdentity> {
+        let d = enrol(&self.store, &self.api, activation_code).await?;
+        self.session.invalidate();
+        Ok(d)
+    }
+
+    /// The enrolled device.
+    pub fn device(&self) -> ClientResult<DeviceIdentity> {
+        self.store.device()?.ok_or(ClientError::NotEnrolled)
+    }
+
+    /// A valid bearer token (renewed as needed).
+    pub(crate) async fn token(&self) -> Result<String, ApiFailure> {
+        let device = self.device().map_err(|_| ApiFailure::Http {
+            status: 401,
+            code: "not_enrolled".into(),
+            message: "device not enrolled".into(),
+            details: None,
+            retry_after: None,
+        })?;
+        self.session.token(&self.api, &device, self.now()).await
+    }
+
+    /// Syncs the catalog: pages since the stored cursor, each applied in one
+    /// transaction; a cut resumes from the last applied page next time.
+    pub async fn sync_catalog(&self) -> ClientResult<CatalogReport> {
+        let mut sync = CatalogSync::new(self.store.catalog_cursor()?, PAGE_SIZE);
+        while let CatalogStep::Fetch { since, limit } = sync.next_step() {
+            let (page, wire) = self
+                .api
+                .catalog_changes(since, limit)
+                .await
+                .map_err(failure)?;
+            let batch = sync.check(&page)?;
+            let store = Arc::clone(&self.store);
+            let b = batch.clone();
+            // Indexing a page of guides is CPU work: off the async threads.
+            tokio::task::spawn_blocking(move || store.apply_catalog(&b))
+                .await
+                .map_err(|e| ClientError::Store(e.to_string()))??;
+            sync.applied(&batch, page.more, page.head, wire);
+            self.progress(SyncProgress::Catalog {
+                cursor: batch.next,
+                head: page.head,
+            });
+        }
+        Ok(sync.report())
+    }
+
+    /// Syncs trust data (bundle and status lists).
+    pub async fn sync_trust(&self) -> ClientResult<TrustReport> {
+        let r = sync_trust(&self.store, &self.api, &self.roots, self.now()).await?;
+        self.progress(SyncProgress::Trust);
+        Ok(r)
+    }
+
+    /// Fetches this device's licences and verifies them on receipt.
+    pub async fn sync_wallet(&self) -> ClientResult<WalletReport> {
+        let device = self.device()?;
+        let token = self.authed_token().await?;
+        let trust = self.store.trust(&self.roots)?;
+        let r = sync_wallet(&self.store, &self.api, &token, &device, &trust, self.now()).await?;
+        self.progress(SyncProgress::Wallet);
+        Ok(r)
+    }
+
+    /// Fetches new status events and hands them to listeners.
+    pub async fn sync_events(&self) -> ClientResult<Vec<StatusEventIn>> {
+        let token = self.authed_token().await?;
+        let fresh = sync_events(&self.store, &self.api, &token).await?;
+        let listeners = self
+            .status_listeners
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default();
+        for e in &fresh {
+            for l in &listeners {
+                l.on_status(e);
+            }
+        }
+        self.progress(SyncProgress::Events);
+        Ok(fresh)
+    }
+
+    async fn authed_token(&self) -> ClientResult<String> {
+        self.token().await.map_err(failure)
+    }
+
+    /// Everything: catalog, trust data, and (once enrolled) wallet and events.
+    pub async fn sync(&self) -> ClientResult<SyncReport> {
+        let catalog = self.sync_catalog().await?;
+        let trust = self.sync_trust().await?;
+        let (wallet, events) = if self.store.device()?.is_some() {
+            (
+                Some(self.sync_wallet().await?),
+                self.sync_events().await?.len(),
+            )
+        } else {
+            (None, 0)
+        };
+        Ok(SyncReport {
+            catalog,
+            trust,
+            wallet,
+            events,
+        })
+    }
+
+    /// Offline search.
+    pub fn search(&self, query: &str, limit: usize) -> ClientResult<Vec<SearchHit>> {
+        self.store.search(query, limit)
+    }
+
+    /// A cached guide.
+    pub fn guide(&self, id: &str) -> ClientResult<Guide> {
+        self.store
+            .guide(id)?
+            .ok_or_else(|| ClientError::NotFound(format!("guide {id}")))
+    }
+
+    /// The wallet with each licence's state now.
+    pub fn wallet(&self) -> ClientResult<Vec<WalletLicence>> {
+        let device = self.device()?;
+        let trust = self.store.trust(&self.roots)?;
+        self.store.wallet(&trust, &device, self.now())
+    }
+}

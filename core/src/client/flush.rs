@@ -1,0 +1,425 @@
+//! Submitting: the thin I/O shell around the outbox state machine
+//! ([`crate::outbox`]). `submit` validates a draft with the shared validator
+//! and queues it (no network needed); `flush` sends what is due, one entry
+//! at a time, and stores each transition the machine decides.
+//!
+//! A licence attached to a form is kept in the draft as a reference into
+//! the wallet ([`WalletLicenceRef`]); the presentation (key binding with the
+//! server's nonce for this submission, `aud` = the service item) is made
+//! when the entry is first sent, then frozen with the request body so that
+//! every retry is byte-identical and gets the stored receipt.
+
+use std::sync::Arc;
+
+use rand::RngCore as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::api::{ApiFailure, ReceiptIn};
+use super::drafts::Draft;
+use super::error::{ClientError, ClientResult};
+use super::facade::Client;
+use super::outbox_store::OutboxEntry;
+use crate::credential::{HeldLicence, KeyBindingRequest};
+use crate::guide::{FieldKind, Guide, validate_versioned_submission};
+use crate::outbox::{self, Heal, OutboxState, SendOutcome};
+
+/// A licence from the wallet attached to a `licence_ref` field, as a draft
+/// keeps it: which licence and which of its fields to disclose. Replaced by
+/// a key-bound presentation when the submission is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WalletLicenceRef {
+    /// The licence's GB/T 36904 identifier (its wallet key).
+    pub wallet_licence: String,
+    /// The fields to disclose (at least one).
+    pub disclose: Vec<String>,
+}
+
+/// Receives outbox changes (an entry queued, sent, accepted, rejected, failed).
+pub trait OutboxListener: Send + Sync {
+    /// An entry changed; `entry` is its new state.
+    fn on_outbox_change(&self, entry: &OutboxEntry);
+}
+
+/// What a flush did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FlushReport {
+    /// Sends made (including retries within this flush).
+    pub sent: u32,
+    /// Entries accepted now (receipt stored).
+    pub accepted: u32,
+    /// Entries refused by the server now.
+    pub rejected: u32,
+    /// Sends that failed and will be retried.
+    pub failed: u32,
+    /// Entries whose send lease had expired (the app died mid-send), resent.
+    pub recovered: u32,
+    /// The flush stopped early because the server could not be reached.
+    pub offline: bool,
+    /// When the next entry falls due, if any is waiting.
+    pub next_attempt_at: Option<i64>,
+}
+
+/// Codes of licence errors that a fresh presentation cures.
+const PROOF_STALE_CODES: &[&str] = &["kb_stale", "kb_nonce_mismatch"];
+/// Codes of errors that are the server's trust data, not the submission's.
+const SERVER_TRUST_CODES: &[&str] = &["status_list_stale", "bundle_stale"];
+
+/// A new client id: 128 random bits, 32 hex digits.
+pub fn new_client_id() -> String {
+    let mut b = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The day in China Standard Time (the validator's "today").
+pub fn today_cst(now: i64) -> chrono::NaiveDate {
+    chrono::DateTime::from_timestamp(now.saturating_add(8 * 3600), 0)
+        .map(|t| t.date_naive())
+        .unwrap_or_default()
+}
+
+/// Classifies a send's result for the state machine.
+pub fn classify(client_id: &str, result: Result<ReceiptIn, ApiFailure>) -> SendOutcome {
+    match result {
+        Ok(r) if r.client_id == client_id => SendOutcome::Accepted {
+            tracking_number: r.tracking_number,
+            accepted_at: r.accepted_at,
+        },
+        Ok(_) => SendOutcome::Transient {
+            code: "receipt_mismatch".into(),
+            retry_after: None,
+        },
+        Err(ApiFailure::Network(_)) => SendOutcome::Transient {
+            code: "network".into(),
+            retry_after: None,
+        },
+        Err(ApiFailure::Decode(_)) => SendOutcome::Transient {
+            code: "bad_response".into(),
+            retry_after: None,
+        },
+        Err(ApiFailure::Http {
+            status,
+            code,
+            details,
+            retry_after,
+            ..
+        }) => match status {
+            401 => SendOutcome::Unauthorized,
+            408 | 425 | 429 | 500..=599 => SendOutcome::Transient { code, retry_after },
+            422 if code == "validation_failed" => {
+                let codes: Vec<&str> = details
+                    .as_ref()
+                    .and_then(|d| d.get("fields"))
+                    .and_then(Value::as_array)
+                    .map(|fs| {
+                        fs.iter()
+                            .map(|f| f.get("code").and_then(Value::as_str).unwrap_or(""))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if !codes.is_empty() && codes.iter().all(|c| PROOF_STALE_CODES.contains(c)) {
+                    SendOutcome::ProofsStale
+                } else if !codes.is_empty()
+                    && codes
+                        .iter()
+                        .all(|c| SERVER_TRUST_CODES.contains(c) || PROOF_STALE_CODES.contains(c))
+                {
+                    SendOutcome::Transient {
+                        code: "server_trust_data_stale".into(),
+                        retry_after,
+                    }
+                } else {
+                    SendOutcome::Rejected { code, details }
+                }
+            }
+            _ => SendOutcome::Rejected { code, details },
+        },
+    }
+}
+
+/// Cheap jitter draw in `[0, 1)`.
+fn unit() -> f64 {
+    f64::from(rand::rngs::OsRng.next_u32()) / (f64::from(u32::MAX) + 1.0)
+}
+
+impl Client {
+    /// Adds a listener for outbox changes.
+    pub fn add_outbox_listener(&self, l: Arc<dyn OutboxListener>) {
+        if let Ok(mut v) = self.outbox_listeners.lock() {
+            v.push(l);
+        }
+    }
+
+    fn outbox_changed(&self, client_id: &str) {
+        let listeners = self
+            .outbox_listeners
+            .lock()
+            .map(|v| v.clone())
+            .unwrap_or_default();
+        if listeners.is_empty() {
+            return;
+        }
+        if let Ok(Some(e)) = self.store.outbox_entry(client_id) {
+            for l in &listeners {
+                l.on_outbox_change(&e);
+            }
+        }
+    }
+
+    /// Saves a draft (offline).
+    pub fn save_draft(&self, draft: &Draft) -> ClientResult<()> {
+        self.store.save_draft(draft)
+    }
+
+    /// Replaces wallet references in `values` by presentations. With
+    /// `kb = None` the presentations carry a placeholder nonce: good for
+    /// validating the form's shape, never sent.
+    fn wire_values(
+        &self,
+        guide: &Guide,
+        values: &Map<String, Value>,
+        nonce: Option<&str>,
+    ) -> ClientResult<Map<String, Value>> {
+        let mut out = values.clone();
+        for f in &guide.form.fields {
+            if !matches!(f.kind, FieldKind::LicenceRef { .. }) {
+                continue;
+            }
+            let Some(v) = values.get(&f.name) else {
+                continue;
+            };
+            let Ok(r) = WalletLicenceRef::deserialize(v) else {
+                // Not a wallet reference: sent as given (the validator judges).
+                continue;
+            };
+            let device = self.device()?;
+            let sd_jwt = self
+                .store
+                .licences()?
+                .into_iter()
+                .find(|(id, ..)| *id == r.wallet_licence)
+                .map(|(_, _, sd_jwt, _)| sd_jwt)
+                .ok_or_else(|| ClientError::NotFound("wallet licence".into()))?;
+            let held = HeldLicence::parse(&sd_jwt).map_err(ClientError::Verification)?;
+            let fields: Vec<&str> = r.disclose.iter().map(String::as_str).collect();
+            let presentation = held
+                .present(
+                    &fields,
+                    Some(KeyBindingRequest {
+                        key: &device.key,
+                        audience: &guide.id,
+                        nonce: nonce.unwrap_or("validation-only"),
+                        iat: self.now(),
+                    }),
+                )
+                .map_err(|e| ClientError::Invalid(e.to_string()))?;
+            out.insert(f.name.clone(), json!({ "presentation": presentation }));
+        }
+        Ok(out)
+    }
+
+    /// Validates a draft with the shared form validator (the server runs the
+    /// same) and queues it under a new client id, in one transaction with
+    /// the draft. Works offline. Submitting the same draft again returns the
+    /// id it was queued under.
+    pub fn submit(&self, draft: &Draft) -> ClientResult<String> {
+        let guide = self.guide(&draft.guide_id)?;
+        let now = self.now();
+        let values = self.wire_values(&guide, &draft.values, None)?;
+        validate_versioned_submission(&guide.form, draft.form_version, &values, today_cst(now))
+            .map_err(ClientError::Form)?;
+        let id = self.store.queue(draft, &new_client_id(), now)?;
+        self.outbox_changed(&id);
+        Ok(id)
+    }
+
+    /// Corrects a rejected submission and queues it again under its id: the
+    /// values are validated against the form as cached now (the guide may
+    /// have changed since it was first filled).
+    pub fn correct(&self, client_id: &str, values: &Map<String, Value>) -> ClientResult<()> {
+        let e = self
+            .store
+            .outbox_entry(client_id)?
+            .ok_or_else(|| ClientError::NotFound("outbox entry".into()))?;
+        let guide = self.guide(&e.guide_id)?;
+        let now = self.now();
+        let wire = self.wire_values(&guide, values, None)?;
+        validate_versioned_submission(&guide.form, guide.form.version, &wire, today_cst(now))
+            .map_err(ClientError::Form)?;
+        self.store
+            .requeue(client_id, values, guide.form.version, now)?;
+        self.outbox_changed(client_id);
+        Ok(())
+    }
+
+    /// The outbox, newest first.
+    pub fn outbox(&self) -> ClientResult<Vec<OutboxEntry>> {
+        self.store.outbox()
+    }
+
+    /// The request body for an entry: the frozen one, or a new one with
+    /// fresh presentations (frozen before it is sent).
+    async fn wire_body(&self, e: &OutboxEntry, token: &str) -> Result<String, SendOutcome> {
+        if let Some(w) = &e.wire {
+            return Ok(w.clone());
+        }
+        let guide = self.guide(&e.guide_id).map_err(|_| SendOutcome::Rejected {
+            code: "guide_not_cached".into(),
+            details: None,
+        })?;
+        let needs_nonce = guide.form.fields.iter().any(|f| {
+            matches!(f.kind, FieldKind::LicenceRef { .. })
+                && e.values
+                    .get(&f.name)
+                    .is_some_and(|v| WalletLicenceRef::deserialize(v).is_ok())
+        });
+        let nonce = if needs_nonce {
+            match self.api.nonce(token, &e.client_id, &e.guide_id).await {
+                Ok(n) => Some(n.nonce),
+                Err(f) => return Err(classify(&e.client_id, Err(f))),
+            }
+        } else {
+            None
+        };
+        let values = self
+            .wire_values(&guide, &e.values, nonce.as_deref())
+            .map_err(|err| SendOutcome::Rejected {
+                code: match err {
+                    ClientError::NotFound(_) => "licence_not_in_wallet".into(),
+                    _ => "presentation_failed".into(),
+                },
+                details: None,
+            })?;
+        let body =
+            json!({"guide_id": e.guide_id, "form_version": e.form_version, "values": values})
+                .to_string();
+        self.store
+            .set_wire(&e.client_id, &body)
+            .map_err(|_| SendOutcome::Transient {
+                code: "store".into(),
+                retry_after: None,
+            })?;
+        Ok(body)
+    }
+
+    /// Sends one entry and stores the outcome. `None` if the entry was not
+    /// due to this flush (finished meanwhile, or another flush holds it).
+    async fn send_one(&self, client_id: &str) -> ClientResult<Option<(OutboxState, bool)>> {
+        let Some(e) = self.store.begin_send(client_id, self.now())? else {
+            return Ok(None);
+        };
+        self.outbox_changed(client_id);
+        let outcome = match self.token().await {
+            Err(f) => classify(client_id, Err(f)),
+            Ok(token) => match self.wire_body(&e, &token).await {
+                Err(o) => o,
+                Ok(body) => {
+                    let raw: Value = serde_json::from_str(&body)?;
+                    classify(client_id, self.api.submit(&token, client_id, &raw).await)
+                }
+            },
+        };
+        if outcome == SendOutcome::Unauthorized {
+            self.session.invalidate();
+        }
+        let offline = matches!(&outcome, SendOutcome::Transient { code, .. } if code == "network");
+        let now = self.now();
+        let t = outbox::after_send(&e.view(), &outcome, now, &self.backoff, unit());
+        self.store.finish_send(client_id, &t, now)?;
+        if let Some(code) = &t.last_error {
+            tracing::debug!(state = t.state.as_str(), code = %code, "outbox send ended");
+        }
+        self.outbox_changed(client_id);
+        Ok(Some((t.state, offline)))
+    }
+
+    /// Sends every due entry, oldest first, until none is due. Rejected
+    /// entries are skipped (they never block the rest); when the server
+    /// cannot be reached the flush stops and the remaining due entries wait
+    /// for the failed one's retry time.
+    pub async fn flush(&self) -> ClientResult<FlushReport> {
+        let mut report = FlushReport::default();
+        // Immediate retries are bounded per entry by the backoff policy; the
+        // round bound only guards against a clock that stands still.
+        for _round in 0..=self.backoff.max_immediate.saturating_add(1) {
+            let now = self.now();
+            let views: Vec<_> = self
+                .store
+                .pending()?
+                .iter()
+                .map(OutboxEntry::view)
+                .collect();
+            let p = outbox::plan(&views, now);
+            if !p.expired_leases.is_empty() {
+                report.recovered += u32::try_from(p.expired_leases.len()).unwrap_or(u32::MAX);
+                self.store.make_due(&p.expired_leases, now)?;
+            }
+            report.next_attempt_at = p.wake_at;
+            if p.send.is_empty() {
+                break;
+            }
+            for (i, id) in p.send.iter().enumerate() {
+                let Some((state, offline)) = self.send_one(id).await? else {
+                    continue;
+                };
+                report.sent += 1;
+                match state {
+                    OutboxState::Accepted => report.accepted += 1,
+                    OutboxState::Rejected => report.rejected += 1,
+                    _ => report.failed += 1,
+                }
+                if offline {
+                    report.offline = true;
+                    let at = self
+                        .store
+                        .outbox_entry(id)?
+                        .map_or(self.now(), |e| e.next_attempt_at);
+                    self.store.defer(&p.send[i + 1..], at)?;
+                    report.next_attempt_at = Some(at);
+                    return Ok(report);
+                }
+            }
+        }
+        let views: Vec<_> = self
+            .store
+            .pending()?
+            .iter()
+            .map(OutboxEntry::view)
+            .collect();
+        report.next_attempt_at = outbox::plan(&views, self.now()).wake_at;
+        Ok(report)
+    }
+
+    /// The liveness check: if the queue is non-empty, the device is
+    /// `online`, and no send was attempted for `threshold_secs` although an
+    /// entry is overdue, the pending entries are made due now and the heal
+    /// is reported (and logged: it is a bug somewhere). The caller flushes.
+    pub fn check_liveness(&self, online: bool, threshold_secs: i64) -> ClientResult<Option<Heal>> {
+        let now = self.now();
+        let views: Vec<_> = self
+            .store
+            .pending()?
+            .iter()
+            .map(OutboxEntry::view)
+            .collect();
+        let heal = outbox::liveness(
+            &views,
+            online,
+            self.store.last_attempt_at()?,
+            now,
+            threshold_secs,
+            &self.backoff,
+        );
+        if let Some(h) = &heal {
+            tracing::warn!(
+                entries = h.reset.len(),
+                idle_secs = h.idle_secs,
+                "outbox stuck while online: healed"
+            );
+            self.store.make_due(&h.reset, now)?;
+        }
+        Ok(heal)
+    }
+}

@@ -1,0 +1,25 @@
+//! The phone side: the offline store, catalog sync and search, drafts, the
+//! wallet, trust data, status events and the exactly-once outbox, with a
+//! thin HTTP shell around sans-IO state machines.
+
+pub mod api;
+pub mod catalog;
+pub mod clock;
+pub mod drafts;
+pub mod error;
+pub mod events;
+pub mod facade;
+pub mod flush;
+pub mod outbox_store;
+pub mod session;
+pub mod store;
+pub mod trust;
+pub mod wallet;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use drafts::Draft;
+pub use error::{ClientError, ClientResult};
+pub use facade::{Client, SyncListener, SyncProgress, SyncReport};
+pub use flush::{FlushReport, OutboxListener, WalletLicenceRef};
+pub use outbox_store::OutboxEntry;
+pub use store::ClientStore;

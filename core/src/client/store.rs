@@ -1,0 +1,189 @@
+//! The phone's SQLite store: WAL, `synchronous=FULL` (a queued submission
+//! survives power loss the moment `submit` returns), numbered append-only
+//! migrations, and one connection behind a mutex — one writer, as SQLite
+//! wants; the client's reads are short and local.
+//!
+//! Tables: the catalog (guides, their search index, the sync cursor), drafts,
+//! the outbox and receipts, the wallet and trust data, and the status
+//! timeline of accepted submissions.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::error::{ClientError, ClientResult};
+
+/// Migration 1: catalog, drafts, outbox, receipts (the first release).
+const MIGRATION_1: &str = "
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE guides (
+        id TEXT PRIMARY KEY, seq INTEGER NOT NULL, checksum TEXT NOT NULL, body TEXT NOT NULL,
+        name TEXT NOT NULL, department TEXT NOT NULL);
+    CREATE TABLE drafts (
+        id TEXT PRIMARY KEY, guide_id TEXT NOT NULL, form_version INTEGER NOT NULL,
+        body TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+    CREATE TABLE outbox (
+        client_id TEXT PRIMARY KEY, draft_id TEXT NOT NULL, guide_id TEXT NOT NULL,
+        form_version INTEGER NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER NOT NULL,
+        last_error TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+    CREATE INDEX outbox_due ON outbox(state, next_attempt_at);
+    CREATE TABLE receipts (
+        client_id TEXT PRIMARY KEY, tracking_number TEXT NOT NULL, guide_id TEXT NOT NULL,
+        accepted_at INTEGER NOT NULL);
+";
+
+/// Migration 2: the wallet and the trust data that verifies it.
+const MIGRATION_2: &str = "
+    CREATE TABLE trust_bundle (
+        id INTEGER PRIMARY KEY CHECK (id = 1), jws TEXT NOT NULL, version INTEGER NOT NULL,
+        fetched_at INTEGER NOT NULL);
+    CREATE TABLE status_lists (uri TEXT PRIMARY KEY, token TEXT NOT NULL, fetched_at INTEGER NOT NULL);
+    CREATE TABLE wallet (
+        licence_id TEXT PRIMARY KEY, vct TEXT NOT NULL, sd_jwt TEXT NOT NULL,
+        issued_at INTEGER NOT NULL, received_at INTEGER NOT NULL);
+";
+
+/// Migration 3: the status timeline of accepted submissions, the outbox
+/// entry's detail (a rejection's per-field errors) and its frozen request
+/// body (`wire`, re-sent identically on every retry), and each receipt's
+/// current state.
+const MIGRATION_3: &str = "
+    CREATE TABLE status_events (
+        seq INTEGER PRIMARY KEY, client_id TEXT NOT NULL, tracking_number TEXT NOT NULL,
+        state TEXT NOT NULL, note TEXT, at INTEGER NOT NULL);
+    CREATE INDEX status_events_client ON status_events(client_id, seq);
+    ALTER TABLE outbox ADD COLUMN detail TEXT;
+    ALTER TABLE outbox ADD COLUMN wire TEXT;
+    ALTER TABLE receipts ADD COLUMN state TEXT NOT NULL DEFAULT 'submitted';
+";
+
+/// Numbered, append-only migrations, each one or more SQL batches run in one
+/// transaction. Never edit one that shipped: add another. The search index
+/// (its own tables, [`crate::search::SCHEMA`]) is part of the first.
+pub const MIGRATIONS: &[&[&str]] = &[
+    &[MIGRATION_1, crate::search::SCHEMA],
+    &[MIGRATION_2],
+    &[MIGRATION_3],
+];
+
+/// The client's database.
+#[derive(Debug)]
+pub struct ClientStore {
+    conn: Mutex<Connection>,
+}
+
+impl ClientStore {
+    /// Opens (creating and upgrading in place) the store at `path`.
+    pub fn open(path: &Path) -> ClientResult<Self> {
+        Self::setup(Connection::open(path)?)
+    }
+
+    /// An in-memory store (tests).
+    pub fn in_memory() -> ClientResult<Self> {
+        Self::setup(Connection::open_in_memory()?)
+    }
+
+    /// Opens a store and applies only the first `n` migrations (tests of upgrades).
+    #[doc(hidden)]
+    pub fn open_at_version(path: &Path, n: usize) -> ClientResult<Self> {
+        let mut conn = Connection::open(path)?;
+        configure(&conn)?;
+        migrate(&mut conn, n)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn setup(mut conn: Connection) -> ClientResult<Self> {
+        configure(&conn)?;
+        migrate(&mut conn, MIGRATIONS.len())?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The connection, for one short piece of work.
+    pub(crate) fn conn(&self) -> ClientResult<MutexGuard<'_, Connection>> {
+        self.conn
+            .lock()
+            .map_err(|_| ClientError::Store("connection lock poisoned".into()))
+    }
+
+    /// Runs `f` in one immediate transaction, committed if it returns `Ok`.
+    pub(crate) fn tx<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> ClientResult<T>,
+    ) -> ClientResult<T> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// The schema version (number of migrations applied).
+    pub fn schema_version(&self) -> ClientResult<usize> {
+        let v: i64 = self
+            .conn()?
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        Ok(usize::try_from(v).unwrap_or(0))
+    }
+
+    /// A metadata value.
+    pub fn meta(&self, key: &str) -> ClientResult<Option<String>> {
+        meta_in(&*self.conn()?, key)
+    }
+
+    /// Sets a metadata value.
+    pub fn set_meta(&self, key: &str, value: &str) -> ClientResult<()> {
+        set_meta_in(&*self.conn()?, key, value)
+    }
+}
+
+/// A metadata value inside a transaction or on a connection.
+pub(crate) fn meta_in(c: &Connection, key: &str) -> ClientResult<Option<String>> {
+    Ok(
+        c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?,
+    )
+}
+
+/// Sets a metadata value inside a transaction or on a connection.
+pub(crate) fn set_meta_in(c: &Connection, key: &str, value: &str) -> ClientResult<()> {
+    c.execute(
+        "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = ?2",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+fn configure(conn: &Connection) -> ClientResult<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}
+
+/// Applies migrations up to `upto`, each in its own transaction.
+fn migrate(conn: &mut Connection, upto: usize) -> ClientResult<()> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let current = usize::try_from(current).unwrap_or(0);
+    if current > MIGRATIONS.len() {
+        return Err(ClientError::Store(format!(
+            "store schema {current} is newer than this app ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, batches) in MIGRATIONS.iter().enumerate().take(upto).skip(current) {
+        let tx = conn.transaction()?;
+        for sql in *batches {
+            tx.execute_batch(sql)?;
+        }
+        tx.pragma_update(None, "user_version", i + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,145 @@
+//! Catalog sync, sans-IO: a page is checked (cursor continuity, checksums
+//! over the exact bytes, ids, sequence) before anything is applied, and a
+//! page is applied in one transaction with its cursor.
+
+#![cfg(feature = "client")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+use zhangban_core::client::ClientStore;
+use zhangban_core::client::api::CatalogPageIn;
+use zhangban_core::client::catalog::{CatalogStep, CatalogSync};
+use zhangban_core::guide::fixture::demo_catalog;
+
+const FIXTURE: &str = include_str!("../../server/data/guang-an-service-items.json");
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A page as the server would send it: guides `from..to` with sequence
+/// numbers starting after `since`.
+fn page(since: u64, guides: &[zhangban_core::guide::Guide], head: u64, more: bool) -> String {
+    // Built as text, as the server does: each guide's bytes are exactly the
+    // ones its checksum covers.
+    let changes: Vec<String> = guides
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let body = serde_json::to_string(g).unwrap();
+            format!(
+                r#"{{"id":{},"seq":{},"checksum":"{}","deleted":false,"guide":{body}}}"#,
+                json!(g.id),
+                since + 1 + i as u64,
+                hex(&Sha256::digest(body.as_bytes()))
+            )
+        })
+        .collect();
+    let next = since + guides.len() as u64;
+    format!(
+        r#"{{"since":{since},"next":{next},"head":{head},"more":{more},"changes":[{}]}}"#,
+        changes.join(",")
+    )
+}
+
+/// Edits a page through a JSON value (which reorders keys: every checksum
+/// then mismatches), then puts the original guide bytes back where `keep`.
+fn edit(text: &str, f: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(text).unwrap();
+    f(&mut v);
+    v.to_string()
+}
+
+fn parse(text: &str) -> CatalogPageIn {
+    serde_json::from_str(text).unwrap()
+}
+
+#[test]
+fn pages_apply_with_their_cursor_and_resume() {
+    let guides = demo_catalog(FIXTURE, 1_790_000_000).unwrap();
+    let store = ClientStore::in_memory().unwrap();
+    let mut sync = CatalogSync::new(store.catalog_cursor().unwrap(), 3);
+    assert_eq!(sync.next_step(), CatalogStep::Fetch { since: 0, limit: 3 });
+    let p1 = parse(&page(0, &guides[0..3], 6, true));
+    let b1 = sync.check(&p1).unwrap();
+    store.apply_catalog(&b1).unwrap();
+    sync.applied(&b1, true, 6, 100);
+    assert_eq!(store.catalog_cursor().unwrap(), 3);
+    assert_eq!(store.guide_count().unwrap(), 3);
+    // A cut here: a new sync resumes from the stored cursor.
+    let mut sync = CatalogSync::new(store.catalog_cursor().unwrap(), 3);
+    assert_eq!(sync.next_step(), CatalogStep::Fetch { since: 3, limit: 3 });
+    let p2 = parse(&page(3, &guides[3..6], 6, false));
+    let b2 = sync.check(&p2).unwrap();
+    store.apply_catalog(&b2).unwrap();
+    sync.applied(&b2, false, 6, 100);
+    assert_eq!(sync.next_step(), CatalogStep::Done);
+    assert_eq!(store.guide_count().unwrap(), 6);
+    assert_eq!(store.guide(&guides[4].id).unwrap().unwrap(), guides[4]);
+    // Applying a page twice (a lost answer, a second sync) is refused, not doubled.
+    assert!(store.apply_catalog(&b2).is_err());
+    // A tombstone removes the guide.
+    let gone = guides[1].id.clone();
+    let t = parse(
+        &json!({"since": 6, "next": 7, "head": 7, "more": false,
+                "changes": [{"id": gone, "seq": 7, "checksum": "", "deleted": true, "guide": null}]})
+        .to_string(),
+    );
+    let sync = CatalogSync::new(6, 3);
+    store.apply_catalog(&sync.check(&t).unwrap()).unwrap();
+    assert!(store.guide(&gone).unwrap().is_none());
+    assert_eq!(store.guide_count().unwrap(), 5);
+}
+
+#[test]
+fn a_bad_page_is_refused_whole() {
+    let guides = demo_catalog(FIXTURE, 1_790_000_000).unwrap();
+    let good = page(0, &guides[0..2], 2, false);
+    let sync = CatalogSync::new(0, 10);
+    assert!(sync.check(&parse(&good)).is_ok());
+    // A guide changed in transit by one character (checksum of the original).
+    let name = serde_json::to_string(&guides[0].name).unwrap();
+    let tampered = good.replacen(&name, &name.replacen('企', "全", 1), 1);
+    assert_ne!(tampered, good);
+    assert!(sync.check(&parse(&tampered)).is_err());
+    // A checksum that does not match the bytes.
+    let sum = good.split("\"checksum\":\"").nth(1).unwrap()[..64].to_owned();
+    assert!(
+        sync.check(&parse(&good.replacen(&sum, &"0".repeat(64), 1)))
+            .is_err()
+    );
+    // A guide under another id (its checksum is right, its id is not).
+    let other = guides[1].id.clone();
+    let wrong_id = good.replacen(
+        &format!("\"id\":\"{}\",\"seq\"", guides[0].id),
+        &format!("\"id\":\"{other}\",\"seq\""),
+        1,
+    );
+    assert!(sync.check(&parse(&wrong_id)).is_err());
+    // Not the page asked for.
+    assert!(CatalogSync::new(5, 10).check(&parse(&good)).is_err());
+    // Sequence numbers out of order, or past `next`.
+    assert!(
+        sync.check(&parse(&good.replacen("\"seq\":2", "\"seq\":1", 1)))
+            .is_err()
+    );
+    assert!(
+        sync.check(&parse(&good.replacen("\"next\":2", "\"next\":1", 1)))
+            .is_err()
+    );
+    // A change that is neither guide nor tombstone.
+    assert!(
+        sync.check(&parse(&good.replacen(
+            "\"deleted\":false",
+            "\"deleted\":true",
+            1
+        )))
+        .is_err()
+    );
+    // Re-encoding a page (key order changes) breaks every checksum: refused.
+    assert!(sync.check(&parse(&edit(&good, |_| {}))).is_err());
+    // An empty page claiming more.
+    let e = json!({"since": 0, "next": 0, "head": 9, "more": true, "changes": []}).to_string();
+    assert!(sync.check(&parse(&e)).is_err());
+}
