@@ -13,6 +13,10 @@
 //!   `zhangban_submissions_rejected_total{code}`,
 //!   `zhangban_licence_verifications_failed_total{code}`: domain counters,
 //!   labelled only with stable error codes.
+//! - `zhangban_attachment_bytes_total` (bytes of attachment chunks stored),
+//!   `zhangban_attachment_uploads_completed_total`,
+//!   `zhangban_attachment_hash_mismatches_total` (uploads restarted because
+//!   their content did not hash to the declared SHA-256).
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -91,9 +95,44 @@ fn describe() {
         "zhangban_licence_verifications_failed_total",
         "Attached licence presentations that failed verification, by rejection code"
     );
+    ::metrics::describe_counter!(
+        ATTACHMENT_BYTES,
+        ::metrics::Unit::Bytes,
+        "Bytes of attachment chunks stored (retries of stored chunks not counted)"
+    );
+    ::metrics::describe_counter!(
+        ATTACHMENTS_COMPLETED,
+        "Attachment uploads completed (every byte stored, the content hash checked)"
+    );
+    ::metrics::describe_counter!(
+        ATTACHMENT_HASH_MISMATCHES,
+        "Attachment uploads restarted from byte 0 because the content did not hash to the declared SHA-256"
+    );
     // Shown from the first scrape on (the labelled ones appear with their first code).
     ::metrics::counter!("zhangban_submissions_accepted_total").increment(0);
     ::metrics::counter!("zhangban_submission_replays_total").increment(0);
+    ::metrics::counter!(ATTACHMENT_BYTES).increment(0);
+    ::metrics::counter!(ATTACHMENTS_COMPLETED).increment(0);
+    ::metrics::counter!(ATTACHMENT_HASH_MISMATCHES).increment(0);
+}
+
+const ATTACHMENT_BYTES: &str = "zhangban_attachment_bytes_total";
+const ATTACHMENTS_COMPLETED: &str = "zhangban_attachment_uploads_completed_total";
+const ATTACHMENT_HASH_MISMATCHES: &str = "zhangban_attachment_hash_mismatches_total";
+
+/// `bytes` of an attachment chunk were stored.
+pub fn attachment_bytes(bytes: u64) {
+    ::metrics::counter!(ATTACHMENT_BYTES).increment(bytes);
+}
+
+/// An attachment upload completed.
+pub fn attachment_completed() {
+    ::metrics::counter!(ATTACHMENTS_COMPLETED).increment(1);
+}
+
+/// An attachment's content did not hash to its SHA-256 (the upload restarted).
+pub fn attachment_hash_mismatch() {
+    ::metrics::counter!(ATTACHMENT_HASH_MISMATCHES).increment(1);
 }
 
 /// Middleware recording the request counter and latency histogram. Added
@@ -219,7 +258,17 @@ mod tests {
         submission_replayed();
         submission_rejected("validation_failed");
         licence_verification_failed("kb_nonce");
+        attachment_bytes(5);
+        attachment_completed();
+        attachment_hash_mismatch();
         let text = h.render();
+        for name in [
+            ATTACHMENT_BYTES,
+            ATTACHMENTS_COMPLETED,
+            ATTACHMENT_HASH_MISMATCHES,
+        ] {
+            assert!(text.contains(&format!("{name} ")), "{name}: {text}");
+        }
         assert!(
             text.contains("zhangban_submissions_accepted_total "),
             "{text}"

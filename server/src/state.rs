@@ -38,7 +38,18 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Status list tokens expire this long after signing (seconds).
     pub status_list_validity: i64,
+    /// Largest attachment a resident may declare (bytes). Guides whose
+    /// attachment fields allow more are refused at publishing.
+    pub max_attachment_bytes: u64,
+    /// Largest chunk of an attachment upload (bytes): the body limit of the
+    /// chunk route, which replaces `max_body_bytes` there.
+    pub max_chunk_bytes: usize,
 }
+
+/// Default [`Config::max_attachment_bytes`]: 20 MiB (the fixture's fields allow 10 MiB).
+pub const DEFAULT_MAX_ATTACHMENT_BYTES: u64 = 20 * 1024 * 1024;
+/// Default [`Config::max_chunk_bytes`]: 1 MiB.
+pub const DEFAULT_MAX_CHUNK_BYTES: usize = 1024 * 1024;
 
 impl Config {
     /// Defaults with the given operator token.
@@ -50,6 +61,8 @@ impl Config {
             nonce_ttl: 10 * 60,
             max_body_bytes: 1024 * 1024,
             status_list_validity: 24 * 3600,
+            max_attachment_bytes: DEFAULT_MAX_ATTACHMENT_BYTES,
+            max_chunk_bytes: DEFAULT_MAX_CHUNK_BYTES,
         }
     }
 }

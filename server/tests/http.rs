@@ -702,6 +702,8 @@ async fn concurrent_retries_make_one_submission() {
     let nonce = s.nonce(&dev, &cid, &guide.id).await;
     let p = s.present(&sd_jwt, &dev.key, &guide.id, &nonce);
     let body = s.body(guide, &[("business_licence", json!({"presentation": p}))]);
+    // Its attachment is uploaded first (the requests below go out raw).
+    s.upload(&dev, SCAN, "application/pdf", SCAN.len()).await;
     let attempts = (0..20).map(|_| {
         let req = s
             .as_dev(&dev, Method::PUT, &format!("/v1/submissions/{cid}"))
@@ -1254,6 +1256,10 @@ async fn racing_residents_on_one_client_id() {
     let guide = business_guide();
     let (_, alice) = s.resident_with_device().await;
     let (_, bob) = s.resident_with_device().await;
+    // Both upload the attachment first (the requests below go out raw).
+    for dev in [&alice, &bob] {
+        s.upload(dev, SCAN, "application/pdf", SCAN.len()).await;
+    }
     for _ in 0..5 {
         let cid = s.client_id();
         let mut handles = Vec::new();

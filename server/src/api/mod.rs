@@ -2,6 +2,7 @@
 //! tracing, metrics). Errors are typed JSON ([`crate::error::ApiError`]). The
 //! OpenAPI document is [`openapi`], served at `/openapi.json`.
 
+pub mod attachments;
 pub mod auth;
 pub mod catalog;
 pub mod openapi;
@@ -63,6 +64,7 @@ async fn method_not_allowed() -> ApiError {
 /// The application router.
 pub fn router(state: SharedState) -> Router {
     let limit = state.config.max_body_bytes;
+    let chunk_limit = state.config.max_chunk_bytes;
     // Installs the metrics recorder (once per process) before any request.
     crate::metrics::handle();
     Router::new()
@@ -86,6 +88,16 @@ pub fn router(state: SharedState) -> Router {
             "/v1/submissions/{client_id}/nonce",
             post(submissions::nonce),
         )
+        .route(
+            "/v1/attachments/{sha256}",
+            put(attachments::declare).get(attachments::status),
+        )
+        // Raw chunk bodies have their own limit (inside the global one,
+        // which it replaces for this route).
+        .route(
+            "/v1/attachments/{sha256}/chunks/{offset}",
+            put(attachments::put_chunk).layer(DefaultBodyLimit::max(chunk_limit)),
+        )
         .route("/v1/events", get(submissions::events))
         .route("/v1/wallet", get(submissions::wallet))
         .route(
@@ -102,6 +114,14 @@ pub fn router(state: SharedState) -> Router {
         .route(
             "/v1/operator/submissions/{tracking}/transition",
             post(operator::transition),
+        )
+        .route(
+            "/v1/operator/submissions/{tracking}/attachments",
+            get(attachments::submission_links),
+        )
+        .route(
+            "/v1/operator/submissions/{tracking}/attachments/{sha256}",
+            get(attachments::submission_content),
         )
         // After every route: applies to the routes added so far.
         .method_not_allowed_fallback(method_not_allowed)

@@ -13,7 +13,9 @@ use std::sync::OnceLock;
 use axum::Json;
 use serde_json::{Value, json};
 
+use super::attachments::MEDIA_TYPE_MAX_LEN;
 use super::catalog::MAX_PAGE;
+use crate::state::DEFAULT_MAX_ATTACHMENT_BYTES;
 
 const ERROR: &str = "#/components/schemas/Error";
 
@@ -367,6 +369,23 @@ fn schemas() -> Value {
         "StatusChange": object(&["status"], json!({"status": {"type": "string", "enum": ["valid", "suspended", "revoked"]}})),
         "StatusChanged": object(&["licence_id", "status", "copies"], json!({
             "licence_id": text(), "status": text(), "copies": {"type": "integer", "minimum": 0}})),
+        "AttachmentDeclaration": object(&["size", "media_type"], json!({
+            "size": {"type": "integer", "minimum": 1, "maximum": DEFAULT_MAX_ATTACHMENT_BYTES,
+                "description": "The content's size in bytes: 1 up to the server's `max_attachment_bytes` (default 20 MiB; more is 413)"},
+            "media_type": {"type": "string", "maxLength": MEDIA_TYPE_MAX_LEN,
+                "pattern": "^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$",
+                "description": "`type/subtype` without parameters (stored lower-case)"}})),
+        "AttachmentUpload": object(&["sha256", "size", "media_type", "received", "complete"], json!({
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "size": u64_schema(), "media_type": text(),
+            "received": {"type": "integer", "minimum": 0, "maximum": u64::MAX,
+                "description": "Bytes stored: the offset the next chunk must start at (the resume point)"},
+            "complete": {"type": "boolean", "description": "Every byte arrived and the content hashes to sha256"}})),
+        "AttachmentLink": object(&["field", "sha256", "size", "media_type", "name"], json!({
+            "field": {"type": "string", "description": "The form field"},
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "size": u64_schema(), "media_type": text(),
+            "name": {"type": "string", "description": "The file name the resident chose (display only)"}})),
         "Transition": object(&["state"], json!({
             "state": {"type": "string", "enum": ["submitted", "accepted", "reviewing", "returned", "approved", "denied"]},
             "note": nullable(json!({"type": "string", "maxLength": 500}))})),
@@ -381,6 +400,79 @@ fn client_id_param() -> Value {
         "Client-generated submission id: 8-64 of A-Z a-z 0-9 - _",
         json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"}),
     )
+}
+
+fn sha256_param() -> Value {
+    path_param(
+        "sha256",
+        "SHA-256 of the attachment's content: 64 lower-case hex digits",
+        json!({"type": "string", "pattern": "^[0-9a-f]{64}$"}),
+    )
+}
+
+/// The attachment endpoints (resident uploads, operator reads).
+fn attachment_paths() -> Value {
+    use Input::{Json as J, Operator as Op, Path as P, Resident as R};
+    let resident = json!([{"residentToken": []}]);
+    let operator = json!([{"operatorToken": []}]);
+    let upload = schema_ref("AttachmentUpload");
+    let next_chunk = json!({
+        "PutChunk": {"operationId": "putAttachmentChunk", "parameters": {
+            "sha256": "$response.body#/sha256", "offset": "$response.body#/received"}},
+        "UploadState": {"operationId": "getAttachment", "parameters": {"sha256": "$response.body#/sha256"}}});
+    let tracking = path_param("tracking", "Tracking number", json!({"type": "string"}));
+    json!({
+        "/v1/attachments/{sha256}": {
+            "parameters": [sha256_param()],
+            "put": {
+                "operationId": "declareAttachment", "tags": ["attachments"], "security": resident,
+                "summary": "Start, or find, the resident's upload of this content; answers the resume point",
+                "description": "Idempotent. An incomplete upload declared with another size restarts from byte 0; the media type is updated to the latest declaration.",
+                "requestBody": json_body("AttachmentDeclaration"),
+                "responses": responses(&[("200", links(ok("The upload's state", upload.clone()), next_chunk.clone()))], &[R, P, J], &[
+                    ("400", "`invalid_sha256`: not 64 lower-case hex digits"),
+                    ("409", "`attachment_conflict`: this content is complete with another size (details.size)"),
+                    ("413", "`attachment_too_large`: size exceeds max_attachment_bytes (details.max_bytes)"),
+                    ("422", "`invalid_size`: size 0; `invalid_media_type`: not type/subtype")])},
+            "get": {
+                "operationId": "getAttachment", "tags": ["attachments"], "security": resident,
+                "summary": "The state of the resident's upload (where to resume)",
+                "responses": responses(&[("200", links(ok("The upload's state", upload.clone()), next_chunk.clone()))], &[R, P], &[
+                    ("400", "`invalid_sha256`"),
+                    ("404", "`not_found`: this resident declared no upload of this content")])}},
+        "/v1/attachments/{sha256}/chunks/{offset}": {"put": {
+            "operationId": "putAttachmentChunk", "tags": ["attachments"], "security": resident,
+            "parameters": [sha256_param(), path_param("offset", "Where the chunk starts: the upload's `received`", u64_schema())],
+            "summary": "Store the bytes at offset (append at `received`; a retry of stored bytes changes nothing)",
+            "description": "The last chunk is checked: the content must hash to sha256, else every byte is dropped and the upload restarts at 0.",
+            "requestBody": {"required": true, "description": "The raw bytes, 1 up to max_chunk_bytes (default 1 MiB)",
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+            "responses": responses(&[("200", links(ok("The upload's state after the chunk", upload), next_chunk))], &[R, P], &[
+                ("400", "`invalid_sha256`; `empty_chunk`: no bytes; `unreadable_body`"),
+                ("404", "`not_found`: no such upload of this resident (declare it first)"),
+                ("409", "`offset_mismatch`: the chunk does not start at the stored end (details.received: resume there)"),
+                ("413", "`chunk_too_large`: the body exceeds max_chunk_bytes"),
+                ("415", "`unsupported_media_type`: Content-Type is not application/octet-stream"),
+                ("422", "`beyond_size`: the chunk ends past the declared size (details.size, details.received); `hash_mismatch`: the content does not hash to sha256, the upload restarted (details.received = 0)")])}},
+        "/v1/operator/submissions/{tracking}/attachments": {"get": {
+            "operationId": "submissionAttachments", "tags": ["operator"], "security": operator.clone(),
+            "parameters": [tracking.clone()],
+            "summary": "The attachments a submission references",
+            "responses": responses(&[("200", links(ok("The links, by field", json!({"type": "array", "items": schema_ref("AttachmentLink")})), json!({
+                "Content": {"operationId": "submissionAttachmentContent", "parameters": {
+                    "tracking": "$request.path.tracking", "sha256": "$response.body#/0/sha256"}}})))], &[Op, P], &[
+                ("404", "`not_found`: no such submission")])}},
+        "/v1/operator/submissions/{tracking}/attachments/{sha256}": {"get": {
+            "operationId": "submissionAttachmentContent", "tags": ["operator"], "security": operator,
+            "parameters": [tracking, sha256_param()],
+            "summary": "The bytes of an attachment the submission references, with the media type the submission declared",
+            "responses": responses(&[("200", json!({
+                "description": "The content (Content-Type: the declared media type, or application/octet-stream)",
+                "headers": {"Content-Disposition": {"required": true, "description": "`attachment` with the resident's file name", "schema": {"type": "string"}}},
+                "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}))], &[Op, P], &[
+                ("400", "`invalid_sha256`"),
+                ("404", "`not_found`: no such submission, or it references no such content")])}},
+    })
 }
 
 fn paths() -> Value {
@@ -566,18 +658,19 @@ fn paths() -> Value {
 pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
+        let paths = merge(&[paths(), attachment_paths()]);
         json!({
             "openapi": "3.1.0",
             "info": {
                 "title": "Zhangban (掌办) server API",
                 "version": env!("CARGO_PKG_VERSION"),
-                "description": "Catalog of service guides, device enrolment and token auth, idempotent submissions with licence verification, status timelines, wallet delivery, trust data, and the operator's endpoints. Errors are `{\"error\": {\"code\", \"message\", \"details\"?}}` with stable codes. Responses are gzip-compressed when the client accepts it."
+                "description": "Catalog of service guides, device enrolment and token auth, idempotent submissions with licence verification, resumable content-hashed attachment uploads, status timelines, wallet delivery, trust data, and the operator's endpoints. Errors are `{\"error\": {\"code\", \"message\", \"details\"?}}` with stable codes. Responses are gzip-compressed when the client accepts it."
             },
             "tags": [
                 {"name": "meta"}, {"name": "catalog"}, {"name": "trust"}, {"name": "auth"},
-                {"name": "submissions"}, {"name": "operator"}
+                {"name": "submissions"}, {"name": "attachments"}, {"name": "operator"}
             ],
-            "paths": paths(),
+            "paths": paths,
             "components": {
                 "schemas": schemas(),
                 "securitySchemes": {
@@ -654,6 +747,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(n, 24);
+        assert_eq!(n, 29);
     }
 }

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use zhangban_core::credential::{Status, TrustBundle};
-use zhangban_core::guide::Guide;
+use zhangban_core::guide::{FieldKind, Guide};
 
 use super::auth::Operator;
 use crate::error::{ApiError, ApiResult};
@@ -65,6 +65,20 @@ pub fn prepare_guide(guide: &Guide) -> ApiResult<(String, String, String)> {
     Ok((guide.id.clone(), guide.checksum(), body))
 }
 
+/// The largest `max_bytes` of the guide's attachment fields (0 if none).
+pub fn largest_attachment(guide: &Guide) -> u64 {
+    guide
+        .form
+        .fields
+        .iter()
+        .filter_map(|f| match f.kind {
+            FieldKind::Attachment { max_bytes, .. } => Some(max_bytes),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// `PUT /v1/operator/guides/{id}`
 pub async fn put_guide(
     _: Operator,
@@ -79,6 +93,15 @@ pub async fn put_guide(
         ));
     }
     let (id, checksum, body) = prepare_guide(&guide)?;
+    let max = state.config.max_attachment_bytes;
+    if largest_attachment(&guide) > max {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_guide",
+            "an attachment field allows more bytes than this server accepts",
+        )
+        .with_details(json!({"max_attachment_bytes": max})));
+    }
     let (i, c) = (id.clone(), checksum.clone());
     let seq = blocking(&state, move |s| s.put_guide(&i, &c, &body)).await?;
     state.guides.remove(&id);

@@ -11,13 +11,15 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use zhangban_core::credential::{NoncePolicy, Rejection, VerifyPolicy, verify_presentation};
-use zhangban_core::guide::{FieldKind, Guide, validate_versioned_submission};
+use zhangban_core::guide::{AttachmentRef, FieldKind, Guide, validate_versioned_submission};
 
 use super::auth::Resident;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::{SharedState, blocking, sha256_hex};
-use crate::store::{NewSubmission, Receipt, StatusEvent, SubmissionRecord, Submitted, WalletEntry};
+use crate::store::{
+    AttachmentLink, NewSubmission, Receipt, StatusEvent, SubmissionRecord, Submitted, WalletEntry,
+};
 
 /// Whether a client id is acceptable: 8–64 of `A-Z a-z 0-9 - _`.
 pub fn valid_client_id(id: &str) -> bool {
@@ -193,8 +195,8 @@ async fn submit_checked(
     check_client_id(&client_id)?;
     let hash = request_hash(&req)?;
 
-    let guide = match check(&state, &who, &client_id, &req).await {
-        Ok(guide) => guide,
+    let (guide, attachments) = match check(&state, &who, &client_id, &req).await {
+        Ok(checked) => checked,
         // A retry of a stored submission gets its receipt even if it would
         // not pass today (its nonce expired, a licence was revoked since,
         // the guide was withdrawn): it was accepted when it was checked.
@@ -220,6 +222,7 @@ async fn submit_checked(
         request_hash: hash.clone(),
         area_code: guide.area_code.clone(),
         at: state.clock.now(),
+        attachments,
     };
     let resident_id = new.resident_id.clone();
     let cid = new.client_id.clone();
@@ -269,13 +272,62 @@ fn stored_receipt(
     Ok(receipt)
 }
 
-/// Validates the form and verifies the attached licences; the guide if all is well.
+/// The attachments the values reference (well-formed values of the
+/// guide's attachment fields; the form validator reports the others).
+fn attachment_links(guide: &Guide, values: &Map<String, Value>) -> Vec<AttachmentLink> {
+    guide
+        .form
+        .fields
+        .iter()
+        .filter(|f| matches!(f.kind, FieldKind::Attachment { .. }))
+        .filter_map(|f| {
+            let a = AttachmentRef::deserialize(values.get(&f.name)?).ok()?;
+            a.is_well_formed().then(|| AttachmentLink {
+                field: f.name.clone(),
+                sha256: a.sha256,
+                size: a.size,
+                media_type: a.media_type.to_ascii_lowercase(),
+                name: a.name,
+            })
+        })
+        .collect()
+}
+
+/// Per-field `attachment_missing` errors for the links that do not name a
+/// complete upload of the resident's with that size.
+async fn check_attachments(
+    state: &SharedState,
+    who: &Resident,
+    links: &[AttachmentLink],
+) -> ApiResult<Vec<Value>> {
+    if links.is_empty() {
+        return Ok(Vec::new());
+    }
+    let hashes: Vec<String> = links.iter().map(|l| l.sha256.clone()).collect();
+    let resident_id = who.resident_id.clone();
+    let uploads = blocking(state, move |s| s.uploads(&resident_id, &hashes)).await?;
+    Ok(links
+        .iter()
+        .filter(|l| {
+            !uploads
+                .iter()
+                .any(|u| u.sha256 == l.sha256 && u.size == l.size && u.complete)
+        })
+        .map(|l| {
+            json!({"field": l.field, "kind": "attachment", "code": "attachment_missing",
+                "zh": "附件尚未上传完成，请上传后重新提交", "en": "The attachment has not been uploaded yet; upload it and submit again"})
+        })
+        .collect())
+}
+
+/// Validates the form, verifies the attached licences and checks that the
+/// attachments are uploaded; the guide and the attachment links if all is well.
 async fn check(
     state: &SharedState,
     who: &Resident,
     client_id: &str,
     req: &SubmissionIn,
-) -> ApiResult<Arc<Guide>> {
+) -> ApiResult<(Arc<Guide>, Vec<AttachmentLink>)> {
     let guide = state.guide(&req.guide_id).await?.ok_or_else(|| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -292,8 +344,10 @@ async fn check(
             .collect(),
     };
     errors.extend(check_licences(state, who, client_id, &guide, &req.values).await?);
+    let links = attachment_links(&guide, &req.values);
+    errors.extend(check_attachments(state, who, &links).await?);
     if errors.is_empty() {
-        Ok(guide)
+        Ok((guide, links))
     } else {
         Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -10,9 +10,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, mpsc};
 use std::thread;
 
+use sha2::{Digest as _, Sha256};
+
 use super::{
-    CatalogChange, CatalogPage, Device, Grant, NewSubmission, Receipt, Session, StatusEvent,
-    StatusListRow, Store, StoreError, StoreResult, SubmissionRecord, Submitted, WalletEntry,
+    AttachmentLink, CatalogChange, CatalogPage, ChunkOutcome, ChunkVerdict, Device, Grant,
+    NewSubmission, Receipt, Session, StatusEvent, StatusListRow, Store, StoreError, StoreResult,
+    SubmissionRecord, Submitted, Upload, UploadStart, WalletEntry,
 };
 
 /// Numbered, append-only schema migrations. Never edit one that shipped: add another.
@@ -67,6 +70,7 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX grants_resident ON licence_grants(resident_id);
     ",
     MIGRATION_2,
+    MIGRATION_3,
 ];
 
 /// Migration 2: presentation nonces became stateless (an HMAC bound to the
@@ -82,6 +86,33 @@ const MIGRATION_2: &str = "
     DELETE FROM licences WHERE id NOT IN (SELECT MIN(id) FROM licences GROUP BY licence_id, device_id);
     DROP INDEX licences_id;
     CREATE UNIQUE INDEX licences_copy ON licences(licence_id, device_id);
+";
+
+/// Migration 3: attachments. A resident's upload of one content
+/// (`attachment_uploads`, keyed by resident and SHA-256) is stored as BLOB
+/// chunks keyed by their byte offset (`attachment_chunks`); a submission
+/// records the attachments its values reference (`submission_attachments`,
+/// one per field, written in the submission's transaction). The foreign keys
+/// keep referenced content from being dropped.
+const MIGRATION_3: &str = "
+    CREATE TABLE attachment_uploads (
+        resident_id TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+        media_type TEXT NOT NULL, received INTEGER NOT NULL DEFAULT 0,
+        complete INTEGER NOT NULL DEFAULT 0, generation INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+        PRIMARY KEY (resident_id, sha256));
+    CREATE TABLE attachment_chunks (
+        resident_id TEXT NOT NULL, sha256 TEXT NOT NULL, pos INTEGER NOT NULL, data BLOB NOT NULL,
+        PRIMARY KEY (resident_id, sha256, pos),
+        FOREIGN KEY (resident_id, sha256) REFERENCES attachment_uploads(resident_id, sha256)
+            ON DELETE CASCADE);
+    CREATE TABLE submission_attachments (
+        client_id TEXT NOT NULL REFERENCES submissions(client_id), field TEXT NOT NULL,
+        resident_id TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+        media_type TEXT NOT NULL, name TEXT NOT NULL,
+        PRIMARY KEY (client_id, field),
+        FOREIGN KEY (resident_id, sha256) REFERENCES attachment_uploads(resident_id, sha256));
+    CREATE INDEX submission_attachments_content ON submission_attachments(resident_id, sha256);
 ";
 
 /// How many read connections a file database gets (WAL lets them read while
@@ -682,6 +713,20 @@ impl Store for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'submitted', ?8)",
             )?
             .execute(params![s.client_id, s.resident_id, s.device_id, s.guide_id, s.form_version, s.body, tracking_number, s.at])?;
+            for a in &s.attachments {
+                let complete = upload_row(c, &s.resident_id, &a.sha256)?
+                    .is_some_and(|u| u.complete && u.size == a.size);
+                if !complete {
+                    return Err(StoreError::InvalidState(
+                        "a referenced attachment is not a complete upload of the resident's",
+                    ));
+                }
+                c.prepare_cached(
+                    "INSERT INTO submission_attachments(client_id, field, resident_id, sha256, size, media_type, name)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![s.client_id, a.field, s.resident_id, a.sha256, to_i64(a.size), a.media_type, a.name])?;
+            }
             c.prepare_cached(
                 "INSERT INTO submission_events(client_id, resident_id, tracking_number, state, note, at)
                  VALUES (?1, ?2, ?3, 'submitted', NULL, ?4)",
@@ -822,6 +867,266 @@ impl Store for SqliteStore {
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
+        })
+    }
+
+    fn submission_attachments(
+        &self,
+        tracking_number: &str,
+    ) -> StoreResult<Option<Vec<AttachmentLink>>> {
+        let tracking_number = owned(tracking_number);
+        self.read(move |c| {
+            let client_id: Option<String> = c
+                .query_row(
+                    "SELECT client_id FROM submissions WHERE tracking_number = ?1",
+                    [&tracking_number],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(client_id) = client_id else {
+                return Ok(None);
+            };
+            let mut stmt = c.prepare_cached(
+                "SELECT field, sha256, size, media_type, name FROM submission_attachments
+                 WHERE client_id = ?1 ORDER BY field",
+            )?;
+            let links = stmt
+                .query_map([&client_id], link_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Some(links))
+        })
+    }
+
+    fn submission_attachment(
+        &self,
+        tracking_number: &str,
+        sha256: &str,
+    ) -> StoreResult<Option<(AttachmentLink, Vec<u8>)>> {
+        let (tracking_number, sha256) = (owned(tracking_number), owned(sha256));
+        self.read(move |c| {
+            let found: Option<(AttachmentLink, String)> = c
+                .query_row(
+                    "SELECT a.field, a.sha256, a.size, a.media_type, a.name, a.resident_id
+                     FROM submission_attachments a JOIN submissions s ON s.client_id = a.client_id
+                     WHERE s.tracking_number = ?1 AND a.sha256 = ?2 ORDER BY a.field LIMIT 1",
+                    [&tracking_number, &sha256],
+                    |r| Ok((link_row(r)?, r.get(5)?)),
+                )
+                .optional()?;
+            let Some((link, resident_id)) = found else {
+                return Ok(None);
+            };
+            let bytes = chunks_of(c, &resident_id, &sha256, |all: &mut Vec<u8>, d| {
+                all.extend_from_slice(d);
+            })?;
+            Ok(Some((link, bytes)))
+        })
+    }
+
+    fn begin_upload(
+        &self,
+        resident_id: &str,
+        sha256: &str,
+        size: u64,
+        media_type: &str,
+        now: i64,
+    ) -> StoreResult<UploadStart> {
+        let (resident_id, sha256, media_type) =
+            (owned(resident_id), owned(sha256), owned(media_type));
+        self.write(move |c| {
+            let Some(found) = upload_row(c, &resident_id, &sha256)? else {
+                c.prepare_cached(
+                    "INSERT INTO attachment_uploads(resident_id, sha256, size, media_type, received,
+                         complete, generation, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, 0, 0, 0, ?5, ?5)",
+                )?
+                .execute(params![resident_id, sha256, to_i64(size), media_type, now])?;
+                return Ok(UploadStart::Created(Upload {
+                    sha256,
+                    size,
+                    media_type,
+                    received: 0,
+                    complete: false,
+                    generation: 0,
+                }));
+            };
+            if found.size != size {
+                if found.complete {
+                    return Ok(UploadStart::Conflict(found));
+                }
+                c.prepare_cached(
+                    "DELETE FROM attachment_chunks WHERE resident_id = ?1 AND sha256 = ?2",
+                )?
+                .execute([&resident_id, &sha256])?;
+                let generation = found.generation.saturating_add(1);
+                c.prepare_cached(
+                    "UPDATE attachment_uploads SET size = ?3, media_type = ?4, received = 0,
+                         generation = ?5, updated_at = ?6
+                     WHERE resident_id = ?1 AND sha256 = ?2",
+                )?
+                .execute(params![
+                    resident_id,
+                    sha256,
+                    to_i64(size),
+                    media_type,
+                    to_i64(generation),
+                    now
+                ])?;
+                return Ok(UploadStart::Restarted(Upload {
+                    sha256,
+                    size,
+                    media_type,
+                    received: 0,
+                    complete: false,
+                    generation,
+                }));
+            }
+            if found.media_type != media_type {
+                c.prepare_cached(
+                    "UPDATE attachment_uploads SET media_type = ?3, updated_at = ?4
+                     WHERE resident_id = ?1 AND sha256 = ?2",
+                )?
+                .execute(params![resident_id, sha256, media_type, now])?;
+            }
+            Ok(UploadStart::Existing(Upload {
+                media_type,
+                ..found
+            }))
+        })
+    }
+
+    fn upload(&self, resident_id: &str, sha256: &str) -> StoreResult<Option<Upload>> {
+        let (resident_id, sha256) = (owned(resident_id), owned(sha256));
+        self.read(move |c| upload_row(c, &resident_id, &sha256))
+    }
+
+    fn uploads(&self, resident_id: &str, sha256s: &[String]) -> StoreResult<Vec<Upload>> {
+        let (resident_id, sha256s) = (owned(resident_id), sha256s.to_vec());
+        self.read(move |c| {
+            let mut found = Vec::with_capacity(sha256s.len());
+            for sha256 in &sha256s {
+                if let Some(u) = upload_row(c, &resident_id, sha256)? {
+                    found.push(u);
+                }
+            }
+            Ok(found)
+        })
+    }
+
+    fn upload_digest(
+        &self,
+        resident_id: &str,
+        sha256: &str,
+    ) -> StoreResult<Option<(Upload, Sha256)>> {
+        let (resident_id, sha256) = (owned(resident_id), owned(sha256));
+        // One read transaction, so that the row and the chunks agree.
+        self.read(move |c| {
+            let tx = ReadTx::begin(c)?;
+            let Some(upload) = upload_row(c, &resident_id, &sha256)? else {
+                return Ok(None);
+            };
+            let digest = chunks_of(c, &resident_id, &sha256, |h: &mut Sha256, d| h.update(d))?;
+            tx.end()?;
+            Ok(Some((upload, digest)))
+        })
+    }
+
+    fn put_chunk(
+        &self,
+        resident_id: &str,
+        sha256: &str,
+        offset: u64,
+        data: &[u8],
+        verdict: Option<ChunkVerdict>,
+        now: i64,
+    ) -> StoreResult<ChunkOutcome> {
+        let (resident_id, sha256, data) = (owned(resident_id), owned(sha256), data.to_vec());
+        self.write(move |c| {
+            let upload = upload_row(c, &resident_id, &sha256)?.ok_or(StoreError::NotFound)?;
+            let len = u64::try_from(data.len()).map_err(db)?;
+            let Some(end) = offset.checked_add(len).filter(|end| *end <= upload.size) else {
+                return Ok(ChunkOutcome::BeyondSize(upload));
+            };
+            if end <= upload.received {
+                return Ok(ChunkOutcome::Unchanged(upload));
+            }
+            if offset != upload.received {
+                return Ok(ChunkOutcome::OffsetMismatch(upload));
+            }
+            let last = end == upload.size;
+            if last {
+                let matches = match verdict {
+                    // `offset == received` here, so the verdict covers exactly
+                    // the bytes this chunk completes.
+                    Some(v) if v.generation == upload.generation && v.received == offset => {
+                        v.matches
+                    }
+                    // The caller hashed other bytes (or none): hash here.
+                    _ => {
+                        let mut h =
+                            chunks_of(c, &resident_id, &sha256, |h: &mut Sha256, d| h.update(d))?;
+                        h.update(&data);
+                        hex(&h.finalize()) == sha256
+                    }
+                };
+                if !matches {
+                    c.prepare_cached(
+                        "DELETE FROM attachment_chunks WHERE resident_id = ?1 AND sha256 = ?2",
+                    )?
+                    .execute([&resident_id, &sha256])?;
+                    let generation = upload.generation.saturating_add(1);
+                    c.prepare_cached(
+                        "UPDATE attachment_uploads SET received = 0, generation = ?3, updated_at = ?4
+                         WHERE resident_id = ?1 AND sha256 = ?2",
+                    )?
+                    .execute(params![resident_id, sha256, to_i64(generation), now])?;
+                    return Ok(ChunkOutcome::HashMismatch(Upload {
+                        received: 0,
+                        generation,
+                        ..upload
+                    }));
+                }
+            }
+            c.prepare_cached(
+                "INSERT INTO attachment_chunks(resident_id, sha256, pos, data) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![resident_id, sha256, to_i64(offset), data])?;
+            c.prepare_cached(
+                "UPDATE attachment_uploads SET received = ?3, complete = ?4, updated_at = ?5
+                 WHERE resident_id = ?1 AND sha256 = ?2",
+            )?
+            .execute(params![resident_id, sha256, to_i64(end), last, now])?;
+            let upload = Upload {
+                received: end,
+                complete: last,
+                ..upload
+            };
+            Ok(if last {
+                ChunkOutcome::Completed(upload)
+            } else {
+                ChunkOutcome::Appended(upload)
+            })
+        })
+    }
+
+    fn upload_content(
+        &self,
+        resident_id: &str,
+        sha256: &str,
+    ) -> StoreResult<Option<(Upload, Option<Vec<u8>>)>> {
+        let (resident_id, sha256) = (owned(resident_id), owned(sha256));
+        self.read(move |c| {
+            let Some(upload) = upload_row(c, &resident_id, &sha256)? else {
+                return Ok(None);
+            };
+            if !upload.complete {
+                return Ok(Some((upload, None)));
+            }
+            // A complete upload never changes, so no read transaction is needed.
+            let bytes = chunks_of(c, &resident_id, &sha256, |all: &mut Vec<u8>, d| {
+                all.extend_from_slice(d);
+            })?;
+            Ok(Some((upload, Some(bytes))))
         })
     }
 
@@ -1089,6 +1394,92 @@ impl Store for SqliteStore {
                 .collect::<Result<Vec<_>, _>>()?;
             Ok(rows)
         })
+    }
+}
+
+fn upload_row(conn: &Connection, resident_id: &str, sha256: &str) -> StoreResult<Option<Upload>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT sha256, size, media_type, received, complete, generation FROM attachment_uploads
+             WHERE resident_id = ?1 AND sha256 = ?2",
+        )?
+        .query_row([resident_id, sha256], |r| {
+            Ok(Upload {
+                sha256: r.get(0)?,
+                size: to_u64(r.get(1)?),
+                media_type: r.get(2)?,
+                received: to_u64(r.get(3)?),
+                complete: r.get(4)?,
+                generation: to_u64(r.get(5)?),
+            })
+        })
+        .optional()?)
+}
+
+fn link_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AttachmentLink> {
+    Ok(AttachmentLink {
+        field: r.get(0)?,
+        sha256: r.get(1)?,
+        size: to_u64(r.get(2)?),
+        media_type: r.get(3)?,
+        name: r.get(4)?,
+    })
+}
+
+/// Feeds the stored chunks of an upload, in order, to `add`, one row at a
+/// time (never more than one chunk in memory besides the accumulator).
+fn chunks_of<A: Default>(
+    conn: &Connection,
+    resident_id: &str,
+    sha256: &str,
+    add: impl Fn(&mut A, &[u8]),
+) -> StoreResult<A> {
+    let mut acc = A::default();
+    let mut stmt = conn.prepare_cached(
+        "SELECT data FROM attachment_chunks WHERE resident_id = ?1 AND sha256 = ?2 ORDER BY pos",
+    )?;
+    let mut rows = stmt.query([resident_id, sha256])?;
+    while let Some(row) = rows.next()? {
+        add(&mut acc, row.get_ref(0)?.as_blob().map_err(db)?);
+    }
+    Ok(acc)
+}
+
+/// Lower-case hex.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A read transaction on a reader connection (a consistent snapshot across
+/// several statements). On the in-memory store reads run inside the
+/// writer's transaction, which is consistent already: nothing is begun.
+struct ReadTx<'c> {
+    conn: Option<&'c Connection>,
+}
+
+impl<'c> ReadTx<'c> {
+    fn begin(conn: &'c Connection) -> StoreResult<Self> {
+        if conn.is_autocommit() {
+            run(conn, "BEGIN")?;
+            Ok(Self { conn: Some(conn) })
+        } else {
+            Ok(Self { conn: None })
+        }
+    }
+
+    fn end(mut self) -> StoreResult<()> {
+        match self.conn.take() {
+            Some(conn) => Ok(run(conn, "COMMIT")?),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ReadTx<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            let _ = run(conn, "ROLLBACK");
+        }
     }
 }
 

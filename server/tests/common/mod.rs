@@ -30,7 +30,7 @@ use zhangban_server::api;
 use zhangban_server::clock::{Clock as _, ManualClock};
 use zhangban_server::issuing;
 use zhangban_server::setup;
-use zhangban_server::state::{AppState, Config, SharedState};
+use zhangban_server::state::{AppState, Config, SharedState, sha256_hex};
 use zhangban_server::store::Store as _;
 use zhangban_server::store::sqlite::SqliteStore;
 
@@ -168,6 +168,11 @@ impl TestServer {
 
     /// Starts a server.
     pub async fn start_with(catalog_size: Catalog) -> Self {
+        Self::start_configured(catalog_size, |_| {}).await
+    }
+
+    /// Starts a server with its configuration adjusted by `tune`.
+    pub async fn start_configured(catalog_size: Catalog, tune: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("zhangban.db")).unwrap());
         let clock = Arc::new(ManualClock::new(T0));
@@ -179,11 +184,13 @@ impl TestServer {
             Catalog::Small => fixture_subset(40),
         };
         let guides = setup::import_fixture(store.as_ref(), &json, T0).unwrap();
+        let mut config = Config::with_operator_token(OPERATOR_TOKEN);
+        tune(&mut config);
         let state = Arc::new(
             AppState::new(
                 store,
                 clock.clone(),
-                Config::with_operator_token(OPERATOR_TOKEN),
+                config,
                 vec![world.root.public()],
                 world.issuers.clone(),
             )
@@ -464,13 +471,101 @@ impl TestServer {
             .unwrap()
     }
 
-    /// `PUT /v1/submissions/{client_id}`.
+    /// `PUT /v1/submissions/{client_id}`, after uploading [`SCAN`] for the
+    /// device's resident if the body references it (as a phone does before
+    /// it sends a submission with attachments).
     pub async fn submit(&self, dev: &Device, client_id: &str, body: &Value) -> Response {
+        if body.to_string().contains(&sha256_hex(SCAN)) {
+            self.upload(dev, SCAN, "application/pdf", SCAN.len()).await;
+        }
+        self.submit_raw(dev, client_id, body).await
+    }
+
+    /// `PUT /v1/submissions/{client_id}` as it is (no upload first).
+    pub async fn submit_raw(&self, dev: &Device, client_id: &str, body: &Value) -> Response {
         self.as_dev(dev, Method::PUT, &format!("/v1/submissions/{client_id}"))
             .json(body)
             .send()
             .await
             .unwrap()
+    }
+
+    /// `PUT /v1/attachments/{sha256}`.
+    pub async fn declare(
+        &self,
+        dev: &Device,
+        sha256: &str,
+        size: u64,
+        media_type: &str,
+    ) -> Response {
+        self.as_dev(dev, Method::PUT, &format!("/v1/attachments/{sha256}"))
+            .json(&json!({"size": size, "media_type": media_type}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `GET /v1/attachments/{sha256}`.
+    pub async fn upload_state(&self, dev: &Device, sha256: &str) -> Response {
+        self.as_dev(dev, Method::GET, &format!("/v1/attachments/{sha256}"))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `PUT /v1/attachments/{sha256}/chunks/{offset}` with raw bytes.
+    pub async fn put_chunk(
+        &self,
+        dev: &Device,
+        sha256: &str,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Response {
+        self.as_dev(
+            dev,
+            Method::PUT,
+            &format!("/v1/attachments/{sha256}/chunks/{offset}"),
+        )
+        .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .unwrap()
+    }
+
+    /// Uploads `bytes` completely in chunks of `chunk` bytes, from wherever
+    /// the upload stands; returns the final state.
+    pub async fn upload(
+        &self,
+        dev: &Device,
+        bytes: &[u8],
+        media_type: &str,
+        chunk: usize,
+    ) -> Value {
+        let sha = sha256_hex(bytes);
+        let resp = self
+            .declare(dev, &sha, bytes.len() as u64, media_type)
+            .await;
+        assert_eq!(
+            resp.status(),
+            StatusCode::OK,
+            "{}",
+            resp.text().await.unwrap()
+        );
+        let mut state: Value = resp.json().await.unwrap();
+        while state["complete"] != true {
+            let at = state["received"].as_u64().unwrap() as usize;
+            let end = (at + chunk).min(bytes.len());
+            let resp = self.put_chunk(dev, &sha, at as u64, &bytes[at..end]).await;
+            assert_eq!(
+                resp.status(),
+                StatusCode::OK,
+                "{}",
+                resp.text().await.unwrap()
+            );
+            state = resp.json().await.unwrap();
+        }
+        state
     }
 
     /// A valid submission body for `guide` with `extra` values on top.
@@ -510,6 +605,16 @@ impl TestServer {
         .await
         .unwrap()
     }
+}
+
+/// The file [`valid_values`] puts in every required attachment field, and
+/// that [`TestServer::submit`] uploads first.
+pub const SCAN: &[u8] = b"%PDF-1.4\n% zhangban test scan\n%%EOF\n";
+
+/// An attachment field value referencing [`SCAN`].
+pub fn scan_ref() -> Value {
+    json!({"sha256": sha256_hex(SCAN), "size": SCAN.len(),
+        "media_type": "application/pdf", "name": "scan.pdf"})
 }
 
 /// The claims of a licence of demo issuer `issuer` with a unique serial.
@@ -579,8 +684,7 @@ pub fn valid_values(guide: &Guide, now: i64) -> Map<String, Value> {
             FieldKind::IdNumber => json!("11010519491231002X"),
             FieldKind::Phone => json!("13800138000"),
             FieldKind::LicenceRef { .. } => panic!("required licence field {}", f.name),
-            FieldKind::Attachment { .. } => json!({"sha256": "ab".repeat(32), "size": 1000,
-                "media_type": "application/pdf", "name": "scan.pdf"}),
+            FieldKind::Attachment { .. } => scan_ref(),
         };
         values.insert(f.name.clone(), v);
     }
