@@ -1,0 +1,198 @@
+//! Offline Chinese search over the real Guang'an catalog (1,135 items):
+//! two-character words that a trigram index misses, ranking, highlights,
+//! re-indexing on update and removal on withdrawal.
+
+#![cfg(feature = "client")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::OnceLock;
+
+use sha2::{Digest as _, Sha256};
+use zhangban_core::client::ClientStore;
+use zhangban_core::client::catalog::CatalogBatch;
+use zhangban_core::guide::Guide;
+use zhangban_core::guide::fixture::demo_catalog;
+
+const FIXTURE: &str = include_str!("../../server/data/guang-an-service-items.json");
+
+fn catalog() -> &'static [Guide] {
+    static C: OnceLock<Vec<Guide>> = OnceLock::new();
+    C.get_or_init(|| demo_catalog(FIXTURE, 1_790_000_000).unwrap())
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn batch(since: u64, guides: &[Guide], deletes: &[&str]) -> CatalogBatch {
+    let upserts: Vec<_> = guides
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let body = serde_json::to_string(g).unwrap();
+            (
+                since + 1 + i as u64,
+                hex(&Sha256::digest(body.as_bytes())),
+                body,
+                g.clone(),
+            )
+        })
+        .collect();
+    let next = since + (upserts.len() + deletes.len()) as u64;
+    CatalogBatch {
+        since,
+        next,
+        upserts,
+        deletes: deletes.iter().map(|d| (*d).to_owned()).collect(),
+    }
+}
+
+fn store() -> ClientStore {
+    let s = ClientStore::in_memory().unwrap();
+    s.apply_catalog(&batch(0, catalog(), &[])).unwrap();
+    assert_eq!(s.guide_count().unwrap(), 1135);
+    s
+}
+
+fn names(s: &ClientStore, q: &str, limit: usize) -> Vec<String> {
+    s.search(q, limit)
+        .unwrap()
+        .into_iter()
+        .map(|h| h.name)
+        .collect()
+}
+
+/// Every fixture item whose name contains `word`.
+fn expected(word: &str) -> Vec<String> {
+    let mut v: Vec<String> = catalog()
+        .iter()
+        .filter(|g| g.name.contains(word))
+        .map(|g| g.name.clone())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn two_character_words_find_every_item_that_names_them() {
+    let s = store();
+    for word in ["户口", "社保", "教师", "婚姻", "医保", "残疾"] {
+        let want = expected(word);
+        assert!(!want.is_empty(), "the fixture names {word}");
+        let hits = names(&s, word, 500);
+        for name in &want {
+            assert!(hits.contains(name), "{word}: missing {name}");
+        }
+        // Items that name the word rank above items that match elsewhere.
+        let top: Vec<String> = hits[..want.len()].to_vec();
+        let mut top_sorted = top.clone();
+        top_sorted.sort();
+        assert_eq!(top_sorted, want, "{word}: name matches first");
+    }
+}
+
+#[test]
+fn longer_queries_are_substring_matches_not_loose_bags_of_characters() {
+    let s = store();
+    let hits = names(&s, "户口迁移", 50);
+    assert!(!hits.is_empty());
+    assert!(
+        hits[0].contains("户口迁移"),
+        "best hit names the phrase: {hits:?}"
+    );
+    // 口户 (reversed) is not 户口.
+    for h in names(&s, "口户", 50) {
+        assert!(!h.contains("户口") || h.contains("口户"), "{h}");
+    }
+    // Words separated by a space must all match.
+    for h in s.search("教师 补发", 20).unwrap() {
+        let g = catalog().iter().find(|g| g.id == h.guide_id).unwrap();
+        let all = serde_json::to_string(g).unwrap();
+        assert!(all.contains("教师") && all.contains("补发"), "{}", h.name);
+    }
+    assert!(
+        names(&s, "教师 补发", 20)
+            .iter()
+            .any(|n| n == "教师资格证书补发、换发")
+    );
+}
+
+#[test]
+fn an_exact_name_ranks_first() {
+    let s = store();
+    for g in catalog().iter().step_by(97) {
+        let hits = s.search(&g.name, 10).unwrap();
+        assert!(
+            hits.iter().take(3).any(|h| h.name == g.name),
+            "{}: {:?}",
+            g.name,
+            hits.iter().map(|h| &h.name).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn highlights_mark_the_matches_in_the_name() {
+    let s = store();
+    let hit = s
+        .search("教师资格", 5)
+        .unwrap()
+        .into_iter()
+        .find(|h| h.name == "教师资格认定")
+        .unwrap();
+    assert_eq!(hit.highlights, vec![(0, 4)]);
+    assert_eq!(hit.highlighted, "【教师资格】认定");
+    let hit = &s.search("注销 户口", 5).unwrap()[0];
+    assert_eq!(hit.name, "注销户口证明");
+    assert_eq!(hit.highlighted, "【注销户口】证明");
+}
+
+#[test]
+fn item_codes_department_and_single_characters_are_searchable() {
+    let s = store();
+    let g = &catalog()[3];
+    let hits = s.search(&g.basic_code, 10).unwrap();
+    assert!(hits.iter().any(|h| h.guide_id == g.id), "by basic code");
+    let by_dept = s.search("区教科体局", 500).unwrap();
+    let in_dept = catalog()
+        .iter()
+        .filter(|g| g.department == "区教科体局")
+        .count();
+    assert!(by_dept.len() >= in_dept, "{} of {in_dept}", by_dept.len());
+    assert!(
+        by_dept
+            .iter()
+            .take(in_dept)
+            .all(|h| h.department == "区教科体局")
+    );
+    assert!(!s.search("证", 5).unwrap().is_empty());
+}
+
+#[test]
+fn nothing_to_search_is_no_hits_and_syntax_is_text() {
+    let s = store();
+    assert!(s.search("", 10).unwrap().is_empty());
+    assert!(s.search("，。！  ", 10).unwrap().is_empty());
+    assert!(s.search("\" OR *", 10).unwrap().is_empty());
+    assert!(s.search("NEAR(户口 社保)", 10).is_ok());
+    assert!(s.search("不存在的事项名称", 10).unwrap().is_empty());
+}
+
+#[test]
+fn updates_reindex_and_withdrawals_leave_the_index() {
+    let s = store();
+    let mut g = catalog()
+        .iter()
+        .find(|g| g.name == "教师资格认定")
+        .unwrap()
+        .clone();
+    g.name = "托育机构教师资格认定".into();
+    g.version += 1;
+    s.apply_catalog(&batch(1135, &[g.clone()], &[])).unwrap();
+    assert_eq!(names(&s, "托育机构", 10), vec![g.name.clone()]);
+    assert!(!names(&s, "教师资格认定", 50).contains(&"教师资格认定".to_owned()));
+    let b = batch(1136, &[], &[&g.id]);
+    s.apply_catalog(&b).unwrap();
+    assert!(names(&s, "托育机构", 10).is_empty());
+    assert_eq!(s.guide_count().unwrap(), 1134);
+}
