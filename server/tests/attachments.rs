@@ -693,3 +693,123 @@ async fn guides_cannot_allow_more_than_the_server_accepts() {
         resp.text().await.unwrap()
     );
 }
+
+/// Sends a chunk request whose body is cut after `sent` of its bytes (the
+/// connection closes), like a phone losing its network mid-upload.
+async fn cut_chunk(s: &TestServer, dev: &Device, sha: &str, offset: u64, body: &[u8], sent: usize) {
+    use tokio::io::AsyncWriteExt as _;
+    let addr = s.base.strip_prefix("http://").unwrap();
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "PUT /v1/attachments/{sha}/chunks/{offset} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        dev.token,
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    conn.write_all(&body[..sent]).await.unwrap();
+    conn.flush().await.unwrap();
+    drop(conn);
+}
+
+#[tokio::test]
+async fn a_chunk_cut_mid_body_stores_nothing_and_the_upload_resumes() {
+    let s = TestServer::start().await;
+    let (_, dev) = s.resident_with_device().await;
+    let data = content(200 * 1024, 11);
+    let sha = sha256_hex(&data);
+    ok_json(
+        s.declare(&dev, &sha, data.len() as u64, "application/pdf")
+            .await,
+    )
+    .await;
+    ok_json(s.put_chunk(&dev, &sha, 0, &data[..64 * 1024]).await).await;
+    cut_chunk(
+        &s,
+        &dev,
+        &sha,
+        64 * 1024,
+        &data[64 * 1024..128 * 1024],
+        10_000,
+    )
+    .await;
+    // The server may still be reading the cut request: ask until it settled.
+    let mut v = Value::Null;
+    for _ in 0..50 {
+        v = ok_json(s.upload_state(&dev, &sha).await).await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        state(&v),
+        (data.len() as u64, 64 * 1024, false),
+        "no partial chunk stored"
+    );
+    // Resume from `received`; the content is exactly the file.
+    let v = s.upload(&dev, &data, "application/pdf", 64 * 1024).await;
+    assert_eq!(state(&v), (data.len() as u64, data.len() as u64, true));
+    let (guide, field) = attachment_guide();
+    let body = s.body(guide, &[(field, attachment_value(&data, "big.pdf"))]);
+    let receipt = ok_json(s.submit_raw(&dev, &s.client_id(), &body).await).await;
+    let tracking = receipt["tracking_number"].as_str().unwrap();
+    let got = s
+        .op(
+            Method::GET,
+            &format!("/v1/operator/submissions/{tracking}/attachments/{sha}"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(got.as_ref(), data.as_slice());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn duplicated_chunks_in_flight_are_stored_once() {
+    let s = TestServer::start().await;
+    let (_, dev) = s.resident_with_device().await;
+    let data = content(4000, 12);
+    let sha = sha256_hex(&data);
+    ok_json(s.declare(&dev, &sha, 4000, "application/pdf").await).await;
+    for (from, to) in [(0, 2500), (2500, 4000)] {
+        let sends: Vec<_> = (0..8)
+            .map(|_| {
+                let req = s
+                    .as_dev(
+                        &dev,
+                        Method::PUT,
+                        &format!("/v1/attachments/{sha}/chunks/{from}"),
+                    )
+                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .body(data[from..to].to_vec());
+                tokio::spawn(async move {
+                    let resp = req.send().await.unwrap();
+                    (resp.status(), resp.json::<Value>().await.unwrap())
+                })
+            })
+            .collect();
+        for h in sends {
+            let (status, v) = h.await.unwrap();
+            assert_eq!(status, StatusCode::OK, "{v}");
+            assert_eq!(v["received"], to, "{v}");
+        }
+    }
+    let v = ok_json(s.upload_state(&dev, &sha).await).await;
+    assert_eq!(state(&v), (4000, 4000, true));
+    let (guide, field) = attachment_guide();
+    let body = s.body(guide, &[(field, attachment_value(&data, "a.pdf"))]);
+    let receipt = ok_json(s.submit_raw(&dev, &s.client_id(), &body).await).await;
+    let tracking = receipt["tracking_number"].as_str().unwrap();
+    let got = s
+        .op(
+            Method::GET,
+            &format!("/v1/operator/submissions/{tracking}/attachments/{sha}"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(got.as_ref(), data.as_slice());
+}
