@@ -33,6 +33,9 @@ use zhangban_core::credential::{
     verify_presentation,
 };
 
+#[path = "phone/mod.rs"]
+mod phone;
+
 // ---------------------------------------------------------------- arguments
 
 /// 掌办 zhangban: electronic licences (SD-JWT VC, Ed25519) — keys, trust
@@ -62,6 +65,8 @@ enum Command {
     Verify(VerifyArgs),
     /// Build a whole demo world in a directory, issue, present, verify, revoke.
     Demo(DemoArgs),
+    /// A resident's phone: enrol, sync, search, fill, submit, outbox, wallet.
+    Phone(phone::PhoneArgs),
 }
 
 #[derive(Debug, Args)]
@@ -314,6 +319,7 @@ fn run<R: RngCore + CryptoRng>(command: Command, clock: i64, rng: &mut R) -> Out
         Command::Present(a) => present(&a, clock, rng),
         Command::Verify(a) => verify(&a, clock),
         Command::Demo(a) => run_demo(&a, clock, rng),
+        Command::Phone(a) => phone::run(a),
     }
 }
 

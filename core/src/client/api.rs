@@ -174,6 +174,19 @@ pub struct ReceiptIn {
     pub accepted_at: i64,
 }
 
+/// The server's state of an attachment upload.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct UploadStateIn {
+    /// SHA-256 of the content.
+    pub sha256: String,
+    /// Declared size.
+    pub size: u64,
+    /// Bytes stored: where the next chunk starts.
+    pub received: u64,
+    /// Whether every byte arrived and hashes right.
+    pub complete: bool,
+}
+
 /// The server, over HTTP.
 #[derive(Debug, Clone)]
 pub struct ServerApi {
@@ -371,6 +384,43 @@ impl ServerApi {
         let path = format!("/v1/submissions/{client_id}");
         Ok(self
             .json(self.req(Method::PUT, &path, Some(token)).json(body))
+            .await?
+            .0)
+    }
+}
+
+impl ServerApi {
+    /// `PUT /v1/attachments/{sha256}`: declares (or finds) an upload.
+    pub async fn declare_upload(
+        &self,
+        token: &str,
+        sha256: &str,
+        size: u64,
+        media_type: &str,
+    ) -> ApiResult<UploadStateIn> {
+        let path = format!("/v1/attachments/{sha256}");
+        let body = serde_json::json!({"size": size, "media_type": media_type});
+        Ok(self
+            .json(self.req(Method::PUT, &path, Some(token)).json(&body))
+            .await?
+            .0)
+    }
+
+    /// `PUT /v1/attachments/{sha256}/chunks/{offset}`: one chunk.
+    pub async fn put_chunk(
+        &self,
+        token: &str,
+        sha256: &str,
+        offset: u64,
+        bytes: Vec<u8>,
+    ) -> ApiResult<UploadStateIn> {
+        let path = format!("/v1/attachments/{sha256}/chunks/{offset}");
+        Ok(self
+            .json(
+                self.req(Method::PUT, &path, Some(token))
+                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .body(bytes),
+            )
             .await?
             .0)
     }

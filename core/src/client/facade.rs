@@ -82,7 +82,9 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// Opens the store at `path` (created and upgraded as needed) for the
-    /// server at `server_url`, trusting bundles signed by `roots`.
+    /// server at `server_url`, trusting bundles signed by `roots`. One
+    /// `Client` per store file at a time: sends left in flight by a previous
+    /// process are made due again.
     pub fn open(
         path: &Path,
         server_url: &str,
@@ -90,6 +92,14 @@ impl Client {
         clock: Arc<dyn Clock>,
     ) -> ClientResult<Self> {
         let store = Arc::new(ClientStore::open(path)?);
+        // One client per store: whatever was in flight died with its process.
+        let recovered = store.recover_sends(clock.now())?;
+        if recovered > 0 {
+            tracing::info!(
+                recovered,
+                "outbox: sends interrupted by a restart will be retried"
+            );
+        }
         let api = ServerApi::new(server_url).map_err(failure)?;
         Ok(Self {
             store,

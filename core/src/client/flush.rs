@@ -65,6 +65,9 @@ pub struct FlushReport {
 const PROOF_STALE_CODES: &[&str] = &["kb_stale", "kb_nonce_mismatch"];
 /// Codes of errors that are the server's trust data, not the submission's.
 const SERVER_TRUST_CODES: &[&str] = &["status_list_stale", "bundle_stale"];
+/// Field codes that a later send can cure without the resident (an upload
+/// the server has not seen complete yet is uploaded again first).
+const TRANSIENT_FIELD_CODES: &[&str] = &["attachment_missing"];
 
 /// A new client id: 128 random bits, 32 hex digits.
 pub fn new_client_id() -> String {
@@ -91,21 +94,28 @@ pub fn classify(client_id: &str, result: Result<ReceiptIn, ApiFailure>) -> SendO
             code: "receipt_mismatch".into(),
             retry_after: None,
         },
-        Err(ApiFailure::Network(_)) => SendOutcome::Transient {
+        Err(f) => classify_failure(f),
+    }
+}
+
+/// Classifies a failed request (a submission, a nonce, a token, an upload).
+pub fn classify_failure(failure: ApiFailure) -> SendOutcome {
+    match failure {
+        ApiFailure::Network(_) => SendOutcome::Transient {
             code: "network".into(),
             retry_after: None,
         },
-        Err(ApiFailure::Decode(_)) => SendOutcome::Transient {
+        ApiFailure::Decode(_) => SendOutcome::Transient {
             code: "bad_response".into(),
             retry_after: None,
         },
-        Err(ApiFailure::Http {
+        ApiFailure::Http {
             status,
             code,
             details,
             retry_after,
             ..
-        }) => match status {
+        } => match status {
             401 => SendOutcome::Unauthorized,
             408 | 425 | 429 | 500..=599 => SendOutcome::Transient { code, retry_after },
             422 if code == "validation_failed" => {
@@ -122,12 +132,18 @@ pub fn classify(client_id: &str, result: Result<ReceiptIn, ApiFailure>) -> SendO
                 if !codes.is_empty() && codes.iter().all(|c| PROOF_STALE_CODES.contains(c)) {
                     SendOutcome::ProofsStale
                 } else if !codes.is_empty()
-                    && codes
-                        .iter()
-                        .all(|c| SERVER_TRUST_CODES.contains(c) || PROOF_STALE_CODES.contains(c))
+                    && codes.iter().all(|c| {
+                        SERVER_TRUST_CODES.contains(c)
+                            || PROOF_STALE_CODES.contains(c)
+                            || TRANSIENT_FIELD_CODES.contains(c)
+                    })
                 {
                     SendOutcome::Transient {
-                        code: "server_trust_data_stale".into(),
+                        code: codes
+                            .iter()
+                            .find(|c| !PROOF_STALE_CODES.contains(c))
+                            .map_or("server_trust_data_stale", |c| *c)
+                            .to_owned(),
                         retry_after,
                     }
                 } else {
@@ -278,7 +294,7 @@ impl Client {
         let nonce = if needs_nonce {
             match self.api.nonce(token, &e.client_id, &e.guide_id).await {
                 Ok(n) => Some(n.nonce),
-                Err(f) => return Err(classify(&e.client_id, Err(f))),
+                Err(f) => return Err(classify_failure(f)),
             }
         } else {
             None
@@ -304,6 +320,19 @@ impl Client {
         Ok(body)
     }
 
+    /// Uploads every attachment the entry references (resuming each).
+    async fn upload_all(&self, e: &OutboxEntry, token: &str) -> Result<(), SendOutcome> {
+        let Ok(guide) = self.guide(&e.guide_id) else {
+            // Without the guide no field is known to be an attachment; the
+            // body step reports the missing guide.
+            return Ok(());
+        };
+        for a in super::attachments::referenced(&guide, &e.values) {
+            self.upload(token, &a).await?;
+        }
+        Ok(())
+    }
+
     /// Sends one entry and stores the outcome. `None` if the entry was not
     /// due to this flush (finished meanwhile, or another flush holds it).
     async fn send_one(&self, client_id: &str) -> ClientResult<Option<(OutboxState, bool)>> {
@@ -312,13 +341,16 @@ impl Client {
         };
         self.outbox_changed(client_id);
         let outcome = match self.token().await {
-            Err(f) => classify(client_id, Err(f)),
-            Ok(token) => match self.wire_body(&e, &token).await {
+            Err(f) => classify_failure(f),
+            Ok(token) => match self.upload_all(&e, &token).await {
                 Err(o) => o,
-                Ok(body) => {
-                    let raw: Value = serde_json::from_str(&body)?;
-                    classify(client_id, self.api.submit(&token, client_id, &raw).await)
-                }
+                Ok(()) => match self.wire_body(&e, &token).await {
+                    Err(o) => o,
+                    Ok(body) => {
+                        let raw: Value = serde_json::from_str(&body)?;
+                        classify(client_id, self.api.submit(&token, client_id, &raw).await)
+                    }
+                },
             },
         };
         if outcome == SendOutcome::Unauthorized {

@@ -3,6 +3,7 @@
 //! thin HTTP shell around sans-IO state machines.
 
 pub mod api;
+pub mod attachments;
 pub mod catalog;
 pub mod clock;
 pub mod drafts;

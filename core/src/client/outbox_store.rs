@@ -383,6 +383,18 @@ impl ClientStore {
         })
     }
 
+    /// After a restart: sends this store recorded as in flight belong to a
+    /// process that is gone; they become `failed`, due now (a resend is
+    /// safe: the server returns the stored receipt). Returns how many.
+    pub fn recover_sends(&self, now: i64) -> ClientResult<usize> {
+        Ok(self.conn()?.execute(
+            "UPDATE outbox SET state = 'failed', next_attempt_at = ?1, last_error = 'interrupted',
+                 updated_at = ?1
+             WHERE state = 'sending'",
+            [now],
+        )?)
+    }
+
     /// When the outbox last started a send.
     pub fn last_attempt_at(&self) -> ClientResult<Option<i64>> {
         Ok(meta_in(&*self.conn()?, LAST_ATTEMPT_KEY)?.and_then(|v| v.parse().ok()))

@@ -59,6 +59,15 @@ const MIGRATION_3: &str = "
     ALTER TABLE receipts ADD COLUMN state TEXT NOT NULL DEFAULT 'submitted';
 ";
 
+/// Migration 4: attachments (scanned paper proofs), kept by content hash
+/// until the submissions that reference them are accepted.
+const MIGRATION_4: &str = "
+    CREATE TABLE attachments (
+        sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, media_type TEXT NOT NULL,
+        name TEXT NOT NULL, data BLOB NOT NULL, uploaded INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL);
+";
+
 /// Numbered, append-only migrations, each one or more SQL batches run in one
 /// transaction. Never edit one that shipped: add another. The search index
 /// (its own tables, [`crate::search::SCHEMA`]) is part of the first.
@@ -66,6 +75,7 @@ pub const MIGRATIONS: &[&[&str]] = &[
     &[MIGRATION_1, crate::search::SCHEMA],
     &[MIGRATION_2],
     &[MIGRATION_3],
+    &[MIGRATION_4],
 ];
 
 /// The client's database.

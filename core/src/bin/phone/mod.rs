@@ -1,0 +1,404 @@
+//! `zhangban phone …`: a headless resident's phone over the client core —
+//! enrol, sync, search, read a guide, fill a form, submit (queued while
+//! offline), flush the outbox, and look at the outbox, the wallet and a
+//! submission's timeline. Everything is kept in one SQLite store file.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Subcommand};
+use serde_json::{Map, Value, json};
+
+use zhangban_core::client::{Client, ClientError, Clock, Draft, SystemClock, WalletLicenceRef};
+use zhangban_core::credential::PublicKey;
+use zhangban_core::guide::{FieldKind, Guide};
+
+use super::{Done, Outcome, input};
+
+/// The phone's options and command.
+#[derive(Debug, Args)]
+pub struct PhoneArgs {
+    /// The phone's store (SQLite), created on first use.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "zhangban-phone.db",
+        env = "ZHANGBAN_PHONE_STORE"
+    )]
+    store: PathBuf,
+    /// The server.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8080",
+        env = "ZHANGBAN_SERVER"
+    )]
+    server: String,
+    /// The pinned national root public key (the demo server writes
+    /// `zhangban-data/root.pub.json`).
+    #[arg(
+        long,
+        value_name = "PUB.json",
+        default_value = "zhangban-data/root.pub.json",
+        env = "ZHANGBAN_ROOT_PUB"
+    )]
+    root_pub: PathBuf,
+    #[command(subcommand)]
+    command: PhoneCommand,
+}
+
+/// What the phone does.
+#[derive(Debug, Subcommand)]
+pub enum PhoneCommand {
+    /// Enrol this phone's device key with the resident's activation code.
+    Enrol {
+        /// The activation code (the demo's is ZB-DEMO-2026).
+        code: String,
+    },
+    /// Sync the catalog, trust data, and (once enrolled) wallet and status events.
+    Sync,
+    /// Search the cached guides offline.
+    Search {
+        /// Words in Chinese or codes, e.g. 户口迁移.
+        query: String,
+        /// Hits to show.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+    },
+    /// Show a cached guide and its form.
+    Guide {
+        /// The guide id.
+        id: String,
+    },
+    /// Fill a form: creates or updates a draft and checks it.
+    Fill {
+        /// The guide id.
+        guide: String,
+        /// The draft to update (default: a new one, named after the guide).
+        #[arg(long)]
+        draft: Option<String>,
+        /// A value: `field=value` (repeatable; for a multiple choice, comma-separated).
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        set: Vec<String>,
+        /// A licence from the wallet: `field=LICENCE_ID:claim,claim,…`.
+        #[arg(long = "licence", value_name = "FIELD=ID:CLAIMS")]
+        licence: Vec<String>,
+        /// A file for an attachment field: `field=PATH` (PDF, JPEG or PNG).
+        #[arg(long = "attach", value_name = "FIELD=PATH")]
+        attach: Vec<String>,
+    },
+    /// Validate a draft and queue it (works offline); then try to send it.
+    Submit {
+        /// The draft id.
+        draft: String,
+        /// Only queue it: do not try to send now.
+        #[arg(long)]
+        no_flush: bool,
+    },
+    /// Send what is due in the outbox.
+    Flush,
+    /// List the outbox: each submission's state, attempts and receipt.
+    Outbox,
+    /// A submission's status timeline.
+    Timeline {
+        /// The client id.
+        client_id: String,
+    },
+    /// The wallet: licences and their state now.
+    Wallet,
+}
+
+fn client_error(e: ClientError) -> super::Failure {
+    match e {
+        ClientError::Form(errors) => {
+            let lines: Vec<String> = errors
+                .iter()
+                .map(|f| format!("  {}: {} ({})", f.field, f.code.zh(), f.code.code()))
+                .collect();
+            input(format!("the form has errors:\n{}", lines.join("\n")))
+        }
+        other => input(other.to_string()),
+    }
+}
+
+fn open(a: &PhoneArgs) -> Outcome<Client> {
+    let root = super::read_public_key(&a.root_pub)?;
+    let roots: Vec<PublicKey> = vec![root];
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    Client::open(&a.store, &a.server, roots, clock).map_err(client_error)
+}
+
+fn pretty(v: &impl serde::Serialize) -> Outcome<String> {
+    serde_json::to_string_pretty(v)
+        .map(|s| s + "\n")
+        .map_err(|e| input(e.to_string()))
+}
+
+/// Runs a phone command.
+pub fn run(a: PhoneArgs) -> Outcome<Done> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| input(format!("cannot start the runtime: {e}")))?;
+    rt.block_on(run_async(a))
+}
+
+async fn run_async(a: PhoneArgs) -> Outcome<Done> {
+    let client = open(&a)?;
+    let out = match &a.command {
+        PhoneCommand::Enrol { code } => {
+            let d = client.enrol(code).await.map_err(client_error)?;
+            format!("enrolled device {}\n", d.device_id)
+        }
+        PhoneCommand::Sync => pretty(&client.sync().await.map_err(client_error)?)?,
+        PhoneCommand::Search { query, limit } => {
+            let hits = client.search(query, *limit).map_err(client_error)?;
+            let mut s = String::new();
+            for h in &hits {
+                s.push_str(&format!(
+                    "{}  {}  ({})\n",
+                    h.guide_id, h.highlighted, h.department
+                ));
+            }
+            if hits.is_empty() {
+                s.push_str("no guide matches\n");
+            }
+            s
+        }
+        PhoneCommand::Guide { id } => show_guide(&client.guide(id).map_err(client_error)?),
+        PhoneCommand::Fill {
+            guide,
+            draft,
+            set,
+            licence,
+            attach,
+        } => fill(&client, guide, draft.as_deref(), set, licence, attach)?,
+        PhoneCommand::Submit { draft, no_flush } => {
+            let d = client
+                .store()
+                .draft(draft)
+                .map_err(client_error)?
+                .ok_or_else(|| input(format!("no draft {draft}")))?;
+            let id = client.submit(&d).map_err(client_error)?;
+            let mut s = format!("queued as {id}\n");
+            if !*no_flush {
+                s.push_str(&flush_text(&client).await?);
+            }
+            s
+        }
+        PhoneCommand::Flush => flush_text(&client).await?,
+        PhoneCommand::Outbox => {
+            let mut s = String::new();
+            for e in client.outbox().map_err(client_error)? {
+                s.push_str(&format!(
+                    "{}  {:<8}  attempts {}  {}  {}\n",
+                    e.client_id,
+                    e.state.as_str(),
+                    e.attempts,
+                    e.tracking_number.as_deref().unwrap_or("-"),
+                    e.status
+                        .as_deref()
+                        .or(e.last_error.as_deref())
+                        .unwrap_or(""),
+                ));
+            }
+            if s.is_empty() {
+                s.push_str("the outbox is empty\n");
+            }
+            s
+        }
+        PhoneCommand::Timeline { client_id } => {
+            pretty(&client.store().timeline(client_id).map_err(client_error)?)?
+        }
+        PhoneCommand::Wallet => {
+            let mut s = String::new();
+            for l in client.wallet().map_err(client_error)? {
+                let name = l
+                    .claims
+                    .get("licence_name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?");
+                s.push_str(&format!(
+                    "{}  {}  {:?}{}\n",
+                    l.licence_id,
+                    name,
+                    l.state,
+                    l.reason.map(|r| format!(" ({r})")).unwrap_or_default()
+                ));
+                let fields: Vec<&str> = l.claims.keys().map(String::as_str).collect();
+                s.push_str(&format!("    fields: {}\n", fields.join(",")));
+            }
+            if s.is_empty() {
+                s.push_str("the wallet is empty (enrol, then sync)\n");
+            }
+            s
+        }
+    };
+    Ok(Done::ok(out))
+}
+
+async fn flush_text(client: &Client) -> Outcome<String> {
+    let r = client.flush().await.map_err(client_error)?;
+    let mut s = format!(
+        "flush: {} sent, {} accepted, {} rejected, {} to retry",
+        r.sent, r.accepted, r.rejected, r.failed
+    );
+    if r.offline {
+        s.push_str(" (server unreachable: queued, will retry)");
+    }
+    s.push('\n');
+    Ok(s)
+}
+
+fn show_guide(g: &Guide) -> String {
+    let mut s = format!(
+        "{}\n  id {}  basic code {}  implementation code {}\n  {}  online depth {:?}  visits {}  promised {} days (statutory {})\n",
+        g.name,
+        g.id,
+        g.basic_code,
+        g.implementation_code,
+        g.department,
+        g.online_depth,
+        g.visits_required,
+        g.promised_limit_days,
+        g.statutory_limit_days
+    );
+    s.push_str("  materials:\n");
+    for m in &g.materials {
+        let by: String = if m.licence_types.is_empty() {
+            String::new()
+        } else {
+            format!("  (or a licence: {})", m.licence_types.join(", "))
+        };
+        s.push_str(&format!(
+            "    - {}{}{}\n",
+            m.name,
+            if m.required { "" } else { " (optional)" },
+            by
+        ));
+    }
+    s.push_str(&format!("  form (version {}):\n", g.form.version));
+    for f in &g.form.fields {
+        s.push_str(&format!(
+            "    {}{}  {}  [{}]\n",
+            f.name,
+            if f.required { "*" } else { "" },
+            f.label_zh,
+            f.kind.type_name()
+        ));
+    }
+    s
+}
+
+/// Converts a `--set` value to the JSON its field takes.
+fn value_for(g: &Guide, field: &str, text: &str) -> Outcome<Value> {
+    let f = g
+        .form
+        .fields
+        .iter()
+        .find(|f| f.name == field)
+        .ok_or_else(|| input(format!("the form has no field `{field}`")))?;
+    Ok(match &f.kind {
+        FieldKind::Number { .. } => text
+            .parse::<f64>()
+            .map(|n| json!(n))
+            .map_err(|_| input(format!("`{field}` takes a number")))?,
+        FieldKind::Choice { multiple: true, .. } => {
+            json!(text.split(',').map(str::trim).collect::<Vec<_>>())
+        }
+        FieldKind::LicenceRef { .. } | FieldKind::Attachment { .. } => {
+            return Err(input(format!(
+                "`{field}` takes a licence (--licence) or an attachment"
+            )));
+        }
+        _ => json!(text),
+    })
+}
+
+fn fill(
+    client: &Client,
+    guide_id: &str,
+    draft_id: Option<&str>,
+    set: &[String],
+    licence: &[String],
+    attach: &[String],
+) -> Outcome<String> {
+    let g = client.guide(guide_id).map_err(client_error)?;
+    let now = client.now();
+    let id = draft_id.map_or_else(|| format!("draft-{guide_id}"), str::to_owned);
+    let mut d = client
+        .store()
+        .draft(&id)
+        .map_err(client_error)?
+        .unwrap_or(Draft {
+            id: id.clone(),
+            guide_id: g.id.clone(),
+            form_version: g.form.version,
+            values: Map::new(),
+            created_at: now,
+            updated_at: now,
+        });
+    if d.guide_id != g.id {
+        return Err(input(format!("draft {id} is for another guide")));
+    }
+    for kv in set {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| input(format!("--set takes FIELD=VALUE, not `{kv}`")))?;
+        d.values.insert(k.to_owned(), value_for(&g, k, v)?);
+    }
+    for kv in licence {
+        let (k, rest) = kv
+            .split_once('=')
+            .ok_or_else(|| input(format!("--licence takes FIELD=ID:CLAIMS, not `{kv}`")))?;
+        let (lid, claims) = rest
+            .split_once(':')
+            .unwrap_or((rest, "licence_name,holder_name"));
+        let r = WalletLicenceRef {
+            wallet_licence: lid.to_owned(),
+            disclose: claims.split(',').map(|c| c.trim().to_owned()).collect(),
+        };
+        d.values.insert(
+            k.to_owned(),
+            serde_json::to_value(r).map_err(|e| input(e.to_string()))?,
+        );
+    }
+    for kv in attach {
+        let (k, path) = kv
+            .split_once('=')
+            .ok_or_else(|| input(format!("--attach takes FIELD=PATH, not `{kv}`")))?;
+        let path = std::path::Path::new(path);
+        let data = std::fs::read(path)
+            .map_err(|e| input(format!("cannot read {}: {e}", path.display())))?;
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        let media_type = match ext.as_deref() {
+            Some("pdf") => "application/pdf",
+            Some("jpg" | "jpeg") => "image/jpeg",
+            Some("png") => "image/png",
+            _ => {
+                return Err(input(format!(
+                    "{}: attach a PDF, JPEG or PNG",
+                    path.display()
+                )));
+            }
+        };
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("attachment");
+        let r = client
+            .attach_file(&data, media_type, name)
+            .map_err(client_error)?;
+        d.values.insert(
+            k.to_owned(),
+            serde_json::to_value(r).map_err(|e| input(e.to_string()))?,
+        );
+    }
+    d.form_version = g.form.version;
+    d.updated_at = now;
+    client.save_draft(&d).map_err(client_error)?;
+    Ok(format!("draft {id} saved ({} values)\n", d.values.len()))
+}
