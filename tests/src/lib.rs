@@ -168,7 +168,8 @@ pub fn fill(
                 None => json!("测".repeat((*min_len).max(2).min(*max_len) as usize)),
             },
             FieldKind::Number { min, .. } => json!(min.unwrap_or(1.0).max(1.0).ceil()),
-            FieldKind::Date { .. } => json!(day(now + 7 * 86_400)),
+            // Today fits both "not before today" and "not after today".
+            FieldKind::Date { .. } => json!(day(now)),
             FieldKind::Choice { options, multiple } => {
                 let first = options.first()?.value.clone();
                 if *multiple {
@@ -182,6 +183,51 @@ pub fn fill(
             FieldKind::LicenceRef { .. } | FieldKind::Attachment { .. } => return None,
         };
         values.insert(f.name.clone(), v);
+    }
+    Some(values)
+}
+
+/// Like [`fill`], but a required attachment field gets a file of `size`
+/// pseudo-random bytes (seeded by `seed`) kept by `client`. `None` if the
+/// guide requires a licence.
+pub fn fill_with_files(
+    client: &zhangban_core::client::Client,
+    guide: &zhangban_core::guide::Guide,
+    now: i64,
+    size: usize,
+    seed: u64,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    use rand::{RngCore as _, SeedableRng as _};
+    use zhangban_core::guide::FieldKind;
+    let mut probe = guide.clone();
+    let files: Vec<(String, Vec<String>)> = guide
+        .form
+        .fields
+        .iter()
+        .filter(|f| f.required)
+        .filter_map(|f| match &f.kind {
+            FieldKind::Attachment { media_types, .. } => {
+                Some((f.name.clone(), media_types.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    probe
+        .form
+        .fields
+        .retain(|f| !files.iter().any(|(n, _)| *n == f.name));
+    let mut values = fill(&probe, now)?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    for (name, types) in files {
+        let media = if types.iter().any(|t| t == "application/pdf") {
+            "application/pdf"
+        } else {
+            "image/jpeg"
+        };
+        let mut data = vec![0u8; size];
+        rng.fill_bytes(&mut data);
+        let r = client.attach_file(&data, media, "scan.pdf").ok()?;
+        values.insert(name, serde_json::to_value(r).ok()?);
     }
     Some(values)
 }

@@ -309,3 +309,93 @@ fn store_opened_by_the_first_schema_upgrades_with_queued_submissions_intact() {
     assert_eq!(e.wire, None);
     assert_eq!(e.errors, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachments_upload_in_resumable_chunks_through_a_hostile_proxy() {
+    use zhangban_core::guide::FieldKind;
+    let server = TestServer::start_demo().await;
+    let proxy = FaultProxy::start(server.addr, FaultPlan::hostile(), 7)
+        .await
+        .unwrap();
+    proxy.set_faults(false);
+    let p = phone(&server, &proxy.url()).await;
+    proxy.set_faults(true);
+    let now = p.clock.now_secs();
+    // Guides that require a file (and no licence).
+    let guides: Vec<_> = zhangban_core::guide::demo_catalog(zhangban_server::setup::FIXTURE, now)
+        .unwrap()
+        .into_iter()
+        .filter_map(|g| p.client.guide(&g.id).ok())
+        .filter(|g| {
+            g.form
+                .fields
+                .iter()
+                .any(|f| f.required && matches!(f.kind, FieldKind::Attachment { .. }))
+        })
+        .filter(|g| zhangban_tests::fill_with_files(&p.client, g, now, 1, 0).is_some())
+        .take(12)
+        .collect();
+    assert_eq!(guides.len(), 12);
+    let mut files = Vec::new();
+    for (i, g) in guides.iter().enumerate() {
+        // 600 KiB: three chunks each.
+        let values =
+            zhangban_tests::fill_with_files(&p.client, g, now, 600 * 1024, i as u64 + 1).unwrap();
+        let d = Draft {
+            id: format!("draft-file-{i}"),
+            guide_id: g.id.clone(),
+            form_version: g.form.version,
+            values,
+            created_at: now,
+            updated_at: now,
+        };
+        let id = p.client.submit(&d).unwrap();
+        files.push((id, d.values));
+    }
+    flush_until_done(&p, 500).await;
+    let theirs = server_receipts(&server);
+    assert_eq!(theirs.len(), 12);
+    assert_eq!(client_receipts(&p), theirs);
+    let http = reqwest::Client::new();
+    for (id, values) in &files {
+        let tracking = &theirs[id];
+        let links: serde_json::Value = http
+            .get(format!(
+                "{}/v1/operator/submissions/{tracking}/attachments",
+                server.url()
+            ))
+            .bearer_auth(&server.operator_token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let links = links.as_array().unwrap();
+        assert!(!links.is_empty());
+        for l in links {
+            let sha = l["sha256"].as_str().unwrap();
+            assert!(values.values().any(|v| v["sha256"] == sha));
+            let bytes = http
+                .get(format!(
+                    "{}/v1/operator/submissions/{tracking}/attachments/{sha}",
+                    server.url()
+                ))
+                .bearer_auth(&server.operator_token)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap();
+            assert_eq!(bytes.len(), 600 * 1024);
+            assert_eq!(
+                p.client.store().attachment_data(sha).unwrap().unwrap(),
+                bytes.to_vec(),
+                "the server holds exactly the phone's bytes"
+            );
+        }
+    }
+    let n = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(n(&proxy.counts.cut_bodies) + n(&proxy.counts.dropped_responses) > 0);
+}

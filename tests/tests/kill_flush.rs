@@ -1,0 +1,169 @@
+//! The client CLI process (`zhangban phone flush`) is killed with SIGKILL
+//! at random moments while it flushes a queue of submissions, again and
+//! again; after restarts every submission is on the server exactly once and
+//! the phone holds the matching receipt for each.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
+use zhangban_core::client::{Client, ClientStore, Draft, ManualClock};
+use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill, fillable_guides, system_now};
+
+/// The `zhangban` binary cargo built next to this test (`cargo test
+/// --workspace --all-features` builds it: zhangban-core's CLI tests need it).
+fn zhangban_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("ZHANGBAN_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let bin = dir.join("zhangban");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p zhangban-core --features cli --bin zhangban`",
+        bin.display()
+    );
+    bin
+}
+
+fn flush_cmd(bin: &Path, store: &Path, url: &str, root: &Path) -> Command {
+    let mut c = Command::new(bin);
+    c.arg("phone")
+        .arg("--store")
+        .arg(store)
+        .arg("--server")
+        .arg(url)
+        .arg("--root-pub")
+        .arg(root)
+        .arg("flush")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+const BATCH: usize = 200;
+
+/// Queues `BATCH` more submissions with the library (as the app would), then closes.
+async fn queue_batch(store_path: &Path, server: &TestServer, from: usize) {
+    let clock = Arc::new(ManualClock::new(system_now()));
+    let client = Client::open(store_path, &server.url(), vec![server.root.clone()], clock).unwrap();
+    if client.device().is_err() {
+        client.enrol(DEMO_ACTIVATION_CODE).await.unwrap();
+        client.sync().await.unwrap();
+    }
+    let now = system_now();
+    let guides = fillable_guides(&client, now);
+    for i in from..from + BATCH {
+        let g = &guides[i % guides.len()];
+        client
+            .submit(&Draft {
+                id: format!("draft-{i:05}"),
+                guide_id: g.id.clone(),
+                form_version: g.form.version,
+                values: fill(g, now).unwrap(),
+                created_at: now,
+                updated_at: now,
+            })
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_killed_mid_flush_twenty_times_loses_and_duplicates_nothing() {
+    let bin = zhangban_bin();
+    let server = TestServer::start_demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store_path = dir.path().join("phone.db");
+    let root_path = dir.path().join("root.pub.json");
+    std::fs::write(&root_path, server.root.to_jwk().to_string()).unwrap();
+
+    let mut queued = 0;
+    queue_batch(&store_path, &server, queued).await;
+    queued += BATCH;
+
+    let url = server.url();
+    let mut rng = StdRng::seed_from_u64(20_261_202);
+    let (mut kills, mut drained) = (0, 0);
+    while kills < 25 {
+        let mut child = flush_cmd(&bin, &store_path, &url, &root_path)
+            .spawn()
+            .unwrap();
+        let pause = Duration::from_millis(rng.gen_range(20..250));
+        let (k, status) = tokio::task::spawn_blocking(move || {
+            std::thread::sleep(pause);
+            match child.try_wait().unwrap() {
+                Some(status) => (false, status),
+                None => {
+                    child.kill().unwrap(); // SIGKILL
+                    (true, child.wait().unwrap())
+                }
+            }
+        })
+        .await
+        .unwrap();
+        if k {
+            kills += 1;
+            continue;
+        }
+        // It finished before the kill: the queue drained. Queue more.
+        assert!(status.success(), "flush failed: {status}");
+        drained += 1;
+        assert!(drained < 20, "the flush always outran the kill");
+        queue_batch(&store_path, &server, queued).await;
+        queued += BATCH;
+    }
+
+    // Restart without killing until nothing is pending.
+    for _ in 0..10 {
+        let out = flush_cmd(&bin, &store_path, &server.url(), &root_path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if ClientStore::open(&store_path)
+            .unwrap()
+            .pending()
+            .unwrap()
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    let store = ClientStore::open(&store_path).unwrap();
+    assert!(store.pending().unwrap().is_empty(), "outbox drained");
+    let mine: BTreeMap<String, String> = store.receipts().unwrap().into_iter().collect();
+    let mut theirs = BTreeMap::new();
+    for r in server.submissions() {
+        assert!(
+            theirs
+                .insert(
+                    r.receipt.client_id.clone(),
+                    r.receipt.tracking_number.clone()
+                )
+                .is_none(),
+            "duplicated on the server"
+        );
+    }
+    assert_eq!(theirs.len(), queued, "0 lost, 0 duplicated on the server");
+    assert_eq!(mine.len(), queued, "a receipt for every submission");
+    assert_eq!(mine, theirs, "the phone's receipts are the server's");
+    let outbox = store.outbox().unwrap();
+    assert_eq!(outbox.len(), queued);
+    let resent = outbox.iter().filter(|e| e.attempts > 1).count();
+    println!(
+        "{kills} SIGKILLs mid-flush; {queued} submissions, each once ({resent} sent more than once)"
+    );
+}
