@@ -244,6 +244,13 @@ fn a_stuck_queue_is_detected_only_online_and_healed() {
     let jumped = vec![old(entry("a", OutboxState::Failed, 2, NOW + 30 * 86_400))];
     let heal = liveness(&jumped, true, Some(NOW - 600), NOW, 300, &policy).unwrap();
     assert_eq!(heal.reset, vec!["a"]);
+    // The clock went back a month after the last attempt: idle time is
+    // unknown, but a retry date beyond any backoff is stuck all the same.
+    let back = NOW - 30 * 86_400;
+    let heal = liveness(&jumped, true, Some(NOW), back, 300, &policy).unwrap();
+    assert_eq!(heal.reset, vec!["a"]);
+    let due_soon = vec![old(entry("a", OutboxState::Failed, 2, back + 60))];
+    assert!(liveness(&due_soon, true, Some(NOW), back, 300, &policy).is_none());
     // An empty queue, or only finished entries, is never stuck.
     assert!(liveness(&[], true, None, NOW, 300, &policy).is_none());
     assert!(liveness(&entries[2..], true, None, NOW, 300, &policy).is_none());

@@ -399,3 +399,31 @@ async fn attachments_upload_in_resumable_chunks_through_a_hostile_proxy() {
     let n = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     assert!(n(&proxy.counts.cut_bodies) + n(&proxy.counts.dropped_responses) > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_stuck_by_a_clock_that_jumped_back_is_healed_by_the_liveness_check() {
+    let mut server = TestServer::start_demo().await;
+    let url = server.url();
+    let p = phone(&server, &url).await;
+    let real = p.clock.now_secs();
+    let guides = fillable_guides(&p.client, real);
+    // The phone's clock is a month ahead while it is offline.
+    server.stop().await;
+    p.clock.set(real + 30 * 86_400);
+    let id = p.client.submit(&draft(&guides[0], 0, real)).unwrap();
+    assert!(p.client.flush().await.unwrap().offline);
+    // The clock is set right; the retry date now lies a month away.
+    server.start().await;
+    p.clock.set(real);
+    assert_eq!(p.client.flush().await.unwrap().sent, 0);
+    assert!(
+        p.client.check_liveness(false, 300).unwrap().is_none(),
+        "offline is not stuck"
+    );
+    let heal = p.client.check_liveness(true, 300).unwrap().unwrap();
+    assert_eq!(heal.reset, vec![id.clone()]);
+    let r = p.client.flush().await.unwrap();
+    assert_eq!(r.accepted, 1, "{r:?}");
+    assert!(p.client.check_liveness(true, 300).unwrap().is_none());
+    assert_eq!(client_receipts(&p), server_receipts(&server));
+}

@@ -70,6 +70,7 @@ pub struct Client {
     pub(crate) sync_listeners: Mutex<Vec<Arc<dyn SyncListener>>>,
     pub(crate) outbox_listeners: Mutex<Vec<Arc<dyn super::flush::OutboxListener>>>,
     pub(crate) backoff: crate::outbox::BackoffPolicy,
+    pub(crate) catalog_page_size: u32,
 }
 
 impl std::fmt::Debug for Client {
@@ -111,12 +112,19 @@ impl Client {
             sync_listeners: Mutex::new(Vec::new()),
             outbox_listeners: Mutex::new(Vec::new()),
             backoff: crate::outbox::BackoffPolicy::default(),
+            catalog_page_size: PAGE_SIZE,
         })
     }
 
     /// Sets the outbox's backoff policy (tests, or an app tuning it).
     pub fn set_backoff(&mut self, policy: crate::outbox::BackoffPolicy) {
         self.backoff = policy;
+    }
+
+    /// Sets the catalog page size (1..=1000, default 500): smaller pages lose
+    /// less to a cut on a slow, flaky network; larger ones take fewer requests.
+    pub fn set_catalog_page_size(&mut self, size: u32) {
+        self.catalog_page_size = size.clamp(1, 1000);
     }
 
     /// The store (for reads the facade does not wrap).
@@ -181,7 +189,7 @@ impl Client {
     /// Syncs the catalog: pages since the stored cursor, each applied in one
     /// transaction; a cut resumes from the last applied page next time.
     pub async fn sync_catalog(&self) -> ClientResult<CatalogReport> {
-        let mut sync = CatalogSync::new(self.store.catalog_cursor()?, PAGE_SIZE);
+        let mut sync = CatalogSync::new(self.store.catalog_cursor()?, self.catalog_page_size);
         while let CatalogStep::Fetch { since, limit } = sync.next_step() {
             let (page, wire) = self
                 .api

