@@ -74,8 +74,14 @@ async fn a_cut_sync_resumes_from_its_last_page_and_ends_with_the_servers_catalog
     // Every cached guide is byte-for-byte the server's (its checksum).
     let direct = client(&server.url(), &server, &tempfile::tempdir().unwrap());
     direct.sync_catalog().await.unwrap();
-    for id in ["511F09014002-511602000000-000-11511300008778693M-1-00"] {
-        assert_eq!(c.guide(id).unwrap(), direct.guide(id).unwrap());
+    let ids: Vec<String> =
+        zhangban_core::guide::demo_catalog(zhangban_server::setup::FIXTURE, system_now())
+            .unwrap()
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
+    for id in &ids {
+        assert_eq!(c.guide(id).unwrap(), direct.guide(id).unwrap(), "{id}");
     }
     assert!(
         cursors.iter().any(|c| *c > 0),
