@@ -6,6 +6,7 @@
 
 #[cfg(feature = "client")]
 pub mod client;
+pub mod clock;
 pub mod credential;
 pub mod guide;
 #[cfg(feature = "client")]

@@ -1,45 +1,5 @@
 //! Time, injected: handlers ask the state's clock, never the system directly,
 //! so tests can drive expiry of challenges, tokens and nonces deterministically.
+//! The same clock types as the phone's (one definition, in core).
 
-use std::sync::atomic::{AtomicI64, Ordering};
-
-/// A source of "now" in Unix seconds.
-pub trait Clock: Send + Sync + 'static {
-    /// Now.
-    fn now(&self) -> i64;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> i64 {
-        chrono::Utc::now().timestamp()
-    }
-}
-
-/// A clock tests set by hand.
-#[derive(Debug, Default)]
-pub struct ManualClock(AtomicI64);
-
-impl ManualClock {
-    /// A clock at `now`.
-    pub fn new(now: i64) -> Self {
-        Self(AtomicI64::new(now))
-    }
-    /// Sets the time.
-    pub fn set(&self, now: i64) {
-        self.0.store(now, Ordering::SeqCst);
-    }
-    /// Moves the time forward.
-    pub fn advance(&self, secs: i64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+pub use zhangban_core::clock::{Clock, ManualClock, SystemClock};

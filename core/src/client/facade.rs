@@ -10,13 +10,13 @@ use serde::Serialize;
 
 use super::api::{ApiFailure, ServerApi, StatusEventIn};
 use super::catalog::{CatalogReport, CatalogStep, CatalogSync, PAGE_SIZE};
-use super::clock::Clock;
 use super::error::{ClientError, ClientResult};
 use super::events::{StatusListener, sync_events};
 use super::session::{DeviceIdentity, Session, enrol, failure};
 use super::store::ClientStore;
 use super::trust::{TrustReport, sync_trust};
 use super::wallet::{WalletLicence, WalletReport, sync_wallet};
+use crate::clock::Clock;
 use crate::credential::PublicKey;
 use crate::guide::Guide;
 use crate::search::SearchHit;

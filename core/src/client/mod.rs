@@ -5,7 +5,6 @@
 pub mod api;
 pub mod attachments;
 pub mod catalog;
-pub mod clock;
 pub mod drafts;
 pub mod error;
 pub mod events;
@@ -17,7 +16,7 @@ pub mod store;
 pub mod trust;
 pub mod wallet;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use drafts::Draft;
 pub use error::{ClientError, ClientResult};
 pub use facade::{Client, SyncListener, SyncProgress, SyncReport};

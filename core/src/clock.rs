@@ -1,6 +1,8 @@
-//! Time, injected. The client never reads the system clock inside its logic:
-//! backoff, token expiry, trust-data freshness and licence validity all take
-//! "now" from a [`Clock`], so tests drive them deterministically.
+//! Time, injected. Neither the phone nor the server reads the system clock
+//! inside its logic: backoff, token and challenge expiry, nonces, trust-data
+//! freshness and licence validity all take "now" from a [`Clock`] (or as an
+//! argument), so tests drive them deterministically. [`SystemClock`] is read
+//! only at the edges (`main`, the app's `Client::open`).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
