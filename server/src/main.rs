@@ -1,4 +1,4 @@
-//! `zhangban-server`: the server and its operator CLI.
+//! `zhangban-server`: the server and its operator CLI (see [`operator_cli`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,6 +10,8 @@ use zhangban_server::clock::{Clock, SystemClock};
 use zhangban_server::setup::{self, DEMO_ACTIVATION_CODE};
 use zhangban_server::state::{AppState, Config};
 use zhangban_server::{api, issuing};
+
+mod operator_cli;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -48,18 +50,14 @@ enum Command {
         /// The JSON file (default: the embedded Guang'an fixture).
         file: Option<PathBuf>,
     },
+    #[command(flatten)]
+    Operator(operator_cli::OperatorCommand),
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info")),
-        )
-        .init();
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("zhangban-server: {e}");
             ExitCode::from(2)
@@ -67,7 +65,25 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
+/// Logs to stdout for the server; to stderr (warnings only, unless RUST_LOG
+/// says otherwise) for the operator subcommands, whose stdout is the answer.
+fn init_tracing(server: bool) {
+    let default = if server {
+        "info,tower_http=info"
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if server {
+        builder.init();
+    } else {
+        builder.with_writer(std::io::stderr).init();
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match cli.command {
         Command::Serve {
             addr,
@@ -75,12 +91,15 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             demo,
             operator_token,
         } => {
+            init_tracing(true);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(serve(addr, data_dir, demo, operator_token))
+            runtime.block_on(serve(addr, data_dir, demo, operator_token))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::ImportGuides { data_dir, file } => {
+            init_tracing(true);
             let dir = setup::open(&data_dir, None)?;
             let json = match file {
                 Some(path) => std::fs::read_to_string(path)?,
@@ -88,7 +107,11 @@ fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error>> {
             };
             let n = setup::import_fixture(dir.store.as_ref(), &json, SystemClock.now())?;
             println!("{n} guides in the catalog");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Operator(command) => {
+            init_tracing(false);
+            Ok(operator_cli::run(command))
         }
     }
 }
