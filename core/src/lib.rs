@@ -9,6 +9,7 @@ pub mod client;
 pub mod clock;
 pub mod credential;
 pub mod guide;
+pub mod inspection;
 #[cfg(feature = "client")]
 pub mod outbox;
 #[cfg(feature = "client")]

@@ -1161,6 +1161,10 @@ fn every_rejection_has_a_distinct_code_and_texts() {
         Rejection::BundleStale,
         Rejection::BundleMalformed,
         Rejection::ClockSuspect,
+        Rejection::UnreadableCode,
+        Rejection::Replayed,
+        Rejection::PrintedCardExpired,
+        Rejection::PrintedCardInvalid,
     ];
     let mut codes = std::collections::HashSet::new();
     for r in &all {

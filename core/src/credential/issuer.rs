@@ -94,9 +94,11 @@ impl Issuer {
             digests.push(d.digest());
             disclosures.push(d);
         }
-        // Decoys: pad to the next multiple of four above the real count, so
-        // the number of fields is hidden within a bucket of four.
-        let decoys = 4 - (digests.len() % 4);
+        // Decoys: pad to a multiple of four (5 to 8 fields all show 8
+        // digests), so the number of fields is hidden within a bucket of
+        // four. (Padding "above" the count would hide no more, and cost the
+        // QR code four digests for a typical licence.)
+        let decoys = (4 - (digests.len() % 4)) % 4;
         for _ in 0..decoys {
             digests.push(b64e(sha2_of_random(rng)));
         }

@@ -209,6 +209,19 @@ pub enum Rejection {
     /// The device clock is earlier than the bundle's issue time: the clock,
     /// not the licence, is wrong.
     ClockSuspect,
+
+    // ---- inspection (亮证) ----
+    /// The scanned code is not a presentation (not a QR frame we read, not
+    /// SD-JWT text, a corrupt or oversize frame).
+    UnreadableCode,
+    /// This presentation's nonce was already seen by this inspector within
+    /// its freshness window: a replay (a screenshot, a relayed code).
+    Replayed,
+    /// A printed card past the validity printed on it.
+    PrintedCardExpired,
+    /// A printed card's seal does not state a validity this verifier accepts
+    /// (malformed, or longer than the longest allowed).
+    PrintedCardInvalid,
 }
 
 impl Rejection {
@@ -272,6 +285,10 @@ impl Rejection {
             Self::BundleStale => "bundle_stale",
             Self::BundleMalformed => "bundle_malformed",
             Self::ClockSuspect => "clock_suspect",
+            Self::UnreadableCode => "unreadable_code",
+            Self::Replayed => "replayed",
+            Self::PrintedCardExpired => "printed_card_expired",
+            Self::PrintedCardInvalid => "printed_card_invalid",
             // Parameterised variants are handled in `code`.
             Self::JwsSegments(_)
             | Self::Base64(_)
@@ -294,7 +311,8 @@ impl Rejection {
             | Self::SdJwtStructure
             | Self::JwsSegments(_)
             | Self::Base64(_)
-            | Self::Json(_) => C::Unreadable,
+            | Self::Json(_)
+            | Self::UnreadableCode => C::Unreadable,
             Self::DuplicateJsonMember(_)
             | Self::AlgorithmNotAllowed(_)
             | Self::WrongType(_)
@@ -312,11 +330,12 @@ impl Rejection {
             | Self::ClaimNameConflict
             | Self::UnsupportedDigestAlgorithm
             | Self::KeyBindingSdHash
-            | Self::StatusUnrecognized => C::Forged,
+            | Self::StatusUnrecognized
+            | Self::PrintedCardInvalid => C::Forged,
             Self::IssuerUnknown
             | Self::IssuerNotAuthorizedForType
             | Self::IssuerKeyOutsideWindow => C::UntrustedIssuer,
-            Self::Expired => C::Expired,
+            Self::Expired | Self::PrintedCardExpired => C::Expired,
             Self::NotYetValid | Self::IssuedInFuture => C::NotYetValid,
             Self::Revoked => C::Revoked,
             Self::Suspended => C::Suspended,
@@ -327,7 +346,8 @@ impl Rejection {
             Self::KeyBindingAudience
             | Self::KeyBindingNonce
             | Self::KeyBindingStale
-            | Self::KeyBindingFuture => C::StalePresentation,
+            | Self::KeyBindingFuture
+            | Self::Replayed => C::StalePresentation,
             Self::StatusListMissing
             | Self::StatusListStale
             | Self::StatusListSignature
@@ -395,6 +415,10 @@ impl Rejection {
             Self::BundleStale => "信任列表已过时，请联网同步",
             Self::BundleMalformed => "信任列表内容错误",
             Self::ClockSuspect => "设备时间不可信，请校准时间后重试",
+            Self::UnreadableCode => "无法识别此码，请持证人重新出示",
+            Self::Replayed => "此亮证码已被使用过，请持证人刷新后重新出示",
+            Self::PrintedCardExpired => "打印的亮证卡已过有效期，请重新打印",
+            Self::PrintedCardInvalid => "打印的亮证卡无效",
         }
     }
 
@@ -451,6 +475,10 @@ impl Rejection {
             Self::BundleStale => "Trust list out of date, sync when online",
             Self::BundleMalformed => "Trust list is inconsistent",
             Self::ClockSuspect => "Device clock is not trustworthy, set the time and retry",
+            Self::UnreadableCode => "Code not readable, ask the holder to present again",
+            Self::Replayed => "This code was already used, ask the holder to refresh",
+            Self::PrintedCardExpired => "The printed card is past its validity, print a new one",
+            Self::PrintedCardInvalid => "The printed card is not valid",
         }
     }
 }
