@@ -390,7 +390,7 @@ fn unreadable_codes() {
 
 #[test]
 fn printed_cards_are_valid_until_their_printed_date_and_unbound() {
-    let mut f = fx();
+    let f = fx();
     let all: Vec<String> = f.held.claims().keys().map(|k| (*k).to_owned()).collect();
     let all: Vec<&str> = all.iter().map(String::as_str).collect();
     let card = present_printable(&f.held, &all, &f.w.holder, NOW, 180 * DAY).unwrap();
