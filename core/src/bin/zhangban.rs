@@ -32,6 +32,11 @@ use zhangban_core::credential::{
     StatusReference, TrustBundle, TrustBundleContent, TrustedIssuer, VerifiedLicence, VerifyPolicy,
     verify_presentation,
 };
+use zhangban_core::inspection::inspector::read_scan;
+use zhangban_core::inspection::printable::card_svg;
+use zhangban_core::inspection::qr::{Qr, read_png};
+use zhangban_core::inspection::showing::present_printable;
+use zhangban_core::inspection::{Inspector, ShowMode, compact};
 
 #[path = "phone/mod.rs"]
 mod phone;
@@ -212,10 +217,29 @@ struct PresentArgs {
     /// Key binding time (Unix seconds); default: now.
     #[arg(long, value_name = "T")]
     now: Option<i64>,
+    /// Print the QR code in the terminal (and its version) instead of the text.
+    #[arg(long)]
+    qr: bool,
+    /// Write the QR code as a PNG image.
+    #[arg(long, value_name = "QR.png")]
+    png: Option<PathBuf>,
+    /// Write the QR code as an SVG image.
+    #[arg(long, value_name = "QR.svg")]
+    svg: Option<PathBuf>,
+    /// Write the compact frame the QR code carries (binary).
+    #[arg(long, value_name = "FRAME.bin")]
+    frame_out: Option<PathBuf>,
+    /// Make a printable card instead (sealed, valid for --valid-days) and
+    /// write it as an A4 SVG page.
+    #[arg(long, value_name = "CARD.svg", requires = "holder_key", conflicts_with_all = ["aud", "nonce"])]
+    printable: Option<PathBuf>,
+    /// Validity of a printed card, in days.
+    #[arg(long, value_name = "DAYS", default_value_t = 180, value_parser = clap::value_parser!(i64).range(1..=366))]
+    valid_days: i64,
 }
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("binding").required(true).args(["nonce", "any_nonce", "no_kb"])))]
+#[command(group(ArgGroup::new("binding").required(true).multiple(true).args(["nonce", "any_nonce", "no_kb", "inspect"])))]
 struct VerifyArgs {
     /// The national root's public JWK (pinned).
     #[arg(long, value_name = "PUB.json")]
@@ -235,9 +259,13 @@ struct VerifyArgs {
     /// Accept any non-empty nonce (keep your own replay cache).
     #[arg(long)]
     any_nonce: bool,
-    /// Do not require key binding (a wallet check, a printed card).
+    /// Do not require key binding (a wallet check).
     #[arg(long)]
     no_kb: bool,
+    /// Inspector mode: a dynamic presentation (any fresh nonce, or --nonce)
+    /// or a printed card; prints the inspector's verdict (zh/en texts).
+    #[arg(long)]
+    inspect: bool,
     /// The licence must be bound to this holder public JWK.
     #[arg(long, value_name = "HOLDER_PUB.json")]
     holder: Option<PathBuf>,
@@ -247,7 +275,8 @@ struct VerifyArgs {
     /// Verification time (Unix seconds); default: now.
     #[arg(long, value_name = "T")]
     now: Option<i64>,
-    /// The presentation, or `-` for stdin.
+    /// The presentation: SD-JWT text, a QR frame, or a PNG image of the QR
+    /// code; `-` for stdin.
     #[arg(value_name = "PRESENTATION_FILE_or_-")]
     presentation: PathBuf,
 }
@@ -717,6 +746,35 @@ fn present<R: RngCore + CryptoRng>(a: &PresentArgs, clock: i64, rng: &mut R) -> 
         a.disclose.iter().map(|f| f.trim()).collect()
     };
     let key = a.holder_key.as_deref().map(read_private_key).transpose()?;
+    let now = a.now.unwrap_or(clock);
+    if let Some(card_path) = &a.printable {
+        let key = key
+            .as_ref()
+            .ok_or_else(|| input("--printable needs --holder-key"))?;
+        let shown = present_printable(&held, &fields, key, now, a.valid_days * 86_400)
+            .map_err(|e| input(format!("cannot present: {e}")))?;
+        let qr = Qr::new(&shown.frame).map_err(|e| input(e.to_string()))?;
+        let ShowMode::Printable {
+            printed_at,
+            valid_until,
+        } = shown.mode
+        else {
+            return Err(input("not a printable presentation"));
+        };
+        let claims: BTreeMap<String, Value> = fields
+            .iter()
+            .filter_map(|f| {
+                held.claims()
+                    .get(f)
+                    .map(|v| ((*f).to_owned(), (*v).clone()))
+            })
+            .collect();
+        write_bytes(
+            card_path,
+            card_svg(&qr, &claims, printed_at, valid_until).as_bytes(),
+        )?;
+        return qr_outputs(a, &shown.presentation, &shown.frame, &qr);
+    }
     let nonce = match &a.nonce {
         Some(n) => n.clone(),
         None => random_nonce(rng),
@@ -725,12 +783,66 @@ fn present<R: RngCore + CryptoRng>(a: &PresentArgs, clock: i64, rng: &mut R) -> 
         key,
         audience: a.aud.as_deref().unwrap_or(AUD_INSPECTION),
         nonce: &nonce,
-        iat: a.now.unwrap_or(clock),
+        iat: now,
     });
     let presentation = held
         .present(&fields, binding)
         .map_err(|e| input(format!("cannot present: {e}")))?;
-    Ok(Done::ok(format!("{presentation}\n")))
+    if !(a.qr || a.png.is_some() || a.svg.is_some() || a.frame_out.is_some()) {
+        return Ok(Done::ok(format!("{presentation}\n")));
+    }
+    let frame = compact::encode(&presentation).map_err(|e| input(e.to_string()))?;
+    let qr = Qr::new(&frame).map_err(|e| input(e.to_string()))?;
+    qr_outputs(a, &presentation, &frame, &qr)
+}
+
+/// Writes the requested QR outputs; stdout is the terminal QR (with
+/// `--qr`) or the presentation text.
+fn qr_outputs(a: &PresentArgs, presentation: &str, frame: &[u8], qr: &Qr) -> Outcome<Done> {
+    if let Some(p) = &a.frame_out {
+        write_bytes(p, frame)?;
+    }
+    if let Some(p) = &a.png {
+        write_bytes(p, &qr.to_png(6))?;
+    }
+    if let Some(p) = &a.svg {
+        write_bytes(p, qr.to_svg(8).as_bytes())?;
+    }
+    let summary = format!(
+        "QR version {} at ECC M: {} bytes ({} characters as text)\n",
+        qr.version(),
+        frame.len(),
+        presentation.len()
+    );
+    if a.qr {
+        Ok(Done::ok(qr.to_terminal() + &summary))
+    } else {
+        Ok(Done::ok(format!("{presentation}\n")))
+    }
+}
+
+fn write_bytes(path: &Path, bytes: &[u8]) -> Outcome<()> {
+    std::fs::write(path, bytes).map_err(|e| input(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Reads a scanned presentation: a PNG image of a QR code, a QR frame, or text.
+fn read_scan_file(path: &Path) -> Outcome<Vec<u8>> {
+    let bytes = if path == Path::new("-") {
+        let mut b = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut b)
+            .map_err(|e| input(format!("cannot read stdin: {e}")))?;
+        b
+    } else {
+        std::fs::read(path).map_err(|e| input(format!("cannot read {}: {e}", path.display())))?
+    };
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return match read_png(&bytes) {
+            Ok(mut codes) => Ok(codes.swap_remove(0)),
+            Err(_) => Err(Failure::Rejected(Rejection::UnreadableCode)),
+        };
+    }
+    Ok(bytes)
 }
 
 // ---------------------------------------------------------------- verify
@@ -828,7 +940,27 @@ fn load_status(paths: &[PathBuf], bundle: &TrustBundle) -> Outcome<StatusListCac
 
 fn verify(a: &VerifyArgs, clock: i64) -> Outcome<Done> {
     let root = read_public_key(&a.root_pub)?;
+    let now = a.now.unwrap_or(clock);
+    if a.inspect {
+        if a.any_nonce || a.no_kb {
+            return Err(input("--inspect takes --nonce at most"));
+        }
+        let scanned = read_scan_file(&a.presentation)?;
+        let bundle = load_bundle(&root, &a.bundle, None)?;
+        let cache = load_status(&a.status, &bundle)?;
+        let verdict =
+            Inspector::new(Some(bundle), cache, None).verify(&scanned, a.nonce.as_deref(), now);
+        let exit = if verdict.valid { 0 } else { 1 };
+        return Ok(Done {
+            stdout: pretty(&verdict) + "\n",
+            exit,
+        });
+    }
     let mut policy = match (&a.nonce, a.any_nonce, a.no_kb) {
+        (_, _, true) if a.nonce.is_some() || a.any_nonce => {
+            return Err(input("choose one of --nonce, --any-nonce, --no-kb"));
+        }
+        (Some(_), true, _) => return Err(input("choose one of --nonce, --any-nonce, --no-kb")),
         (_, _, true) => VerifyPolicy::wallet(),
         (Some(n), _, false) => VerifyPolicy::required(a.aud.clone(), NoncePolicy::Exact(n.clone())),
         (None, true, false) => VerifyPolicy::required(a.aud.clone(), NoncePolicy::Any),
@@ -844,17 +976,12 @@ fn verify(a: &VerifyArgs, clock: i64) -> Outcome<Done> {
     if let Some(path) = &a.holder {
         policy.expected_holder = Some(read_public_key(path)?);
     }
-    let presentation = read_text(&a.presentation)?;
+    let scanned = read_scan_file(&a.presentation)?;
+    let presentation = read_scan(&scanned).map_err(Failure::Rejected)?;
     let bundle = load_bundle(&root, &a.bundle, None)?;
     let cache = load_status(&a.status, &bundle)?;
-    let verified = verify_presentation(
-        presentation.trim(),
-        &bundle,
-        &cache,
-        &policy,
-        a.now.unwrap_or(clock),
-    )
-    .map_err(Failure::Rejected)?;
+    let verified = verify_presentation(presentation.trim(), &bundle, &cache, &policy, now)
+        .map_err(Failure::Rejected)?;
     Ok(Done::ok(valid_json(&verified)))
 }
 

@@ -12,6 +12,7 @@ pub mod facade;
 pub mod flush;
 pub mod outbox_store;
 pub mod session;
+pub mod showing;
 pub mod store;
 pub mod trust;
 pub mod wallet;

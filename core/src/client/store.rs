@@ -68,6 +68,12 @@ const MIGRATION_4: &str = "
         created_at INTEGER NOT NULL);
 ";
 
+/// Migration 5: inspector mode's replay cache, so that a code shown once is
+/// refused again even after the inspector app restarts.
+const MIGRATION_5: &str = "
+    CREATE TABLE seen_nonces (nonce TEXT PRIMARY KEY, keep_until INTEGER NOT NULL);
+";
+
 /// Numbered, append-only migrations, each one or more SQL batches run in one
 /// transaction. Never edit one that shipped: add another. The search index
 /// (its own tables, [`crate::search::SCHEMA`]) is part of the first.
@@ -76,6 +82,7 @@ pub const MIGRATIONS: &[&[&str]] = &[
     &[MIGRATION_2],
     &[MIGRATION_3],
     &[MIGRATION_4],
+    &[MIGRATION_5],
 ];
 
 /// The client's database.

@@ -243,6 +243,30 @@ impl Inspector {
         Ok((v, ShowMode::Dynamic))
     }
 
+    /// Adds nonces seen before (a replay cache kept across restarts):
+    /// (nonce, kept until).
+    pub fn remember(&self, entries: impl IntoIterator<Item = (String, i64)>) {
+        if let Ok(mut seen) = self.seen.lock() {
+            for (n, until) in entries {
+                let e = seen.entry(n).or_insert(until);
+                *e = (*e).max(until);
+            }
+        }
+    }
+
+    /// The replay cache's entries still live at `now`: (nonce, kept until).
+    pub fn seen(&self, now: i64) -> Vec<(String, i64)> {
+        self.seen
+            .lock()
+            .map(|s| {
+                s.iter()
+                    .filter(|(_, u)| **u >= now)
+                    .map(|(n, u)| (n.clone(), *u))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// How many nonces the replay cache holds.
     pub fn replay_cache_len(&self) -> usize {
         self.seen.lock().map(|s| s.len()).unwrap_or(0)

@@ -94,7 +94,8 @@ pub fn card_svg(
 <g transform="translate({qx:.2} 45) scale({scale:.4}) translate(4 4)">{path}</g>
 {rows}
 <text x="105" y="{vy:.1}" font-size="9" text-anchor="middle">打印于 {printed}，有效期至 {until}</text>
-<text x="105" y="{vy2:.1}" font-size="6" text-anchor="middle">Printed {printed}, valid until {until}. Scan to verify; this card does not prove that its bearer is the holder.</text>
+<text x="105" y="{vy2:.1}" font-size="6" text-anchor="middle">扫码核验 · 本卡不能证明出示人即持证人</text>
+<text x="105" y="{vy3:.1}" font-size="4.5" text-anchor="middle">Printed {printed}, valid until {until}. It does not prove its bearer is the holder.</text>
 </svg>
 "##,
         title = escape(&title),
@@ -102,6 +103,7 @@ pub fn card_svg(
         path = qr.svg_path(),
         vy = y.max(240.0) + 10.0,
         vy2 = y.max(240.0) + 18.0,
+        vy3 = y.max(240.0) + 25.0,
         printed = cst_day(printed_at),
         until = cst_day(valid_until),
     )

@@ -12,6 +12,9 @@ use serde_json::{Map, Value, json};
 use zhangban_core::client::{Client, ClientError, Clock, Draft, SystemClock, WalletLicenceRef};
 use zhangban_core::credential::PublicKey;
 use zhangban_core::guide::{FieldKind, Guide};
+use zhangban_core::inspection::ShowMode;
+use zhangban_core::inspection::printable::card_svg;
+use zhangban_core::inspection::qr::Qr;
 
 use super::{Done, Outcome, input};
 
@@ -106,6 +109,44 @@ pub enum PhoneCommand {
     },
     /// The wallet: licences and their state now.
     Wallet,
+    /// Show a wallet licence to an inspector: a QR code in the terminal
+    /// (key-bound now, chosen fields only).
+    Present {
+        /// The licence id (see `wallet`).
+        licence: String,
+        /// The fields to disclose (comma-separated).
+        #[arg(long, value_delimiter = ',', required = true)]
+        fields: Vec<String>,
+        /// The nonce shown on the inspector's screen, if any.
+        #[arg(long)]
+        nonce: Option<String>,
+        /// Also write the QR code as a PNG image.
+        #[arg(long, value_name = "QR.png")]
+        png: Option<PathBuf>,
+    },
+    /// Print a card for someone without a smartphone: an A4 SVG page.
+    Print {
+        /// The licence id.
+        licence: String,
+        /// The fields to print (comma-separated).
+        #[arg(long, value_delimiter = ',', required = true)]
+        fields: Vec<String>,
+        /// Validity in days (at most 366).
+        #[arg(long, default_value_t = 180, value_parser = clap::value_parser!(i64).range(1..=366))]
+        valid_days: i64,
+        /// Where to write the page.
+        #[arg(long, value_name = "CARD.svg")]
+        out: PathBuf,
+    },
+    /// Inspector mode, offline: verify a scanned code (a PNG image of it,
+    /// its frame, or the SD-JWT text; `-` for stdin).
+    Inspect {
+        /// The scan.
+        scan: PathBuf,
+        /// The nonce this inspector showed the holder, if any.
+        #[arg(long)]
+        nonce: Option<String>,
+    },
 }
 
 fn client_error(e: ClientError) -> super::Failure {
@@ -232,6 +273,80 @@ async fn run_async(a: PhoneArgs) -> Outcome<Done> {
                 s.push_str("the wallet is empty (enrol, then sync)\n");
             }
             s
+        }
+        PhoneCommand::Present {
+            licence,
+            fields,
+            nonce,
+            png,
+        } => {
+            let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+            let shown = client
+                .show(licence, &fields, nonce.as_deref())
+                .map_err(client_error)?;
+            let qr = Qr::new(&shown.frame).map_err(|e| input(e.to_string()))?;
+            if let Some(p) = png {
+                std::fs::write(p, qr.to_png(6))
+                    .map_err(|e| input(format!("cannot write {}: {e}", p.display())))?;
+            }
+            format!(
+                "{}show this to the inspector within 90 s (QR version {}, {} bytes)\n",
+                qr.to_terminal(),
+                qr.version(),
+                shown.frame.len()
+            )
+        }
+        PhoneCommand::Print {
+            licence,
+            fields,
+            valid_days,
+            out,
+        } => {
+            let fields_ref: Vec<&str> = fields.iter().map(String::as_str).collect();
+            let shown = client
+                .print_card(licence, &fields_ref, Some(valid_days * 86_400))
+                .map_err(client_error)?;
+            let qr = Qr::new(&shown.frame).map_err(|e| input(e.to_string()))?;
+            let ShowMode::Printable {
+                printed_at,
+                valid_until,
+            } = shown.mode
+            else {
+                return Err(input("not a printable presentation"));
+            };
+            let wallet = client.wallet().map_err(client_error)?;
+            let claims = wallet
+                .into_iter()
+                .find(|l| &l.licence_id == licence)
+                .map(|l| {
+                    l.claims
+                        .into_iter()
+                        .filter(|(k, _)| fields.contains(k))
+                        .collect()
+                })
+                .unwrap_or_default();
+            std::fs::write(out, card_svg(&qr, &claims, printed_at, valid_until))
+                .map_err(|e| input(format!("cannot write {}: {e}", out.display())))?;
+            format!(
+                "card written to {} (valid until {}, QR version {})\n",
+                out.display(),
+                zhangban_core::inspection::printable::cst_day(valid_until),
+                qr.version()
+            )
+        }
+        PhoneCommand::Inspect { scan, nonce } => {
+            let bytes = super::read_scan_file(scan)?;
+            let v = client
+                .inspect(&bytes, nonce.as_deref())
+                .map_err(client_error)?;
+            let out = pretty(&v)?;
+            if !v.valid {
+                return Ok(Done {
+                    stdout: out,
+                    exit: 1,
+                });
+            }
+            out
         }
     };
     Ok(Done::ok(out))
