@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of Zhangban, installing what it needs on a fresh machine.
 #   formatting and lints, Rust unit / negative / property / CLI tests,
-#   interop with independent implementations (PyPI sd-jwt, jwcrypto) in a local venv,
+#   interop with independent implementations (PyPI sd-jwt, jwcrypto, zxing-cpp) in a local venv,
 #   schemathesis (PyPI) against the live server's OpenAPI document,
 #   and a quick smoke run of the benchmarks (figures printed, never asserted).
 set -euo pipefail
@@ -36,6 +36,7 @@ bash tests/schemathesis/run.sh
 
 step "Benchmarks, quick smoke run"
 ZHANGBAN_BENCH_QUICK=1 cargo bench --quiet -p zhangban-core --bench verify
+ZHANGBAN_BENCH_QUICK=1 cargo bench --quiet -p zhangban-core --bench inspect
 
 step "Summary"
 rust=$(grep -E '^test result: ok\.' "$log" | sed -E 's/.* ([0-9]+) passed.*/\1/' | awk '{s+=$1} END {print s+0}')
