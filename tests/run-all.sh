@@ -36,6 +36,7 @@ bash tests/schemathesis/run.sh
 
 step "Benchmarks, quick smoke run"
 ZHANGBAN_BENCH_QUICK=1 cargo bench --quiet -p zhangban-core --bench verify
+ZHANGBAN_BENCH_QUICK=1 cargo bench --quiet -p zhangban-tests --bench client
 ZHANGBAN_BENCH_QUICK=1 cargo bench --quiet -p zhangban-core --bench inspect
 
 step "Summary"

@@ -1,0 +1,1014 @@
+//! The client core against its limits, measured in the same run: catalog
+//! sync against bare SQLite inserts of the same rows, offline search against
+//! the bare FTS5 query of the same expressions, an outbox flush against
+//! posting the same bodies with a raw HTTP client, and the bytes a full sync
+//! and a 1 % re-sync put on the wire.
+//!
+//! `cargo bench -p zhangban-tests --bench client` builds a catalog of 20,000
+//! guides (the 1,135 Guang'an guides and township copies of them) in the
+//! real server's store, serves it on loopback, runs the criterion groups
+//! (search), then prints each figure, its limit, their ratio and the target.
+//! With `ZHANGBAN_BENCH_QUICK=1` (or when run without `--bench`, e.g. by
+//! `cargo test --all-targets`) it is a smoke run: 2,000 guides, 100
+//! submissions, few repetitions, no criterion groups. Figures are reported,
+//! never asserted.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use rusqlite::{Connection, OpenFlags, params};
+use serde_json::{Value, json};
+use zhangban_core::client::catalog::CatalogReport;
+use zhangban_core::client::flush::new_client_id;
+use zhangban_core::client::{Client, Clock, Draft, SyncListener, SyncProgress, SystemClock};
+use zhangban_core::guide::{FieldKind, Guide, demo_catalog};
+use zhangban_server::store::Store as _;
+use zhangban_server::store::sqlite::SqliteStore;
+use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill};
+
+/// Sync: sync throughput at least half the bare inserts' (rows + FTS5).
+const SYNC_TARGET: f64 = 0.5;
+/// Search: p95 within 2× the bare FTS query's p95.
+const SEARCH_TARGET: f64 = 2.0;
+/// Flush: within 2× posting the same bodies directly.
+const FLUSH_TARGET: f64 = 2.0;
+/// Results asked of a search (one screen of the app).
+const SEARCH_LIMIT: usize = 20;
+/// The client store's catalog page (`catalog::PAGE_SIZE`).
+const PAGE: usize = 500;
+
+/// Townships of Guang'an district: each copy of the 1,135 fixture guides is
+/// the same item as implemented by one of them.
+const TOWNS: &[&str] = &[
+    "浓洋镇",
+    "协兴镇",
+    "悦来镇",
+    "大安镇",
+    "花桥镇",
+    "龙台镇",
+    "恒升镇",
+    "石笋镇",
+    "白市镇",
+    "大龙镇",
+    "观阁镇",
+    "桂兴镇",
+    "井河镇",
+    "兴平镇",
+    "广福镇",
+    "官盛镇",
+    "肖溪镇",
+    "穿石镇",
+    "龙安乡",
+    "彭家乡",
+];
+
+/// The query set: two-character words, longer phrases, departments, an
+/// item code, single characters.
+const QUERIES: &[(&str, &str)] = &[
+    ("word", "户口"),
+    ("word", "社保"),
+    ("word", "教师"),
+    ("word", "婚姻"),
+    ("word", "医保"),
+    ("phrase", "户口迁移"),
+    ("phrase", "最低生活保障"),
+    ("phrase", "城乡居民养老保险"),
+    ("phrase", "道路运输经营许可"),
+    ("phrase", "企业投资项目备案"),
+    ("department", "区人社局"),
+    ("department", "区医疗保障局"),
+    ("code", "511Z07001006"),
+    ("char", "证"),
+    ("char", "税"),
+    ("char", "户"),
+];
+
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    guides: usize,
+    submissions: usize,
+    /// Initial syncs timed (each into a fresh store).
+    sync_runs: usize,
+    /// Direct inserts (with and without FTS5) after each sync.
+    direct_per_sync: usize,
+    /// Rounds over the query set.
+    search_rounds: usize,
+    /// Flush / direct pairs (run ABBA).
+    flush_rounds: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Self {
+        if quick {
+            Self {
+                guides: 2_000,
+                submissions: 100,
+                sync_runs: 1,
+                direct_per_sync: 1,
+                search_rounds: 5,
+                flush_rounds: 1,
+            }
+        } else {
+            Self {
+                guides: 20_000,
+                submissions: 1_000,
+                sync_runs: 1,
+                direct_per_sync: 3,
+                search_rounds: 40,
+                flush_rounds: 2,
+            }
+        }
+    }
+}
+
+fn now() -> i64 {
+    zhangban_tests::system_now()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn median(mut xs: Vec<Duration>) -> Duration {
+    xs.sort_unstable();
+    xs[xs.len() / 2]
+}
+
+/// The `q`-quantile (nearest rank) of `xs`.
+fn quantile(xs: &[Duration], q: f64) -> Duration {
+    let mut v = xs.to_vec();
+    v.sort_unstable();
+    let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v[rank - 1]
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "OK" } else { "MISSED TARGET" }
+}
+
+/// `n` distinct, valid guides: the fixture's, then township copies of them
+/// (new implementation code and id, the township in the name and address).
+fn catalog(n: usize, at: i64) -> Vec<Guide> {
+    let base = demo_catalog(zhangban_server::setup::FIXTURE, at).unwrap();
+    let mut out = base.clone();
+    let mut k = 0usize;
+    while out.len() < n {
+        let copy = k / base.len();
+        let town = TOWNS[copy % TOWNS.len()];
+        let mut g = base[k % base.len()].clone();
+        g.id = format!("{}-Z{copy:02}", g.id);
+        g.implementation_code = g.id.clone();
+        g.name = format!("{}（{town}）", g.name);
+        for l in &mut g.locations {
+            l.address = format!("四川省广安市广安区{town}便民服务中心");
+        }
+        g.validate().unwrap();
+        out.push(g);
+        k += 1;
+    }
+    out.truncate(n);
+    out
+}
+
+/// The server's rows for `guides` (id, checksum, canonical JSON), exactly as
+/// the operator API prepares them.
+fn server_rows(guides: &[Guide]) -> Vec<(String, String, String)> {
+    guides
+        .iter()
+        .map(|g| zhangban_server::api::operator::prepare_guide(g).unwrap())
+        .collect()
+}
+
+/// The demo server with `n` guides: the demo data, then the extra guides
+/// written in one transaction through the server's store while it is down.
+async fn server_with(n: usize, at: i64) -> (TestServer, Vec<Guide>) {
+    let mut server = TestServer::start_demo().await;
+    server.stop().await;
+    let guides = catalog(n, at);
+    {
+        let store = SqliteStore::open(&server.data_dir().join("zhangban.db")).unwrap();
+        store.put_guides(&server_rows(&guides[1135..])).unwrap();
+    }
+    server.start().await;
+    (server, guides)
+}
+
+fn open_client(server: &TestServer, path: &Path) -> Client {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    Client::open(path, &server.url(), vec![server.root.clone()], clock).unwrap()
+}
+
+fn remove_db(path: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+}
+
+// ---------------------------------------------------------------- sync ----
+
+/// One catalog row as the client stores it, with its search-index text.
+struct Row {
+    id: String,
+    seq: i64,
+    checksum: String,
+    body: String,
+    name: String,
+    department: String,
+    /// The guide_fts columns name, department, topics, body.
+    fts: [String; 4],
+}
+
+/// The rows and index text a synced store holds, in sync order.
+fn stored_rows(path: &Path) -> Vec<Row> {
+    let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let mut stmt = c
+        .prepare(
+            "SELECT g.id, g.seq, g.checksum, g.body, g.name, g.department,
+                    f.name, f.department, f.topics, f.body
+             FROM guides g JOIN guide_fts f ON f.guide_id = g.id ORDER BY g.seq",
+        )
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok(Row {
+            id: r.get(0)?,
+            seq: r.get(1)?,
+            checksum: r.get(2)?,
+            body: r.get(3)?,
+            name: r.get(4)?,
+            department: r.get(5)?,
+            fts: [r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?],
+        })
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+/// The limit: the same rows (and, with `fts`, the same index text) into a
+/// fresh file with the client store's table, FTS5 schema and pragmas (WAL,
+/// `synchronous=FULL`), one transaction per page of 500, prepared statements.
+fn direct_insert(path: &Path, rows: &[Row], fts: bool) -> Duration {
+    remove_db(path);
+    let mut c = Connection::open(path).unwrap();
+    c.pragma_update(None, "journal_mode", "WAL").unwrap();
+    c.pragma_update(None, "synchronous", "FULL").unwrap();
+    c.execute_batch(
+        "CREATE TABLE guides (
+            id TEXT PRIMARY KEY, seq INTEGER NOT NULL, checksum TEXT NOT NULL, body TEXT NOT NULL,
+            name TEXT NOT NULL, department TEXT NOT NULL);",
+    )
+    .unwrap();
+    c.execute_batch(zhangban_core::search::SCHEMA).unwrap();
+    let start = Instant::now();
+    for page in rows.chunks(PAGE) {
+        let tx = c.transaction().unwrap();
+        {
+            let mut g = tx
+                .prepare_cached(
+                    "INSERT INTO guides(id, seq, checksum, body, name, department)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .unwrap();
+            let mut f = tx
+                .prepare_cached(
+                    "INSERT INTO guide_fts(guide_id, name, department, topics, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .unwrap();
+            for r in page {
+                g.execute(params![
+                    r.id,
+                    r.seq,
+                    r.checksum,
+                    r.body,
+                    r.name,
+                    r.department
+                ])
+                .unwrap();
+                if fts {
+                    f.execute(params![r.id, r.fts[0], r.fts[1], r.fts[2], r.fts[3]])
+                        .unwrap();
+                }
+            }
+        }
+        tx.commit().unwrap();
+    }
+    let t = start.elapsed();
+    drop(c);
+    remove_db(path);
+    t
+}
+
+/// One initial sync into a fresh store at `path` (opening it is not timed).
+/// Records when each catalog page was applied.
+struct PageClock(std::sync::Mutex<Vec<Instant>>);
+
+impl SyncListener for PageClock {
+    fn on_progress(&self, p: SyncProgress) {
+        if matches!(p, SyncProgress::Catalog { .. }) {
+            self.0.lock().unwrap().push(Instant::now());
+        }
+    }
+}
+
+/// An initial sync.
+struct Synced {
+    time: Duration,
+    report: CatalogReport,
+    /// How long each page took (fetch, check, apply).
+    pages: Vec<Duration>,
+}
+
+/// One initial sync into a fresh store at `path` (opening it is not timed).
+async fn sync_fresh(server: &TestServer, path: &Path) -> Synced {
+    remove_db(path);
+    let client = open_client(server, path);
+    let clock = Arc::new(PageClock(std::sync::Mutex::new(Vec::new())));
+    client.add_sync_listener(clock.clone());
+    let start = Instant::now();
+    let report = client.sync_catalog().await.unwrap();
+    let time = start.elapsed();
+    let mut last = start;
+    let pages = clock
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let d = t.duration_since(last);
+            last = *t;
+            d
+        })
+        .collect();
+    Synced {
+        time,
+        report,
+        pages,
+    }
+}
+
+/// Uncompressed size of the catalog feed after `since`: the same pages,
+/// fetched without `Accept-Encoding`.
+async fn feed_bytes(server: &TestServer, mut since: u64) -> u64 {
+    let http = reqwest::Client::builder().no_gzip().build().unwrap();
+    let mut total = 0u64;
+    loop {
+        let url = format!(
+            "{}/v1/catalog/changes?since={since}&limit={PAGE}",
+            server.url()
+        );
+        let body = http.get(url).send().await.unwrap().bytes().await.unwrap();
+        total += body.len() as u64;
+        let page: Value = serde_json::from_slice(&body).unwrap();
+        since = page["next"].as_u64().unwrap();
+        if !page["more"].as_bool().unwrap() {
+            return total;
+        }
+    }
+}
+
+struct SyncFigures {
+    guides: u64,
+    sync: Duration,
+    direct: Duration,
+    direct_rows_only: Duration,
+    direct_runs: usize,
+    report: CatalogReport,
+    /// Per page, of the first sync.
+    pages: Vec<Duration>,
+    scan: IdScan,
+}
+
+/// What the index's delete-by-guide-id costs on a full store: the client
+/// runs `DELETE FROM guide_fts WHERE guide_id = ?1` before indexing every
+/// guide it receives (`search::remove_guide` in `search::index_guide`).
+struct IdScan {
+    plan: String,
+    once: Duration,
+}
+
+/// The query plan of that delete, and its time for an id that is not
+/// indexed (the case of every guide in an initial sync), in a transaction
+/// rolled back.
+fn id_scan(path: &Path) -> IdScan {
+    let mut c = Connection::open(path).unwrap();
+    let plan = c
+        .query_row(
+            "EXPLAIN QUERY PLAN DELETE FROM guide_fts WHERE guide_id = ?1",
+            ["absent"],
+            |r| r.get::<_, String>(3),
+        )
+        .unwrap();
+    let tx = c.transaction().unwrap();
+    let times = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            let n = tx
+                .execute("DELETE FROM guide_fts WHERE guide_id = ?1", ["absent"])
+                .unwrap();
+            assert_eq!(n, 0);
+            t.elapsed()
+        })
+        .collect();
+    tx.rollback().unwrap();
+    IdScan {
+        plan,
+        once: median(times),
+    }
+}
+
+fn report_sync(plan: &Plan, f: &SyncFigures) {
+    let rate = |d: Duration| f.guides as f64 / d.as_secs_f64();
+    let ratio = rate(f.sync) / rate(f.direct);
+    println!(
+        "\n1. initial catalog sync, {} guides, {} pages of {PAGE}, fresh store (sync: median of {}, inserts: median of {})",
+        f.guides, f.report.pages, plan.sync_runs, f.direct_runs
+    );
+    println!(
+        "   sync_catalog from the loopback server:          {:>8.0} guides/s  ({:.2} s)",
+        rate(f.sync),
+        f.sync.as_secs_f64()
+    );
+    println!(
+        "   limit: same rows + same FTS5 text, bare SQLite: {:>8.0} guides/s  ({:.2} s)",
+        rate(f.direct),
+        f.direct.as_secs_f64()
+    );
+    println!(
+        "   (reference: same rows without the FTS5 insert:  {:>8.0} guides/s  ({:.2} s))",
+        rate(f.direct_rows_only),
+        f.direct_rows_only.as_secs_f64()
+    );
+    println!(
+        "   ratio sync/direct throughput {ratio:.3} (target ≥ {SYNC_TARGET})  {}",
+        verdict(ratio >= SYNC_TARGET)
+    );
+    // Pages 1, ¼, ½, ¾ and last: the time of a page grows with the store.
+    let n = f.pages.len();
+    let mut marks: Vec<usize> = vec![1, n.div_ceil(4), n.div_ceil(2), (3 * n).div_ceil(4), n];
+    marks.dedup();
+    let shown: Vec<String> = marks
+        .iter()
+        .map(|&k| format!("page {k} {:.0} ms", ms(f.pages[k - 1])))
+        .collect();
+    println!("   where it goes: {}", shown.join(", "));
+    println!(
+        "   a page's time grows with the guides already stored: before indexing each guide the client runs `DELETE FROM guide_fts WHERE guide_id = ?1`, whose plan is `{}` (guide_id is UNINDEXED): {:.2} ms per guide on the full store",
+        f.scan.plan,
+        ms(f.scan.once),
+    );
+}
+
+// -------------------------------------------------------------- search ----
+
+/// The bare FTS query of the search's own MATCH expression.
+fn bare_search(c: &Connection, expr: &str, limit: usize) -> usize {
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT guide_id FROM guide_fts WHERE guide_fts MATCH ?1 ORDER BY rank LIMIT ?2",
+        )
+        .unwrap();
+    let ids = stmt
+        .query_map(params![expr, limit as i64], |r| r.get::<_, String>(0))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    ids.len()
+}
+
+fn bare_connection(path: &Path) -> Connection {
+    Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
+}
+
+/// How many guides match `expr` (to describe the query set).
+fn match_count(c: &Connection, expr: &str) -> u64 {
+    c.query_row(
+        "SELECT COUNT(*) FROM guide_fts WHERE guide_fts MATCH ?1",
+        [expr],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+fn criterion_groups(c: &mut Criterion, client: &Client, bare: &Connection) {
+    let mut group = c.benchmark_group("search_20000");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    for q in ["户口", "最低生活保障", "区人社局", "证"] {
+        let expr = zhangban_core::search::match_expression(q).unwrap();
+        group.bench_function(format!("client_search/{q}"), |b| {
+            b.iter(|| black_box(client.search(black_box(q), SEARCH_LIMIT).unwrap().len()));
+        });
+        group.bench_function(format!("bare_fts/{q}"), |b| {
+            b.iter(|| black_box(bare_search(bare, black_box(&expr), SEARCH_LIMIT)));
+        });
+    }
+    group.finish();
+}
+
+/// The client's own statement (`search::search`: weighted BM25 joined to
+/// the guides for the name and department, 200 candidates), without the
+/// ranking boost and highlighting done in Rust after it.
+const CLIENT_SQL: &str =
+    "SELECT f.guide_id, bm25(guide_fts, 0.0, 10.0, 3.0, 3.0, 1.0) AS r, g.name, g.department
+     FROM guide_fts f JOIN guides g ON g.id = f.guide_id
+     WHERE guide_fts MATCH ?1 ORDER BY r LIMIT ?2";
+/// The same rows with the 200 candidates chosen before the join.
+const TOPK_SQL: &str = "SELECT f.guide_id, f.r, g.name, g.department
+     FROM (SELECT guide_id, bm25(guide_fts, 0.0, 10.0, 3.0, 3.0, 1.0) AS r FROM guide_fts
+           WHERE guide_fts MATCH ?1 ORDER BY r LIMIT ?2) f
+     JOIN guides g ON g.id = f.guide_id ORDER BY f.r";
+/// `search::CANDIDATES`.
+const CANDIDATES: i64 = 200;
+
+fn candidates(c: &Connection, sql: &str, expr: &str) -> usize {
+    let mut stmt = c.prepare_cached(sql).unwrap();
+    let rows = stmt
+        .query_map(params![expr, CANDIDATES], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, f64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    rows.len()
+}
+
+/// `s` padded to `width` terminal columns (CJK characters take two).
+fn pad(s: &str, width: usize) -> String {
+    let w: usize = s.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum();
+    format!("{s}{}", " ".repeat(width.saturating_sub(w)))
+}
+
+/// Every query of the set `rounds` times: the client's search, the bare
+/// query, and (to say where the difference goes) the client's SQL alone
+/// and that SQL with the candidates chosen before the join, back to back
+/// in an order that rotates by round.
+fn report_search(plan: &Plan, client: &Client, bare: &Connection) {
+    let exprs: Vec<String> = QUERIES
+        .iter()
+        .map(|(_, q)| zhangban_core::search::match_expression(q).unwrap())
+        .collect();
+    let run = |m: usize, q: &str, e: &str| -> Duration {
+        let t = Instant::now();
+        match m {
+            0 => {
+                black_box(client.search(black_box(q), SEARCH_LIMIT).unwrap());
+            }
+            1 => {
+                black_box(bare_search(bare, black_box(e), SEARCH_LIMIT));
+            }
+            2 => {
+                black_box(candidates(bare, CLIENT_SQL, black_box(e)));
+            }
+            _ => {
+                black_box(candidates(bare, TOPK_SQL, black_box(e)));
+            }
+        }
+        t.elapsed()
+    };
+    // Warm both connections' caches.
+    for ((_, q), e) in QUERIES.iter().zip(&exprs) {
+        for m in 0..4 {
+            run(m, q, e);
+        }
+    }
+    let mut times: Vec<Vec<Vec<Duration>>> = vec![vec![Vec::new(); QUERIES.len()]; 4];
+    for round in 0..plan.search_rounds {
+        for (i, ((_, q), e)) in QUERIES.iter().zip(&exprs).enumerate() {
+            for k in 0..4 {
+                let m = (k + round) % 4;
+                times[m][i].push(run(m, q, e));
+            }
+        }
+    }
+    let all: Vec<Vec<Duration>> = times
+        .iter()
+        .map(|per_query| per_query.iter().flatten().copied().collect())
+        .collect();
+    let p95: Vec<Duration> = all.iter().map(|xs| quantile(xs, 0.95)).collect();
+    let ratio = p95[0].as_secs_f64() / p95[1].as_secs_f64();
+    println!(
+        "\n2. search over {} guides, limit {SEARCH_LIMIT}: {} queries × {} interleaved rounds",
+        plan.guides,
+        QUERIES.len(),
+        plan.search_rounds
+    );
+    println!("   query                     matches   search p50   bare FTS p50");
+    for (i, ((kind, q), e)) in QUERIES.iter().zip(&exprs).enumerate() {
+        println!(
+            "   {}{}{:>8}   {:>7.3} ms   {:>7.3} ms",
+            pad(kind, 11),
+            pad(q, 14),
+            match_count(bare, e),
+            ms(quantile(&times[0][i], 0.5)),
+            ms(quantile(&times[1][i], 0.5)),
+        );
+    }
+    println!(
+        "   all queries: search p50 {:.3} ms  p95 {:.3} ms   bare FTS p50 {:.3} ms  p95 {:.3} ms",
+        ms(quantile(&all[0], 0.5)),
+        ms(p95[0]),
+        ms(quantile(&all[1], 0.5)),
+        ms(p95[1]),
+    );
+    println!(
+        "   ratio p95(search)/p95(bare) {ratio:.2} (target ≤ {SEARCH_TARGET})  {}",
+        verdict(ratio <= SEARCH_TARGET)
+    );
+    println!(
+        "   where it goes (p95): the client's SQL alone {:.3} ms; with the {CANDIDATES} candidates chosen before the join {:.3} ms",
+        ms(p95[2]),
+        ms(p95[3]),
+    );
+}
+
+// --------------------------------------------------------------- flush ----
+
+/// Guides with no licence or attachment field at all, which `fill` can fill.
+fn plain_guides(guides: &[Guide], at: i64) -> Vec<Guide> {
+    guides
+        .iter()
+        .filter(|g| {
+            g.form.fields.iter().all(|f| {
+                !matches!(
+                    f.kind,
+                    FieldKind::LicenceRef { .. } | FieldKind::Attachment { .. }
+                )
+            }) && fill(g, at).is_some()
+        })
+        .cloned()
+        .collect()
+}
+
+/// `n` drafts over the plain guides.
+fn drafts(plain: &[Guide], n: usize, tag: &str, at: i64) -> Vec<Draft> {
+    (0..n)
+        .map(|i| {
+            let g = &plain[i % plain.len()];
+            Draft {
+                id: format!("bench-{tag}-{i:05}"),
+                guide_id: g.id.clone(),
+                form_version: g.form.version,
+                values: fill(g, at).unwrap(),
+                created_at: at,
+                updated_at: at,
+            }
+        })
+        .collect()
+}
+
+/// The request body the outbox sends for a draft without licences.
+fn body_of(d: &Draft) -> String {
+    json!({"guide_id": d.guide_id, "form_version": d.form_version, "values": d.values}).to_string()
+}
+
+/// Queues the drafts (offline, not part of the flush time); returns the
+/// time per `submit`.
+fn queue(client: &Client, drafts: &[Draft]) -> Duration {
+    let start = Instant::now();
+    for d in drafts {
+        client.submit(d).unwrap();
+    }
+    start.elapsed() / u32::try_from(drafts.len()).unwrap()
+}
+
+/// Flushes the queue; returns its duration and the request bodies it sent.
+async fn flush_all(client: &Client, drafts: &[Draft]) -> (Duration, Vec<String>) {
+    let start = Instant::now();
+    let report = client.flush().await.unwrap();
+    let t = start.elapsed();
+    assert_eq!(report.accepted as usize, drafts.len(), "{report:?}");
+    let ids: std::collections::HashSet<&str> = drafts.iter().map(|d| d.id.as_str()).collect();
+    let mut sent: Vec<(String, String)> = client
+        .outbox()
+        .unwrap()
+        .into_iter()
+        .filter(|e| ids.contains(e.draft_id.as_str()))
+        .map(|e| (e.draft_id, e.wire.unwrap_or_default()))
+        .collect();
+    sent.sort();
+    (t, sent.into_iter().map(|(_, w)| w).collect())
+}
+
+/// The limit: the same bodies `PUT` one after another under fresh client
+/// ids with a raw HTTP client (one kept-alive connection) and a token of
+/// the same device.
+async fn post_direct(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    bodies: &[String],
+) -> Duration {
+    let start = Instant::now();
+    for body in bodies {
+        let resp = http
+            .put(format!("{url}/v1/submissions/{}", new_client_id()))
+            .bearer_auth(token)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+        black_box(resp.bytes().await.unwrap());
+    }
+    start.elapsed()
+}
+
+/// A token for the client's device, by the same challenge handshake.
+async fn device_token(client: &Client, url: &str) -> String {
+    let api = zhangban_core::client::api::ServerApi::new(url).unwrap();
+    zhangban_core::client::session::Session::default()
+        .token(&api, &client.device().unwrap(), now())
+        .await
+        .unwrap()
+}
+
+/// One small durable commit on a store configured like the client's (WAL,
+/// `synchronous=FULL`), on the same disk: the median of 100.
+fn durable_commit(path: &Path) -> Duration {
+    remove_db(path);
+    let c = Connection::open(path).unwrap();
+    c.pragma_update(None, "journal_mode", "WAL").unwrap();
+    c.pragma_update(None, "synchronous", "FULL").unwrap();
+    c.execute_batch("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        .unwrap();
+    let times = (0..100)
+        .map(|i| {
+            let t = Instant::now();
+            c.execute(
+                "INSERT INTO meta(key, value) VALUES ('k', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = ?1",
+                [i.to_string()],
+            )
+            .unwrap();
+            t.elapsed()
+        })
+        .collect();
+    drop(c);
+    remove_db(path);
+    median(times)
+}
+
+/// Reading and parsing one cached guide (`Client::guide`): the median of 100.
+fn guide_read(client: &Client, id: &str) -> Duration {
+    let times = (0..100)
+        .map(|_| {
+            let t = Instant::now();
+            black_box(client.guide(id).unwrap());
+            t.elapsed()
+        })
+        .collect();
+    median(times)
+}
+
+async fn report_flush(
+    plan: &Plan,
+    server: &TestServer,
+    client: &Client,
+    guides: &[Guide],
+    work: &Path,
+) {
+    let at = now();
+    let plain = plain_guides(guides, at);
+    let url = server.url();
+    let token = device_token(client, &url).await;
+    let http = reqwest::Client::new();
+    let n = plan.submissions;
+    let (mut flush_t, mut direct_t, mut submit_t) = (Vec::new(), Vec::new(), Vec::new());
+    // ABBA (flush, direct, direct, flush …) so that the server's store,
+    // which grows with every submission, weighs on both alike.
+    for round in 0..plan.flush_rounds {
+        let ds = drafts(&plain, n, &format!("r{round}"), at);
+        let bodies: Vec<String> = {
+            let mut v: Vec<(String, String)> =
+                ds.iter().map(|d| (d.id.clone(), body_of(d))).collect();
+            v.sort();
+            v.into_iter().map(|(_, b)| b).collect()
+        };
+        if round % 2 == 1 {
+            direct_t.push(post_direct(&http, &url, &token, &bodies).await);
+        }
+        submit_t.push(queue(client, &ds));
+        let (t, sent) = flush_all(client, &ds).await;
+        assert_eq!(sent, bodies, "the direct posts send what the outbox sent");
+        flush_t.push(t);
+        if round % 2 == 0 {
+            direct_t.push(post_direct(&http, &url, &token, &bodies).await);
+        }
+    }
+    let (f, d) = (median(flush_t), median(direct_t));
+    let ratio = f.as_secs_f64() / d.as_secs_f64();
+    println!(
+        "\n3. flush of {n} queued submissions over {} plain guides (no licence or attachment field), median of {} ABBA rounds",
+        plain.len().min(n),
+        plan.flush_rounds
+    );
+    println!(
+        "   Client::flush:                     {:>8.2} s  {:>6.2} ms/submission",
+        f.as_secs_f64(),
+        ms(f) / n as f64
+    );
+    println!(
+        "   limit: same bodies, raw PUT loop:  {:>8.2} s  {:>6.2} ms/submission",
+        d.as_secs_f64(),
+        ms(d) / n as f64
+    );
+    println!(
+        "   (queueing them offline: submit {:.2} ms each, not part of the flush)",
+        ms(median(submit_t))
+    );
+    println!(
+        "   ratio flush/direct time {ratio:.2} (target ≤ {FLUSH_TARGET})  {}",
+        verdict(ratio <= FLUSH_TARGET)
+    );
+    let commit = durable_commit(&work.join("commit.db"));
+    let read = guide_read(client, &plain[0].id);
+    println!(
+        "   where it goes, per send: 3 durable client commits (begin_send, set_wire, finish_send) at {:.2} ms each here, and the guide read and parsed twice (upload_all, wire_body) at {:.3} ms each: {:.2} ms of the {:.2} ms difference",
+        ms(commit),
+        ms(read),
+        3.0 * ms(commit) + 2.0 * ms(read),
+        (ms(f) - ms(d)) / n as f64,
+    );
+}
+
+// --------------------------------------------------------------- bytes ----
+
+/// A new version of `g`: what an operator's edit changes.
+fn edited(g: &Guide) -> Guide {
+    let mut g = g.clone();
+    g.version += 1;
+    g.updated_at += 86_400;
+    g.contact_phone = "0826-2345678".into();
+    if let Some(f) = g.faq.first_mut() {
+        f.a.push_str("（2026年12月起按新规定办理。）");
+    }
+    g
+}
+
+/// Republishes 1 % of the guides through the operator API, then re-syncs
+/// `client`.
+async fn report_bytes(
+    server: &TestServer,
+    client: &Client,
+    guides: &[Guide],
+    full: &CatalogReport,
+) {
+    let full_raw = feed_bytes(server, 0).await;
+    let cursor = client.store().catalog_cursor().unwrap();
+    let http = reqwest::Client::new();
+    let changed: Vec<Guide> = guides.iter().step_by(100).map(edited).collect();
+    for g in &changed {
+        let resp = http
+            .put(format!("{}/v1/operator/guides/{}", server.url(), g.id))
+            .bearer_auth(&server.operator_token)
+            .json(g)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+    }
+    let start = Instant::now();
+    let delta = client.sync_catalog().await.unwrap();
+    let t = start.elapsed();
+    assert_eq!(delta.upserted as usize, changed.len());
+    let delta_raw = feed_bytes(server, cursor).await;
+    println!(
+        "\n4. bytes on the wire (gzip, as the client counts them; uncompressed JSON for reference)"
+    );
+    println!(
+        "   full sync, {} guides, {} pages:  {:>11} bytes  (uncompressed {} bytes, {:.1}×; {:.0} bytes/guide)",
+        full.upserted,
+        full.pages,
+        full.wire_bytes,
+        full_raw,
+        full_raw as f64 / full.wire_bytes as f64,
+        full.wire_bytes as f64 / full.upserted as f64,
+    );
+    println!(
+        "   re-sync after 1 % changed ({} guides republished): {} bytes (uncompressed {} bytes) in {} page(s), {:.0} ms; {:.2} % of the full sync",
+        delta.upserted,
+        delta.wire_bytes,
+        delta_raw,
+        delta.pages,
+        ms(t),
+        100.0 * delta.wire_bytes as f64 / full.wire_bytes as f64,
+    );
+}
+
+// ---------------------------------------------------------------- main ----
+
+fn main() {
+    // `cargo bench` passes `--bench`; without it (`cargo test --benches`,
+    // `cargo test --all-targets`) this is a smoke run like quick mode.
+    let bench_mode = std::env::args().any(|a| a == "--bench");
+    let quick = !bench_mode || std::env::var("ZHANGBAN_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let plan = Plan::new(quick);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let wall = Instant::now();
+    let at = now();
+    let (server, guides) = rt.block_on(server_with(plan.guides, at));
+    let work = tempfile::tempdir().unwrap();
+    println!(
+        "client benchmarks ({}: {} guides, {} submissions; server on {}, stores under {})",
+        if quick { "quick mode" } else { "full mode" },
+        plan.guides,
+        plan.submissions,
+        server.url(),
+        work.path().display()
+    );
+
+    // 1. Sync, against the bare inserts of what that sync stored. An
+    // initial sync of 20,000 guides takes minutes here (see the scan
+    // below), so it runs once; the inserts run before and after it.
+    let first = work.path().join("first.db");
+    let direct_path = work.path().join("direct.db");
+    let mut direct_t = Vec::new();
+    let mut rows_only_t = Vec::new();
+    let mut sync_t = Vec::new();
+    let mut report = CatalogReport::default();
+    let mut pages = Vec::new();
+    let mut rows = Vec::new();
+    for run in 0..plan.sync_runs {
+        let path = if run == 0 {
+            first.clone()
+        } else {
+            work.path().join("scratch.db")
+        };
+        let synced = rt.block_on(sync_fresh(&server, &path));
+        assert_eq!(synced.report.upserted as usize, plan.guides);
+        sync_t.push(synced.time);
+        if run == 0 {
+            report = synced.report;
+            pages = synced.pages;
+            rows = stored_rows(&first);
+            assert_eq!(rows.len(), plan.guides);
+        } else {
+            remove_db(&path);
+        }
+        for _ in 0..plan.direct_per_sync {
+            direct_t.push(direct_insert(&direct_path, &rows, true));
+            rows_only_t.push(direct_insert(&direct_path, &rows, false));
+        }
+    }
+    let sync_figures = SyncFigures {
+        guides: plan.guides as u64,
+        sync: median(sync_t),
+        direct: median(direct_t),
+        direct_rows_only: median(rows_only_t),
+        direct_runs: plan.sync_runs * plan.direct_per_sync,
+        report,
+        pages,
+        scan: id_scan(&first),
+    };
+    report_sync(&plan, &sync_figures);
+
+    // 2. Search on the first synced store.
+    let client = open_client(&server, &first);
+    let bare = bare_connection(&first);
+    if !quick {
+        let mut c = Criterion::default().configure_from_args();
+        criterion_groups(&mut c, &client, &bare);
+        c.final_summary();
+    }
+    report_search(&plan, &client, &bare);
+
+    // 3. Flush, with the same client enrolled.
+    rt.block_on(async {
+        client.enrol(DEMO_ACTIVATION_CODE).await.unwrap();
+        report_flush(&plan, &server, &client, &guides, work.path()).await;
+    });
+
+    // 4. Bytes: the first sync's, and a re-sync after 1 % changed.
+    rt.block_on(report_bytes(
+        &server,
+        &client,
+        &guides,
+        &sync_figures.report,
+    ));
+    println!("\n(whole run {:.0} s)", wall.elapsed().as_secs_f64());
+    drop(client);
+    drop(bare);
+    rt.block_on(async move {
+        let mut server = server;
+        server.stop().await;
+    });
+}
