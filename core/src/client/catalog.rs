@@ -205,27 +205,40 @@ impl ClientStore {
                 ));
             }
             for (seq, checksum, body, guide) in &batch.upserts {
-                tx.execute(
-                    "INSERT INTO guides(id, seq, checksum, body, name, department)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT(id) DO UPDATE SET seq = ?2, checksum = ?3, body = ?4, name = ?5,
-                         department = ?6",
-                    rusqlite::params![
-                        guide.id,
-                        i64::try_from(*seq).unwrap_or(i64::MAX),
-                        checksum,
-                        body,
-                        guide.name,
-                        guide.department
-                    ],
-                )?;
-                crate::search::index_guide(tx, guide)
+                // The rowid survives an update (ON CONFLICT … DO UPDATE), so
+                // the guide's index row is found by key.
+                let rowid: i64 = tx
+                    .prepare_cached(
+                        "INSERT INTO guides(id, seq, checksum, body, name, department)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT(id) DO UPDATE SET seq = ?2, checksum = ?3, body = ?4,
+                             name = ?5, department = ?6
+                         RETURNING rowid",
+                    )?
+                    .query_row(
+                        rusqlite::params![
+                            guide.id,
+                            i64::try_from(*seq).unwrap_or(i64::MAX),
+                            checksum,
+                            body,
+                            guide.name,
+                            guide.department
+                        ],
+                        |r| r.get(0),
+                    )?;
+                crate::search::index_guide(tx, rowid, guide)
                     .map_err(|e| ClientError::Store(e.to_string()))?;
             }
             for id in &batch.deletes {
-                tx.execute("DELETE FROM guides WHERE id = ?1", [id])?;
-                crate::search::remove_guide(tx, id)
-                    .map_err(|e| ClientError::Store(e.to_string()))?;
+                let rowid: Option<i64> = tx
+                    .prepare_cached("SELECT rowid FROM guides WHERE id = ?1")?
+                    .query_row([id], |r| r.get(0))
+                    .optional()?;
+                if let Some(rowid) = rowid {
+                    crate::search::remove_guide(tx, rowid)
+                        .map_err(|e| ClientError::Store(e.to_string()))?;
+                    tx.execute("DELETE FROM guides WHERE rowid = ?1", [rowid])?;
+                }
             }
             set_meta_in(tx, CURSOR_KEY, &batch.next.to_string())
         })

@@ -71,6 +71,7 @@ pub struct Client {
     pub(crate) outbox_listeners: Mutex<Vec<Arc<dyn super::flush::OutboxListener>>>,
     pub(crate) backoff: crate::outbox::BackoffPolicy,
     pub(crate) catalog_page_size: u32,
+    pub(crate) device_cache: Mutex<Option<DeviceIdentity>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -113,6 +114,7 @@ impl Client {
             outbox_listeners: Mutex::new(Vec::new()),
             backoff: crate::outbox::BackoffPolicy::default(),
             catalog_page_size: PAGE_SIZE,
+            device_cache: Mutex::new(None),
         })
     }
 
@@ -166,12 +168,24 @@ impl Client {
     pub async fn enrol(&self, activation_code: &str) -> ClientResult<DeviceIdentity> {
         let d = enrol(&self.store, &self.api, activation_code).await?;
         self.session.invalidate();
+        if let Ok(mut guard) = self.device_cache.lock() {
+            *guard = Some(d.clone());
+        }
         Ok(d)
     }
 
-    /// The enrolled device.
+    /// The enrolled device (read from the store once, then kept).
     pub fn device(&self) -> ClientResult<DeviceIdentity> {
-        self.store.device()?.ok_or(ClientError::NotEnrolled)
+        if let Ok(guard) = self.device_cache.lock() {
+            if let Some(d) = guard.as_ref() {
+                return Ok(d.clone());
+            }
+        }
+        let d = self.store.device()?.ok_or(ClientError::NotEnrolled)?;
+        if let Ok(mut guard) = self.device_cache.lock() {
+            *guard = Some(d.clone());
+        }
+        Ok(d)
     }
 
     /// A valid bearer token (renewed as needed).

@@ -311,12 +311,19 @@ impl Client {
         let body =
             json!({"guide_id": e.guide_id, "form_version": e.form_version, "values": values})
                 .to_string();
-        self.store
-            .set_wire(&e.client_id, &body)
-            .map_err(|_| SendOutcome::Transient {
-                code: "store".into(),
-                retry_after: None,
-            })?;
+        // A body with presentations is new every time it is built (nonce,
+        // `iat`): it must be durable before it leaves, so that a retry after
+        // a crash sends the same bytes and gets the stored receipt. A body
+        // without them is rebuilt identically (the values' keys are
+        // ordered), so it costs no write.
+        if needs_nonce {
+            self.store
+                .set_wire(&e.client_id, &body)
+                .map_err(|_| SendOutcome::Transient {
+                    code: "store".into(),
+                    retry_after: None,
+                })?;
+        }
         Ok(body)
     }
 

@@ -296,8 +296,9 @@ impl ClientStore {
     /// Starts a send: a pending entry becomes `sending` with one more
     /// attempt, and the outbox's last attempt time is recorded. `None` if the
     /// entry is not pending any more, or another flush holds a live lease on it.
+    /// Not flushed to disk at commit: losing it costs one resend.
     pub fn begin_send(&self, client_id: &str, now: i64) -> ClientResult<Option<OutboxEntry>> {
-        self.tx(|tx| {
+        self.tx_relaxed(|tx| {
             let Some(e) = entry_in(tx, client_id)? else {
                 return Ok(None);
             };

@@ -18,8 +18,8 @@ use super::error::{ClientError, ClientResult};
 const MIGRATION_1: &str = "
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE guides (
-        id TEXT PRIMARY KEY, seq INTEGER NOT NULL, checksum TEXT NOT NULL, body TEXT NOT NULL,
-        name TEXT NOT NULL, department TEXT NOT NULL);
+        id TEXT PRIMARY KEY, seq INTEGER NOT NULL, checksum TEXT NOT NULL,
+        name TEXT NOT NULL, department TEXT NOT NULL, body TEXT NOT NULL);
     CREATE TABLE drafts (
         id TEXT PRIMARY KEY, guide_id TEXT NOT NULL, form_version INTEGER NOT NULL,
         body TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
@@ -138,6 +138,27 @@ impl ClientStore {
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Runs `f` in one immediate transaction that is atomic but not flushed
+    /// to disk at commit (WAL, `synchronous=NORMAL` for this one commit):
+    /// for bookkeeping that is safe to lose on power loss, such as marking a
+    /// send as started (a lost mark means one more resend, which the server
+    /// dedupes). The next durable commit flushes it too.
+    pub(crate) fn tx_relaxed<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> ClientResult<T>,
+    ) -> ClientResult<T> {
+        let mut conn = self.conn()?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let out = (|| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })();
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        out
     }
 
     /// The schema version (number of migrations applied).

@@ -26,6 +26,8 @@ use serde::Serialize;
 use crate::guide::Guide;
 
 /// The search index schema (part of the client store's first migration).
+/// Each row's `rowid` is the rowid of its guide in `guides`, so updates and
+/// deletes find it by key (an UNINDEXED column would be a full scan).
 pub const SCHEMA: &str = "
     CREATE VIRTUAL TABLE guide_fts USING fts5(
         guide_id UNINDEXED, name, department, topics, body,
@@ -168,13 +170,15 @@ fn body_text(g: &Guide) -> String {
     parts.join(" ")
 }
 
-/// Indexes (or re-indexes) one guide.
-pub fn index_guide(conn: &Connection, g: &Guide) -> Result<(), SearchError> {
-    remove_guide(conn, &g.id)?;
+/// Indexes (or re-indexes) one guide, stored in `guides` at `rowid`.
+pub fn index_guide(conn: &Connection, rowid: i64, g: &Guide) -> Result<(), SearchError> {
+    remove_guide(conn, rowid)?;
     conn.prepare_cached(
-        "INSERT INTO guide_fts(guide_id, name, department, topics, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO guide_fts(rowid, guide_id, name, department, topics, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
+        rowid,
         g.id,
         index_text(&g.name),
         index_text(&g.department),
@@ -184,10 +188,10 @@ pub fn index_guide(conn: &Connection, g: &Guide) -> Result<(), SearchError> {
     Ok(())
 }
 
-/// Removes a guide from the index.
-pub fn remove_guide(conn: &Connection, id: &str) -> Result<(), SearchError> {
-    conn.prepare_cached("DELETE FROM guide_fts WHERE guide_id = ?1")?
-        .execute([id])?;
+/// Removes the guide stored at `rowid` from the index (by key).
+pub fn remove_guide(conn: &Connection, rowid: i64) -> Result<(), SearchError> {
+    conn.prepare_cached("DELETE FROM guide_fts WHERE rowid = ?1")?
+        .execute([rowid])?;
     Ok(())
 }
 
@@ -267,10 +271,13 @@ pub fn search(conn: &Connection, query: &str, limit: usize) -> Result<Vec<Search
     };
     let limit = limit.clamp(1, 500);
     let candidates = i64::try_from(CANDIDATES.max(limit)).unwrap_or(500);
+    // The candidates are chosen in the index first; only they are joined.
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT f.guide_id, bm25(guide_fts, {WEIGHTS}) AS r, g.name, g.department
-         FROM guide_fts f JOIN guides g ON g.id = f.guide_id
-         WHERE guide_fts MATCH ?1 ORDER BY r LIMIT ?2"
+        "SELECT c.guide_id, c.r, g.name, g.department
+         FROM (SELECT rowid, guide_id, bm25(guide_fts, {WEIGHTS}) AS r FROM guide_fts
+               WHERE guide_fts MATCH ?1 ORDER BY r LIMIT ?2) c
+         JOIN guides g ON g.rowid = c.rowid
+         ORDER BY c.r"
     ))?;
     let rows = stmt.query_map(params![expr, candidates], |r| {
         Ok((
