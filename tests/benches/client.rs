@@ -697,7 +697,15 @@ async fn flush_all(client: &Client, drafts: &[Draft]) -> (Duration, Vec<String>)
         .unwrap()
         .into_iter()
         .filter(|e| ids.contains(e.draft_id.as_str()))
-        .map(|e| (e.draft_id, e.wire.unwrap_or_default()))
+        // A body without presentations is not stored (it is rebuilt
+        // identically): rebuild it the same way.
+        .map(|e| {
+            let body = e.wire.clone().unwrap_or_else(|| {
+                serde_json::json!({"guide_id": e.guide_id, "form_version": e.form_version, "values": e.values})
+                    .to_string()
+            });
+            (e.draft_id, body)
+        })
         .collect();
     sent.sort();
     (t, sent.into_iter().map(|(_, w)| w).collect())
@@ -838,10 +846,10 @@ async fn report_flush(
     let commit = durable_commit(&work.join("commit.db"));
     let read = guide_read(client, &plain[0].id);
     println!(
-        "   where it goes, per send: 3 durable client commits (begin_send, set_wire, finish_send) at {:.2} ms each here, and the guide read and parsed twice (upload_all, wire_body) at {:.3} ms each: {:.2} ms of the {:.2} ms difference",
+        "   where it goes, per send: 1 durable client commit (finish_send; begin_send commits unflushed) at {:.2} ms here, and the guide read and parsed twice (upload_all, wire_body) at {:.3} ms each: {:.2} ms of the {:.2} ms difference",
         ms(commit),
         ms(read),
-        3.0 * ms(commit) + 2.0 * ms(read),
+        ms(commit) + 2.0 * ms(read),
         (ms(f) - ms(d)) / n as f64,
     );
 }

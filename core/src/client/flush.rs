@@ -379,6 +379,13 @@ impl Client {
     /// cannot be reached the flush stops and the remaining due entries wait
     /// for the failed one's retry time.
     pub async fn flush(&self) -> ClientResult<FlushReport> {
+        let report = self.flush_rounds().await;
+        // One disk flush for the whole batch of sends and receipts.
+        self.store.make_durable(self.now())?;
+        report
+    }
+
+    async fn flush_rounds(&self) -> ClientResult<FlushReport> {
         let mut report = FlushReport::default();
         // Immediate retries are bounded per entry by the backoff policy; the
         // round bound only guards against a clock that stands still.

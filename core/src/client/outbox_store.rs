@@ -327,9 +327,12 @@ impl ClientStore {
     }
 
     /// Records the end of a send. For `accepted`, the receipt and the state
-    /// are written in one transaction.
+    /// are written in one transaction. The commit is atomic and survives the
+    /// app being killed, but is flushed to disk by the flush's closing
+    /// [`Self::make_durable`], not here: if a power cut loses it, the entry
+    /// is sent again and the server returns the same stored receipt.
     pub fn finish_send(&self, client_id: &str, t: &Transition, now: i64) -> ClientResult<()> {
-        self.tx(|tx| {
+        self.tx_relaxed(|tx| {
             let guide_id: Option<String> = tx
                 .query_row(
                     "SELECT guide_id FROM outbox WHERE client_id = ?1",
@@ -394,6 +397,12 @@ impl ClientStore {
              WHERE state = 'sending'",
             [now],
         )?)
+    }
+
+    /// One durable commit: every commit before it (sends, receipts) is on
+    /// disk when it returns. A flush ends with it.
+    pub fn make_durable(&self, now: i64) -> ClientResult<()> {
+        self.tx(|tx| set_meta_in(tx, "outbox_last_flush_at", &now.to_string()))
     }
 
     /// When the outbox last started a send.
