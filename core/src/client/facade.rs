@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use super::api::{ApiFailure, ServerApi, StatusEventIn};
+use super::api::{ApiFailure, CatalogPageIn, ServerApi, StatusEventIn};
 use super::catalog::{CatalogReport, CatalogStep, CatalogSync, PAGE_SIZE};
 use super::error::{ClientError, ClientResult};
 use super::events::{StatusListener, sync_events};
@@ -204,23 +204,44 @@ impl Client {
     /// transaction; a cut resumes from the last applied page next time.
     pub async fn sync_catalog(&self) -> ClientResult<CatalogReport> {
         let mut sync = CatalogSync::new(self.store.catalog_cursor()?, self.catalog_page_size);
+        // The next page is fetched while this one is checked and applied
+        // (hashing, parsing and indexing 500 guides is the client's work;
+        // building and sending the next page is the network's and the
+        // server's). A prefetched page is used only if it starts where the
+        // applied one ended; a failed prefetch ends the sync there.
+        let mut prefetched: Option<(u64, ClientResult<(CatalogPageIn, u64)>)> = None;
         while let CatalogStep::Fetch { since, limit } = sync.next_step() {
-            let (page, wire) = self
-                .api
-                .catalog_changes(since, limit)
-                .await
-                .map_err(failure)?;
-            let batch = sync.check(&page)?;
+            let (page, wire) = match prefetched.take() {
+                Some((at, fetched)) if at == since => fetched?,
+                _ => self
+                    .api
+                    .catalog_changes(since, limit)
+                    .await
+                    .map_err(failure)?,
+            };
+            let (more, head, next) = (page.more, page.head, page.next);
+            let checker = sync.clone();
             let store = Arc::clone(&self.store);
-            let b = batch.clone();
-            // Indexing a page of guides is CPU work: off the async threads.
-            tokio::task::spawn_blocking(move || store.apply_catalog(&b))
-                .await
-                .map_err(|e| ClientError::Store(e.to_string()))??;
-            sync.applied(&batch, page.more, page.head, wire);
+            // Checking and indexing are CPU work: off the async threads.
+            let work = tokio::task::spawn_blocking(move || {
+                let batch = checker.check(&page)?;
+                store.apply_catalog(&batch)?;
+                Ok::<_, ClientError>(batch)
+            });
+            let prefetch = async {
+                if more && next > since {
+                    Some(self.api.catalog_changes(next, limit).await.map_err(failure))
+                } else {
+                    None
+                }
+            };
+            let (applied, fetched) = tokio::join!(work, prefetch);
+            let batch = applied.map_err(|e| ClientError::Store(e.to_string()))??;
+            prefetched = fetched.map(|f| (batch.next, f));
+            sync.applied(&batch, more, head, wire);
             self.progress(SyncProgress::Catalog {
                 cursor: batch.next,
-                head: page.head,
+                head,
             });
         }
         Ok(sync.report())

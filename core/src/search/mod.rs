@@ -108,25 +108,50 @@ fn pieces(text: &str) -> Vec<Piece> {
     out
 }
 
-/// The index tokens of a CJK run: bigrams, then the last character.
-fn cjk_tokens(run: &[char]) -> Vec<String> {
-    let mut t: Vec<String> = run.windows(2).map(|w| w.iter().collect()).collect();
-    if let Some(last) = run.last() {
-        t.push(last.to_string());
-    }
-    t
-}
-
-/// The text as the index stores it: space-separated tokens.
+/// The text as the index stores it: space-separated tokens (each CJK run as
+/// its bigrams and its last character, other runs as lower-case words).
+/// Built in one pass into one string: indexing a page of guides is the
+/// heaviest part of a catalog sync.
 pub fn index_text(text: &str) -> String {
-    let mut out: Vec<String> = Vec::new();
-    for p in pieces(text) {
-        match p {
-            Piece::Cjk(run) => out.extend(cjk_tokens(&run)),
-            Piece::Word(w) => out.push(w),
+    let mut out = String::with_capacity(text.len() * 3);
+    let mut prev_cjk: Option<char> = None;
+    let mut in_word = false;
+    let sep = |out: &mut String| {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+    };
+    for c in text.chars() {
+        if is_cjk(c) {
+            in_word = false;
+            if let Some(p) = prev_cjk {
+                sep(&mut out);
+                out.push(p);
+                out.push(c);
+            }
+            prev_cjk = Some(c);
+            continue;
+        }
+        // The end of a CJK run: its last character on its own.
+        if let Some(p) = prev_cjk.take() {
+            sep(&mut out);
+            out.push(p);
+        }
+        if c.is_alphanumeric() {
+            if !in_word {
+                sep(&mut out);
+                in_word = true;
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            in_word = false;
         }
     }
-    out.join(" ")
+    if let Some(p) = prev_cjk {
+        sep(&mut out);
+        out.push(p);
+    }
+    out
 }
 
 fn quoted(token: &str) -> String {
