@@ -1,0 +1,302 @@
+//! The resident's [`Client`]: core's client, forwarded.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use zhangban_core::client::{Client as CoreClient, Draft as CoreDraft, SystemClock};
+use zhangban_core::credential::PublicKey;
+use zhangban_core::inspection::printable::card_svg;
+use zhangban_core::inspection::qr::Qr;
+use zhangban_core::inspection::showing::{ShowMode as CoreShowMode, Shown as CoreShown};
+
+use crate::error::ZhangbanError;
+use crate::inspector::Inspector;
+use crate::listeners::{
+    OutboxAdapter, OutboxObserver, StatusAdapter, StatusObserver, SyncAdapter, SyncObserver,
+};
+use crate::records::{
+    Device, Draft, FlushReport, Guide, OutboxEntry, PrintCard, SearchHit, Shown, StatusEvent,
+    SyncReport, WalletLicence,
+};
+use crate::runtime::run;
+
+/// The PNG's pixels per QR module.
+const PNG_SCALE: u32 = 6;
+
+/// The resident's app core: one per store file.
+#[derive(Debug, uniffi::Object)]
+pub struct Client {
+    inner: Arc<CoreClient>,
+}
+
+/// Parses the pinned national root key (a public Ed25519 JWK, JSON text).
+pub(crate) fn root_key(jwk_json: &str) -> Result<PublicKey, ZhangbanError> {
+    let jwk: Value = serde_json::from_str(jwk_json)?;
+    PublicKey::from_jwk(&jwk).map_err(|_| ZhangbanError::Invalid {
+        reason: "the root key is not a public Ed25519 JWK".into(),
+    })
+}
+
+/// Opens core's client on the system clock.
+pub(crate) fn open_core(
+    store_path: &str,
+    server_url: &str,
+    root_jwk_json: &str,
+) -> Result<Arc<CoreClient>, ZhangbanError> {
+    let root = root_key(root_jwk_json)?;
+    Ok(Arc::new(CoreClient::open(
+        Path::new(store_path),
+        server_url,
+        vec![root],
+        Arc::new(SystemClock),
+    )?))
+}
+
+fn values_of(json: &str) -> Result<Map<String, Value>, ZhangbanError> {
+    Ok(serde_json::from_str(json)?)
+}
+
+fn core_draft(d: Draft, now: i64) -> Result<CoreDraft, ZhangbanError> {
+    Ok(CoreDraft {
+        values: values_of(&d.values_json)?,
+        id: d.id,
+        guide_id: d.guide_id,
+        form_version: d.form_version,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+fn shown(s: CoreShown) -> Result<(Shown, Qr), ZhangbanError> {
+    let qr = Qr::new(&s.frame).map_err(|e| ZhangbanError::Invalid {
+        reason: e.to_string(),
+    })?;
+    let out = Shown {
+        png: qr.to_png(PNG_SCALE),
+        text: qr.to_terminal(),
+        qr_version: qr.version(),
+        presentation: s.presentation,
+        frame: s.frame,
+        mode: s.mode.into(),
+    };
+    Ok((out, qr))
+}
+
+#[uniffi::export]
+impl Client {
+    /// Opens (creating or upgrading) the store at `store_path` for the
+    /// server at `server_url`, trusting bundles signed by the pinned root
+    /// key `root_jwk_json` (a public Ed25519 JWK).
+    #[uniffi::constructor]
+    pub fn open(
+        store_path: String,
+        server_url: String,
+        root_jwk_json: String,
+    ) -> Result<Arc<Self>, ZhangbanError> {
+        Ok(Arc::new(Self {
+            inner: open_core(&store_path, &server_url, &root_jwk_json)?,
+        }))
+    }
+
+    /// Enrols this device with the resident's activation code.
+    pub async fn enrol(&self, activation_code: String) -> Result<Device, ZhangbanError> {
+        let inner = Arc::clone(&self.inner);
+        run(async move {
+            let d = inner.enrol(&activation_code).await?;
+            Ok(Device {
+                device_id: d.device_id,
+                resident_id: d.resident_id,
+            })
+        })
+        .await
+    }
+
+    /// The enrolled device.
+    pub fn device(&self) -> Result<Device, ZhangbanError> {
+        let d = self.inner.device()?;
+        Ok(Device {
+            device_id: d.device_id,
+            resident_id: d.resident_id,
+        })
+    }
+
+    /// Syncs everything: the catalog, trust data and, once enrolled, the
+    /// wallet and status events. Progress goes to the sync observers.
+    pub async fn sync(&self) -> Result<SyncReport, ZhangbanError> {
+        let inner = Arc::clone(&self.inner);
+        run(async move { Ok(inner.sync().await?.into()) }).await
+    }
+
+    /// Searches the cached guides offline, in Chinese (户口, 社保 …).
+    pub fn search(&self, query: String, limit: u32) -> Result<Vec<SearchHit>, ZhangbanError> {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        Ok(self
+            .inner
+            .search(&query, limit)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// A cached guide.
+    pub fn guide(&self, guide_id: String) -> Result<Guide, ZhangbanError> {
+        Ok(self.inner.guide(&guide_id)?.try_into()?)
+    }
+
+    /// Saves (creates or replaces) a draft.
+    pub fn save_draft(&self, draft: Draft) -> Result<(), ZhangbanError> {
+        let d = core_draft(draft, self.inner.now())?;
+        Ok(self.inner.save_draft(&d)?)
+    }
+
+    /// The saved drafts.
+    pub fn drafts(&self) -> Result<Vec<Draft>, ZhangbanError> {
+        self.inner
+            .store()
+            .drafts()?
+            .into_iter()
+            .map(|d| {
+                Ok(Draft {
+                    values_json: serde_json::to_string(&d.values)?,
+                    id: d.id,
+                    guide_id: d.guide_id,
+                    form_version: d.form_version,
+                })
+            })
+            .collect()
+    }
+
+    /// Validates the draft and queues it (works offline); returns the
+    /// submission's client-generated id. [`Self::flush`] sends it.
+    pub fn submit(&self, draft: Draft) -> Result<String, ZhangbanError> {
+        let d = core_draft(draft, self.inner.now())?;
+        Ok(self.inner.submit(&d)?)
+    }
+
+    /// Corrects a rejected submission's values and queues it again.
+    pub fn correct(&self, client_id: String, values_json: String) -> Result<(), ZhangbanError> {
+        Ok(self.inner.correct(&client_id, &values_of(&values_json)?)?)
+    }
+
+    /// Sends what is due in the outbox, exactly once each.
+    pub async fn flush(&self) -> Result<FlushReport, ZhangbanError> {
+        let inner = Arc::clone(&self.inner);
+        run(async move { Ok(inner.flush().await?.into()) }).await
+    }
+
+    /// Every outbox entry.
+    pub fn outbox(&self) -> Result<Vec<OutboxEntry>, ZhangbanError> {
+        Ok(self.inner.outbox()?.iter().map(Into::into).collect())
+    }
+
+    /// A submission's status events, oldest first.
+    pub fn timeline(&self, client_id: String) -> Result<Vec<StatusEvent>, ZhangbanError> {
+        Ok(self
+            .inner
+            .store()
+            .timeline(&client_id)?
+            .iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Keeps a file for an attachment field; returns the JSON value to put
+    /// in the form (its content hash, size, media type and name).
+    pub fn attach_file(
+        &self,
+        data: Vec<u8>,
+        media_type: String,
+        name: String,
+    ) -> Result<String, ZhangbanError> {
+        let r = self.inner.attach_file(&data, &media_type, &name)?;
+        Ok(serde_json::to_string(&r)?)
+    }
+
+    /// The wallet, with each licence's state now.
+    pub fn wallet(&self) -> Result<Vec<WalletLicence>, ZhangbanError> {
+        self.inner
+            .wallet()?
+            .into_iter()
+            .map(|l| Ok(l.try_into()?))
+            .collect()
+    }
+
+    /// A dynamic presentation of a wallet licence for an inspector: only
+    /// `fields` disclosed, key-bound, with the inspector's nonce if it
+    /// showed one.
+    pub fn show(
+        &self,
+        licence_id: String,
+        fields: Vec<String>,
+        inspector_nonce: Option<String>,
+    ) -> Result<Shown, ZhangbanError> {
+        let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+        let s = self
+            .inner
+            .show(&licence_id, &fields, inspector_nonce.as_deref())?;
+        Ok(shown(s)?.0)
+    }
+
+    /// A printable card (for a resident without a smartphone): an unbound
+    /// presentation valid for `validity_secs` (default 180 days), as SVG.
+    pub fn print_card(
+        &self,
+        licence_id: String,
+        fields: Vec<String>,
+        validity_secs: Option<i64>,
+    ) -> Result<PrintCard, ZhangbanError> {
+        let names: Vec<&str> = fields.iter().map(String::as_str).collect();
+        let s = self.inner.print_card(&licence_id, &names, validity_secs)?;
+        let CoreShowMode::Printable {
+            printed_at,
+            valid_until,
+        } = s.mode
+        else {
+            return Err(ZhangbanError::Internal);
+        };
+        // The card prints the disclosed fields: the wallet's copy of them.
+        let licence = self
+            .inner
+            .wallet()?
+            .into_iter()
+            .find(|l| l.licence_id == licence_id)
+            .ok_or_else(|| ZhangbanError::NotFound {
+                what: "wallet licence".into(),
+            })?;
+        let claims: BTreeMap<String, Value> = licence
+            .claims
+            .into_iter()
+            .filter(|(k, _)| fields.contains(k))
+            .collect();
+        let (shown, qr) = shown(s)?;
+        Ok(PrintCard {
+            svg: card_svg(&qr, &claims, printed_at, valid_until),
+            shown,
+        })
+    }
+
+    /// An inspector on this device's trust data and replay cache.
+    pub fn inspector(&self) -> Arc<Inspector> {
+        Arc::new(Inspector::over(Arc::clone(&self.inner)))
+    }
+
+    /// Adds an observer of outbox changes.
+    pub fn add_outbox_observer(&self, observer: Arc<dyn OutboxObserver>) {
+        self.inner
+            .add_outbox_listener(Arc::new(OutboxAdapter(observer)));
+    }
+
+    /// Adds an observer of status events.
+    pub fn add_status_observer(&self, observer: Arc<dyn StatusObserver>) {
+        self.inner
+            .add_status_listener(Arc::new(StatusAdapter(observer)));
+    }
+
+    /// Adds an observer of sync progress.
+    pub fn add_sync_observer(&self, observer: Arc<dyn SyncObserver>) {
+        self.inner
+            .add_sync_listener(Arc::new(SyncAdapter(observer)));
+    }
+}

@@ -1,0 +1,98 @@
+//! The one public error: small, with stable variants, and free of personal
+//! data (core's messages that may echo values are dropped here).
+
+use zhangban_core::client::ClientError;
+
+/// A form field that failed validation.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct FieldProblem {
+    /// The field's name (from the guide's form schema).
+    pub field: String,
+    /// The stable code (`required`, `pattern`, `out_of_range` …).
+    pub code: String,
+}
+
+/// Why a call failed. Each variant is a stable code; Kotlin sees
+/// `ZhangbanException.Network` …, Swift `ZhangbanError.network` ….
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum ZhangbanError {
+    /// The server could not be reached (the call may be retried later).
+    #[error("network unavailable")]
+    Network,
+    /// The server refused the request with a stable code.
+    #[error("server refused: {status} {code}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// The server's stable error code.
+        code: String,
+    },
+    /// The device has not been enrolled yet.
+    #[error("device not enrolled")]
+    NotEnrolled,
+    /// No such guide, licence or outbox entry on this device.
+    #[error("not found: {what}")]
+    NotFound {
+        /// What was looked for (a kind and, for a guide, its public id).
+        what: String,
+    },
+    /// The form has errors; nothing was queued.
+    #[error("the form has {} error(s)", fields.len())]
+    InvalidForm {
+        /// The fields and why.
+        fields: Vec<FieldProblem>,
+    },
+    /// A licence or trust data failed verification.
+    #[error("verification failed: {code}")]
+    Verification {
+        /// The rejection's stable code.
+        code: String,
+    },
+    /// The local store failed (disk full, corrupted, locked …).
+    #[error("local store error")]
+    Store,
+    /// The server's answer could not be understood.
+    #[error("protocol error")]
+    Protocol,
+    /// An argument was not acceptable (a bad JWK, no field chosen …).
+    #[error("invalid input: {reason}")]
+    Invalid {
+        /// Why (core's fixed text; never a submitted value).
+        reason: String,
+    },
+    /// The library itself failed (its runtime could not start, a task died).
+    #[error("internal error")]
+    Internal,
+}
+
+impl From<ClientError> for ZhangbanError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Store(_) => Self::Store,
+            ClientError::Network(_) => Self::Network,
+            ClientError::Server { status, code, .. } => Self::Server { status, code },
+            ClientError::Protocol(_) => Self::Protocol,
+            ClientError::Verification(r) => Self::Verification { code: r.code() },
+            ClientError::NotEnrolled => Self::NotEnrolled,
+            ClientError::NotFound(what) => Self::NotFound { what },
+            ClientError::Form(fields) => Self::InvalidForm {
+                fields: fields
+                    .into_iter()
+                    .map(|f| FieldProblem {
+                        field: f.field,
+                        code: f.code.code().to_owned(),
+                    })
+                    .collect(),
+            },
+            ClientError::Invalid(reason) => Self::Invalid { reason },
+        }
+    }
+}
+
+impl From<serde_json::Error> for ZhangbanError {
+    fn from(_: serde_json::Error) -> Self {
+        Self::Invalid {
+            reason: "not valid JSON of the expected shape".into(),
+        }
+    }
+}

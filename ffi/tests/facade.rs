@@ -1,0 +1,256 @@
+//! The facade end to end, from Rust: the real server on loopback, a phone
+//! driven only through the exported API (enrol, sync, search, offline
+//! submit, flush, wallet, show, inspect, print), listeners and the logger.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::{Arc, Mutex};
+
+use zhangban_ffi::{
+    Client, Draft, Inspector, LogLevel, Logger, OutboxObserver, OutboxState, ShowMode, StatusEvent,
+    StatusObserver, SyncObserver, SyncProgress, ZhangbanError, set_logger,
+};
+use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill, system_now};
+
+#[derive(Default)]
+struct Heard {
+    outbox: Mutex<Vec<OutboxState>>,
+    status: Mutex<Vec<String>>,
+    progress: Mutex<Vec<SyncProgress>>,
+    logs: Mutex<Vec<(LogLevel, String, String)>>,
+}
+
+struct Ears(Arc<Heard>);
+
+impl OutboxObserver for Ears {
+    fn on_outbox_change(&self, entry: zhangban_ffi::OutboxEntry) {
+        self.0.outbox.lock().unwrap().push(entry.state);
+    }
+}
+impl StatusObserver for Ears {
+    fn on_status(&self, event: StatusEvent) {
+        self.0.status.lock().unwrap().push(event.state);
+    }
+}
+impl SyncObserver for Ears {
+    fn on_progress(&self, progress: SyncProgress) {
+        self.0.progress.lock().unwrap().push(progress);
+    }
+}
+impl Logger for Ears {
+    fn log(&self, level: LogLevel, target: String, message: String) {
+        self.0.logs.lock().unwrap().push((level, target, message));
+    }
+}
+
+fn root_jwk(server: &TestServer) -> String {
+    server.root.to_jwk().to_string()
+}
+
+/// A guide of the demo catalog whose required fields `fill` can fill, and
+/// the values.
+fn fillable(client: &Client) -> (zhangban_ffi::Guide, String) {
+    let now = system_now();
+    for g in zhangban_core::guide::demo_catalog(zhangban_server::setup::FIXTURE, now).unwrap() {
+        let Ok(guide) = client.guide(g.id.clone()) else {
+            continue;
+        };
+        let core: zhangban_core::guide::Guide = serde_json::from_str(&guide.json).unwrap();
+        if let Some(values) = fill(&core, now) {
+            return (guide, serde_json::Value::Object(values).to_string());
+        }
+    }
+    panic!("no fillable guide");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_and_inspector_through_the_facade() {
+    let heard = Arc::new(Heard::default());
+    set_logger(Arc::new(Ears(heard.clone())), LogLevel::Debug);
+
+    let mut server = TestServer::start_demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("phone.db").to_string_lossy().into_owned();
+    let client = Client::open(store.clone(), server.url(), root_jwk(&server)).unwrap();
+    client.add_outbox_observer(Arc::new(Ears(heard.clone())));
+    client.add_status_observer(Arc::new(Ears(heard.clone())));
+    client.add_sync_observer(Arc::new(Ears(heard.clone())));
+
+    // Before enrolment.
+    assert_eq!(client.device(), Err(ZhangbanError::NotEnrolled));
+
+    // Enrol and sync.
+    let device = client.enrol(DEMO_ACTIVATION_CODE.to_owned()).await.unwrap();
+    assert!(!device.device_id.is_empty());
+    assert_eq!(client.device().unwrap(), device);
+    let report = client.sync().await.unwrap();
+    assert!(report.guides_upserted > 0, "{report:?}");
+    assert!(report.bundle_version.is_some());
+    assert!(report.licences_received.unwrap() > 0, "{report:?}");
+    {
+        let p = heard.progress.lock().unwrap();
+        assert!(
+            matches!(p.first(), Some(SyncProgress::Catalog { .. })),
+            "{p:?}"
+        );
+        assert!(p.contains(&SyncProgress::Trust));
+        assert!(p.contains(&SyncProgress::Wallet));
+        assert!(p.contains(&SyncProgress::Events));
+    }
+
+    // Search in Chinese: a two-character word.
+    let hits = client.search("户口".into(), 10).unwrap();
+    assert!(!hits.is_empty());
+    assert!(hits[0].highlighted.contains("【"), "{:?}", hits[0]);
+    assert!(!hits[0].highlights.is_empty());
+    let g = client.guide(hits[0].guide_id.clone()).unwrap();
+    assert_eq!(g.id, hits[0].guide_id);
+    assert!(g.json.contains(&g.name));
+    assert!(matches!(
+        client.guide("no-such-guide".into()),
+        Err(ZhangbanError::NotFound { .. })
+    ));
+
+    // A bad form is refused, with its fields.
+    let (guide, values) = fillable(&client);
+    let bad = Draft {
+        id: "draft-bad".into(),
+        guide_id: guide.id.clone(),
+        form_version: guide.form_version,
+        values_json: "{}".into(),
+    };
+    match client.submit(bad) {
+        Err(ZhangbanError::InvalidForm { fields }) => assert!(!fields.is_empty()),
+        other => panic!("{other:?}"),
+    }
+
+    // Submit with the server down: it queues; a flush finds no network.
+    server.stop().await;
+    let draft = Draft {
+        id: "draft-1".into(),
+        guide_id: guide.id.clone(),
+        form_version: guide.form_version,
+        values_json: values,
+    };
+    client.save_draft(draft.clone()).unwrap();
+    assert_eq!(client.drafts().unwrap().len(), 1);
+    let id = client.submit(draft).unwrap();
+    let offline = client.flush().await.unwrap();
+    assert!(offline.offline, "{offline:?}");
+    assert_eq!(offline.accepted, 0);
+    let e = client.outbox().unwrap();
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].client_id, id);
+    assert_eq!(e[0].state, OutboxState::Failed);
+    assert_eq!(e[0].last_error.as_deref(), Some("network"));
+    assert!(matches!(
+        client.enrol("whatever".into()).await,
+        Err(ZhangbanError::Network)
+    ));
+
+    // The server is back: the flush delivers it, once.
+    server.start().await;
+    let mut delivered = None;
+    for _ in 0..20 {
+        // The backoff may hold it for a moment.
+        let r = client.flush().await.unwrap();
+        if r.accepted == 1 {
+            delivered = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let delivered = delivered.expect("delivered once the server is up");
+    assert!(!delivered.offline);
+    let e = client.outbox().unwrap();
+    assert_eq!(e[0].state, OutboxState::Accepted);
+    assert!(e[0].tracking_number.is_some());
+    assert_eq!(server.submissions().len(), 1);
+    {
+        let o = heard.outbox.lock().unwrap();
+        assert_eq!(o.first(), Some(&OutboxState::Queued), "{o:?}");
+        assert_eq!(o.last(), Some(&OutboxState::Accepted), "{o:?}");
+    }
+
+    // Status events come back through sync, to the observer.
+    client.sync().await.unwrap();
+    assert_eq!(*heard.status.lock().unwrap(), vec!["submitted".to_owned()]);
+    assert_eq!(client.timeline(id).unwrap().len(), 1);
+
+    // The wallet, a dynamic presentation, and the inspector's verdict.
+    let wallet = client.wallet().unwrap();
+    assert!(!wallet.is_empty());
+    let licence = &wallet[0];
+    assert_eq!(licence.state, zhangban_ffi::WalletLicenceState::Valid);
+    let fields = vec!["licence_name".to_owned(), "holder_name".to_owned()];
+    let shown = client
+        .show(licence.licence_id.clone(), fields.clone(), None)
+        .unwrap();
+    assert_eq!(&shown.png[..4], b"\x89PNG");
+    assert!(!shown.text.is_empty());
+    assert_eq!(shown.mode, ShowMode::Dynamic);
+    let inspector = client.inspector();
+    let verdict = inspector.verify(shown.frame.clone(), None).unwrap();
+    assert!(verdict.valid, "{verdict:?}");
+    assert_eq!(verdict.code, "valid");
+    assert!(verdict.bound);
+    let claims: serde_json::Value = serde_json::from_str(&verdict.claims_json).unwrap();
+    assert!(claims.get("holder_name").is_some(), "{claims}");
+    assert!(claims.get("licence_id").is_none(), "undisclosed: {claims}");
+    assert!(verdict.trust_data_age_secs.is_some());
+    // The same presentation again is a replay.
+    let again = inspector.verify(shown.frame, None).unwrap();
+    assert!(!again.valid);
+    assert!(!again.zh.is_empty() && !again.en.is_empty());
+    // Garbage is a verdict, not an error.
+    let junk = inspector.verify(b"not a licence".to_vec(), None).unwrap();
+    assert!(!junk.valid);
+
+    // A separate inspector device with its own trust data.
+    let idir = tempfile::tempdir().unwrap();
+    let device = Inspector::open(
+        idir.path()
+            .join("inspector.db")
+            .to_string_lossy()
+            .into_owned(),
+        server.url(),
+        root_jwk(&server),
+    )
+    .unwrap();
+    assert!(device.sync_trust().await.unwrap().is_some());
+    let fresh = client
+        .show(licence.licence_id.clone(), fields.clone(), None)
+        .unwrap();
+    assert!(device.verify(fresh.frame, None).unwrap().valid);
+
+    // A printable card: unbound, an SVG with the chosen fields.
+    let card = client
+        .print_card(licence.licence_id.clone(), fields, None)
+        .unwrap();
+    assert!(
+        card.svg.contains("<svg"),
+        "{}",
+        &card.svg[..80.min(card.svg.len())]
+    );
+    assert!(matches!(card.shown.mode, ShowMode::Printable { .. }));
+    let v = inspector.verify(card.shown.frame, None).unwrap();
+    assert!(v.valid, "{v:?}");
+    assert!(!v.bound);
+
+    // The logger heard core's and the server's tracing events.
+    assert!(!heard.logs.lock().unwrap().is_empty());
+}
+
+#[test]
+fn bad_root_key_is_invalid_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("x.db").to_string_lossy().into_owned();
+    for jwk in ["not json", r#"{"kty":"RSA"}"#] {
+        match Client::open(store.clone(), "http://127.0.0.1:9".into(), jwk.into()) {
+            Err(ZhangbanError::Invalid { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(zhangban_ffi::ping(7), 7);
+    assert!(!zhangban_ffi::library_version().is_empty());
+}
