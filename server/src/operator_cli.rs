@@ -7,7 +7,6 @@
 //! I/O, network and input errors on stderr (exit 2). The operator token is
 //! never printed.
 
-use std::collections::HashSet;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,11 +15,9 @@ use std::time::Duration;
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Subcommand};
 use reqwest::{Method, Url};
-use serde::Deserialize;
 use serde_json::{Value, json};
-use zhangban_core::credential::{
-    IssuerKeyEntry, KeyPair, PublicKey, TrustBundle, TrustBundleContent, TrustedIssuer,
-};
+use zhangban_core::credential::issuer_list::parse_issuer_list;
+use zhangban_core::credential::{KeyPair, PublicKey, TrustBundle, TrustBundleContent};
 use zhangban_server::api::operator::TRANSITIONS;
 use zhangban_server::clock::{Clock as _, SystemClock};
 
@@ -471,73 +468,6 @@ fn keygen(a: &KeygenArgs) -> Outcome<String> {
 
 // ---------------------------------------------------------------- bundle sign
 
-/// An issuer as listed in ISSUERS.json (a bundle's `issuers` also fit).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IssuerSpec {
-    id: String,
-    name: String,
-    code: String,
-    licence_types: Vec<String>,
-    status_lists: Vec<String>,
-    keys: Vec<KeySpec>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeySpec {
-    #[serde(default)]
-    kid: Option<String>,
-    jwk: Value,
-    not_before: i64,
-    not_after: i64,
-}
-
-fn trusted_issuers(specs: Vec<IssuerSpec>, path: &Path) -> Outcome<Vec<TrustedIssuer>> {
-    let where_ = path.display();
-    let mut ids = HashSet::new();
-    let mut out = Vec::with_capacity(specs.len());
-    for spec in specs {
-        if !ids.insert(spec.id.clone()) {
-            return Err(input(format!(
-                "{where_}: issuer {} is listed twice",
-                spec.id
-            )));
-        }
-        let mut keys = Vec::with_capacity(spec.keys.len());
-        for k in spec.keys {
-            let key = PublicKey::from_jwk(&k.jwk)
-                .map_err(|e| input(format!("{where_}: issuer {}: bad key JWK: {e}", spec.id)))?;
-            let what = format!("{where_}: issuer {}", spec.id);
-            check_kid(&k.jwk, &key, &what)?;
-            if let Some(given) = &k.kid {
-                check_kid(&json!({"kid": given}), &key, &what)?;
-            }
-            if k.not_after < k.not_before {
-                return Err(input(format!(
-                    "{what}: key {} has not_after before not_before",
-                    key.thumbprint()
-                )));
-            }
-            keys.push(IssuerKeyEntry {
-                kid: key.thumbprint(),
-                jwk: key.to_jwk(),
-                not_before: k.not_before,
-                not_after: k.not_after,
-            });
-        }
-        out.push(TrustedIssuer {
-            id: spec.id,
-            name: spec.name,
-            code: spec.code,
-            keys,
-            licence_types: spec.licence_types,
-            status_lists: spec.status_lists,
-        });
-    }
-    Ok(out)
-}
-
 fn bundle_sign(a: &BundleSignArgs) -> Outcome<String> {
     let jwk = read_json(&a.root)?;
     let root = KeyPair::from_private_jwk(&jwk).map_err(|e| {
@@ -547,17 +477,13 @@ fn bundle_sign(a: &BundleSignArgs) -> Outcome<String> {
         ))
     })?;
     check_kid(&jwk, &root.public(), &a.root.display().to_string())?;
-    let specs: Vec<IssuerSpec> = serde_json::from_value(read_json(&a.issuers)?).map_err(|e| {
-        input(format!(
-            "{}: not an array of issuers: {e}",
-            a.issuers.display()
-        ))
-    })?;
+    let issuers = parse_issuer_list(&read_json(&a.issuers)?)
+        .map_err(|e| input(format!("{}: {e}", a.issuers.display())))?;
     let content = TrustBundleContent {
         version: a.version,
         iat: a.iat.unwrap_or_else(|| SystemClock.now()),
         max_staleness: a.max_staleness,
-        issuers: trusted_issuers(specs, &a.issuers)?,
+        issuers,
     };
     let jws = content
         .sign(&root)

@@ -12,7 +12,7 @@ use chrono::{FixedOffset, TimeZone as _};
 use clap::{ArgGroup, Args, Parser, Subcommand};
 use rand::rngs::OsRng;
 use rand::{CryptoRng, RngCore};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
@@ -23,14 +23,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use zhangban_core::credential::claims::GBT_36903;
 use zhangban_core::credential::demo::{self, DemoWorld};
+use zhangban_core::credential::issuer_list::parse_issuer_list;
 use zhangban_core::credential::jose::b64e;
 use zhangban_core::credential::status_list::{BITS, MAX_LIST_BYTES};
 use zhangban_core::credential::verifier::AUD_INSPECTION;
 use zhangban_core::credential::{
-    HeldLicence, Issuer, IssuerKeyEntry, KeyBindingRequest, KeyPair, LicenceId, LicenceRequest,
-    NoncePolicy, PublicKey, Rejection, Status, StatusList, StatusListCache, StatusListToken,
-    StatusReference, TrustBundle, TrustBundleContent, TrustedIssuer, VerifiedLicence, VerifyPolicy,
-    verify_presentation,
+    HeldLicence, Issuer, KeyBindingRequest, KeyPair, LicenceId, LicenceRequest, NoncePolicy,
+    PublicKey, Rejection, Status, StatusList, StatusListCache, StatusListToken, StatusReference,
+    TrustBundle, TrustBundleContent, VerifiedLicence, VerifyPolicy, verify_presentation,
 };
 use zhangban_core::inspection::inspector::read_scan;
 use zhangban_core::inspection::printable::card_svg;
@@ -472,102 +472,15 @@ fn keygen<R: RngCore + CryptoRng>(a: &KeygenArgs, rng: &mut R) -> Outcome<Done> 
 
 // ---------------------------------------------------------------- bundle
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct IssuerSpec {
-    id: String,
-    name: String,
-    code: String,
-    licence_types: Vec<String>,
-    status_lists: Vec<String>,
-    keys: Vec<KeySpec>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeySpec {
-    #[serde(default)]
-    kid: Option<String>,
-    jwk: Value,
-    not_before: i64,
-    not_after: i64,
-}
-
-fn trusted_issuers(specs: Vec<IssuerSpec>, path: &Path) -> Outcome<Vec<TrustedIssuer>> {
-    let where_ = path.display();
-    let mut ids = HashSet::new();
-    let mut kids = HashSet::new();
-    let mut uris = HashSet::new();
-    let mut out = Vec::with_capacity(specs.len());
-    for spec in specs {
-        if !ids.insert(spec.id.clone()) {
-            return Err(input(format!(
-                "{where_}: issuer {} is listed twice",
-                spec.id
-            )));
-        }
-        for uri in &spec.status_lists {
-            if !uris.insert(uri.clone()) {
-                return Err(input(format!(
-                    "{where_}: status list {uri} is listed twice"
-                )));
-            }
-        }
-        let mut keys = Vec::with_capacity(spec.keys.len());
-        for k in spec.keys {
-            let key = PublicKey::from_jwk(&k.jwk)
-                .map_err(|e| input(format!("{where_}: issuer {}: bad key JWK: {e}", spec.id)))?;
-            let kid = key.thumbprint();
-            if let Some(given) = &k.kid {
-                if *given != kid {
-                    return Err(input(format!(
-                        "{where_}: issuer {}: kid {given} does not match its jwk (RFC 7638 thumbprint {kid})",
-                        spec.id
-                    )));
-                }
-            }
-            check_kid(&k.jwk, &key, path)?;
-            if k.not_after < k.not_before {
-                return Err(input(format!(
-                    "{where_}: issuer {}: key {kid} has not_after before not_before",
-                    spec.id
-                )));
-            }
-            if !kids.insert(kid.clone()) {
-                return Err(input(format!("{where_}: key {kid} is listed twice")));
-            }
-            keys.push(IssuerKeyEntry {
-                kid,
-                jwk: key.to_jwk(),
-                not_before: k.not_before,
-                not_after: k.not_after,
-            });
-        }
-        out.push(TrustedIssuer {
-            id: spec.id,
-            name: spec.name,
-            code: spec.code,
-            keys,
-            licence_types: spec.licence_types,
-            status_lists: spec.status_lists,
-        });
-    }
-    Ok(out)
-}
-
 fn bundle_sign(a: &BundleSignArgs, clock: i64) -> Outcome<Done> {
     let root = read_private_key(&a.root)?;
-    let specs: Vec<IssuerSpec> = serde_json::from_value(read_json(&a.issuers)?).map_err(|e| {
-        input(format!(
-            "{}: not an array of issuers: {e}",
-            a.issuers.display()
-        ))
-    })?;
+    let issuers = parse_issuer_list(&read_json(&a.issuers)?)
+        .map_err(|e| input(format!("{}: {e}", a.issuers.display())))?;
     let content = TrustBundleContent {
         version: a.version,
         iat: a.iat.unwrap_or(clock),
         max_staleness: a.max_staleness,
-        issuers: trusted_issuers(specs, &a.issuers)?,
+        issuers,
     };
     let jws = content
         .sign(&root)

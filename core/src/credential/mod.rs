@@ -15,6 +15,7 @@ pub mod claims;
 pub mod demo;
 pub mod holder;
 pub mod issuer;
+pub mod issuer_list;
 pub mod jose;
 pub mod keys;
 pub mod licence_id;
