@@ -3,6 +3,7 @@
 #   formatting and lints, Rust unit / negative / property / CLI tests,
 #   interop with independent implementations (PyPI sd-jwt, jwcrypto, zxing-cpp) in a local venv,
 #   schemathesis (PyPI) against the live server's OpenAPI document,
+#   the Kotlin bindings on the host JVM (npm kotlin-compiler, Debian libjna-java),
 #   and a quick smoke run of the benchmarks (figures printed, never asserted).
 set -euo pipefail
 export CARGO_TERM_COLOR=never
@@ -34,6 +35,9 @@ ZHANGBAN_BIN="$PWD/target/debug/zhangban" .venv/bin/python -m pytest tests/inter
 step "schemathesis against the live server's /openapi.json"
 bash tests/schemathesis/run.sh
 
+step "Kotlin on the host JVM: generated bindings, JNA, the real server on loopback"
+bash android/jvm-test.sh 2>&1 | tee -a "$log"
+
 step "Benchmarks, quick smoke run"
 ZHANGBAN_BENCH_QUICK=1 cargo bench --quiet -p zhangban-core --bench verify
 ZHANGBAN_BENCH_QUICK=1 cargo bench --quiet -p zhangban-tests --bench client
@@ -42,5 +46,6 @@ ZHANGBAN_BENCH_QUICK=1 cargo bench --quiet -p zhangban-core --bench inspect
 step "Summary"
 rust=$(grep -E '^test result: ok\.' "$log" | sed -E 's/.* ([0-9]+) passed.*/\1/' | awk '{s+=$1} END {print s+0}')
 py=$(grep -E '^[0-9]+ passed' "$log" | tail -1 | sed -E 's/^([0-9]+) passed.*/\1/')
-echo "rust tests: ${rust:-0}, interop tests: ${py:-0}"
-echo "$(( ${rust:-0} + ${py:-0} )) passed, 0 failed"
+kt=$(grep -E '^kotlin checks: [0-9]+ passed' "$log" | tail -1 | sed -E 's/^kotlin checks: ([0-9]+) passed.*/\1/')
+echo "rust tests: ${rust:-0}, interop tests: ${py:-0}, kotlin checks: ${kt:-0}"
+echo "$(( ${rust:-0} + ${py:-0} + ${kt:-0} )) passed, 0 failed"

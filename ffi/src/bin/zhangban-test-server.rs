@@ -1,25 +1,46 @@
 //! The real server with the demo data on a loopback port, for the host-JVM
-//! Kotlin test (android/jvm-test.sh): writes `{"url", "closed_url",
-//! "root_jwk"}` to the file named by its one argument once it serves, then
-//! serves until interrupted (SIGINT), removing its data directory.
+//! Kotlin test (android/jvm-test.sh). Once it serves, it writes a Java
+//! properties file (the path is its one argument): `url`, `closed_url` (a
+//! loopback port nobody listens on: "no network"), `root_jwk`, and a draft
+//! that passes the form validator (`guide_id`, `form_version`,
+//! `values_json`). It serves until interrupted (SIGINT), then removes its
+//! data directory.
 
-use zhangban_tests::TestServer;
+use std::fmt::Write as _;
+
+use zhangban_tests::{TestServer, fill, system_now};
+
+/// `key=value` with the value escaped for `java.util.Properties`.
+fn property(out: &mut String, key: &str, value: &str) {
+    let escaped = value.replace('\\', "\\\\").replace('\n', "\\n");
+    let _ = writeln!(out, "{key}={escaped}");
+}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let info = std::env::args_os()
         .nth(1)
-        .ok_or("usage: zhangban-test-server <info.json>")?;
+        .ok_or("usage: zhangban-test-server <info.properties>")?;
     let mut server = TestServer::start_demo().await;
-    // A loopback port nobody listens on: the "no network" server.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-    let body = serde_json::json!({
-        "url": server.url(),
-        "closed_url": format!("http://{closed}"),
-        "root_jwk": server.root.to_jwk().to_string(),
-    });
+    let now = system_now();
+    let (guide, values) = zhangban_core::guide::demo_catalog(zhangban_server::setup::FIXTURE, now)?
+        .into_iter()
+        .find_map(|g| fill(&g, now).map(|v| (g, v)))
+        .ok_or("no demo guide the test can fill")?;
+    let mut body = String::new();
+    property(&mut body, "url", &server.url());
+    property(&mut body, "closed_url", &format!("http://{closed}"));
+    property(&mut body, "root_jwk", &server.root.to_jwk().to_string());
+    property(&mut body, "guide_id", &guide.id);
+    property(&mut body, "form_version", &guide.form.version.to_string());
+    property(
+        &mut body,
+        "values_json",
+        &serde_json::Value::Object(values).to_string(),
+    );
     let tmp = std::path::PathBuf::from(&info).with_extension("tmp");
-    std::fs::write(&tmp, body.to_string())?;
+    std::fs::write(&tmp, body)?;
     std::fs::rename(&tmp, &info)?;
     tokio::signal::ctrl_c().await?;
     server.stop().await;

@@ -1,0 +1,141 @@
+// The generated Kotlin bindings on the host JVM (JNA), against the real
+// server on loopback started by android/jvm-test.sh. Starts nothing itself.
+// Usage: java ... ZhangbanJvmTestKt <info.properties> <store dir>
+// Exits non-zero on the first failed check; prints "N passed, 0 failed".
+
+import cn.zhangban.ffi.*
+import java.io.File
+import java.util.Properties
+import java.util.concurrent.CopyOnWriteArrayList
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.runBlocking
+import kotlin.system.exitProcess
+
+var passed = 0
+
+fun check(name: String, ok: Boolean, detail: () -> String = { "" }) {
+    if (!ok) {
+        println("FAIL $name ${detail()}")
+        println("kotlin checks: $passed passed, 1 failed")
+        exitProcess(1)
+    }
+    passed++
+    println("ok   $name")
+}
+
+class Heard : OutboxObserver, StatusObserver, SyncObserver, Logger {
+    val outbox = CopyOnWriteArrayList<OutboxState>()
+    val status = CopyOnWriteArrayList<String>()
+    val progress = CopyOnWriteArrayList<SyncProgress>()
+    val logs = CopyOnWriteArrayList<String>()
+    override fun onOutboxChange(entry: OutboxEntry) { outbox.add(entry.state) }
+    override fun onStatus(event: StatusEvent) { status.add(event.state) }
+    override fun onProgress(progress: SyncProgress) { this.progress.add(progress) }
+    override fun log(level: LogLevel, target: String, message: String) { logs.add("$level $target $message") }
+}
+
+fun micros(calls: Int, body: () -> Unit): Double {
+    repeat(calls / 10) { body() } // warm-up
+    val t0 = System.nanoTime()
+    repeat(calls) { body() }
+    return (System.nanoTime() - t0) / 1000.0 / calls
+}
+
+fun main(args: Array<String>) = runBlocking {
+    val info = Properties().apply { File(args[0]).reader(Charsets.UTF_8).use { load(it) } }
+    val url = info.getProperty("url")
+    val closedUrl = info.getProperty("closed_url")
+    val root = info.getProperty("root_jwk")
+    val store = File(args[1], "phone.db").path
+    val heard = Heard()
+    setLogger(heard, LogLevel.DEBUG)
+
+    // Enrol and sync.
+    val online = Client.open(store, url, root)
+    online.addSyncObserver(heard)
+    online.addStatusObserver(heard)
+    check("device not enrolled yet is ZhangbanException.NotEnrolled",
+        runCatching { online.device() }.exceptionOrNull() is ZhangbanException.NotEnrolled)
+    val device = online.enrol("ZB-DEMO-2026")
+    check("enrol with ZB-DEMO-2026", device.deviceId.isNotEmpty())
+    val report = online.sync()
+    check("sync fetched the catalog", report.guidesUpserted > 0UL) { "$report" }
+    check("sync fetched the wallet", (report.licencesReceived ?: 0U) > 0U) { "$report" }
+    check("sync progress listener fired",
+        heard.progress.any { it is SyncProgress.Catalog } && heard.progress.contains(SyncProgress.Wallet)) { "${heard.progress}" }
+
+    // Search in Chinese.
+    val hits = online.search("户口", 10U)
+    check("search 户口 finds guides", hits.isNotEmpty())
+    check("search highlights 【户口】", hits[0].highlighted.contains("【")) { hits[0].highlighted }
+    val guide = online.guide(hits[0].guideId)
+    check("guide of the first hit", guide.id == hits[0].guideId && guide.json.contains(guide.name))
+    check("unknown guide is ZhangbanException.NotFound",
+        runCatching { online.guide("no-such-guide") }.exceptionOrNull() is ZhangbanException.NotFound)
+    val wallet = online.wallet()
+    check("wallet holds a valid licence", wallet.isNotEmpty() && wallet[0].state == WalletLicenceState.VALID) { "$wallet" }
+
+    // FFI round trips.
+    val pingUs = micros(20_000) { ping(7U) }
+    val searchUs = micros(500) { online.search("社保", 10U) }
+    println("bench: ffi ping ${"%.2f".format(pingUs)} us/call, search 社保 ${"%.1f".format(searchUs)} us/call")
+    online.close()
+
+    // No network: the submission queues, the flush finds no server.
+    val offline = Client.open(store, closedUrl, root)
+    val draft = Draft(
+        id = "kotlin-draft-1",
+        guideId = info.getProperty("guide_id"),
+        formVersion = info.getProperty("form_version").toUInt(),
+        valuesJson = info.getProperty("values_json"),
+    )
+    offline.addOutboxObserver(heard)
+    offline.saveDraft(draft)
+    val clientId = offline.submit(draft)
+    check("submit offline queues it", offline.outbox().single().state == OutboxState.QUEUED)
+    check("outbox listener fired on queue", heard.outbox.contains(OutboxState.QUEUED))
+    val none = offline.flush()
+    check("flush with no network reports offline", none.offline && none.accepted == 0U) { "$none" }
+    check("network failure is ZhangbanException.Network",
+        runCatching { offline.enrol("ZB-DEMO-2026") }.exceptionOrNull() is ZhangbanException.Network)
+    offline.close()
+
+    // Online again: the flush delivers it exactly once.
+    val phone = Client.open(store, url, root)
+    phone.addOutboxObserver(heard)
+    phone.addStatusObserver(heard)
+    var delivered: FlushReport? = null
+    for (i in 0 until 60) {
+        val r = phone.flush()
+        if (r.accepted == 1U) { delivered = r; break }
+        delay(500)
+    }
+    check("flush once online delivers it", delivered != null)
+    val entry = phone.outbox().single()
+    check("outbox entry accepted with a tracking number",
+        entry.clientId == clientId && entry.state == OutboxState.ACCEPTED && entry.trackingNumber != null) { "$entry" }
+    check("outbox listener fired on acceptance", heard.outbox.contains(OutboxState.ACCEPTED)) { "${heard.outbox}" }
+    phone.sync()
+    check("status listener heard 'submitted'", heard.status.contains("submitted")) { "${heard.status}" }
+
+    // Show a licence, verify it as an inspector.
+    val licence = phone.wallet()[0]
+    val fields = listOf("licence_name", "holder_name")
+    val shown = phone.show(licence.licenceId, fields, null)
+    check("show makes a QR PNG", shown.png.size > 8 && shown.png[1] == 'P'.code.toByte() && shown.mode == ShowMode.Dynamic)
+    val inspector = phone.inspector()
+    val verdict = inspector.verify(shown.frame, null)
+    check("inspector: valid and bound", verdict.valid && verdict.bound && verdict.code == "valid") { "$verdict" }
+    check("inspector: only the chosen fields",
+        verdict.claimsJson.contains("holder_name") && !verdict.claimsJson.contains("\"licence_id\"")) { verdict.claimsJson }
+    val replay = inspector.verify(shown.frame, null)
+    check("inspector: a replay is refused, with zh/en text", !replay.valid && replay.zh.isNotEmpty()) { "$replay" }
+    val card = phone.printCard(licence.licenceId, fields, null)
+    check("print card is SVG", card.svg.contains("<svg"))
+    val printed = inspector.verify(card.shown.frame, null)
+    check("inspector: printed card valid and unbound", printed.valid && !printed.bound) { "$printed" }
+
+    check("logger received tracing events", heard.logs.isNotEmpty())
+    phone.close()
+    println("kotlin checks: $passed passed, 0 failed")
+}
