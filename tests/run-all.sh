@@ -37,6 +37,7 @@ bash tests/schemathesis/run.sh
 
 step "Kotlin on the host JVM: generated bindings, JNA, the real server on loopback"
 bash android/jvm-test.sh 2>&1 | tee -a "$log"
+bash ios/check-swift.sh
 
 step "Benchmarks, quick smoke run"
 ZHANGBAN_BENCH_QUICK=1 cargo bench --quiet -p zhangban-core --bench verify

@@ -1,0 +1,23 @@
+// swift-tools-version:5.9
+// Zhangban's Swift package: the uniffi-generated Swift (ios/Sources/Zhangban)
+// over the Rust library in ZhangbanFFI.xcframework (built by
+// ios/build-xcframework.sh on a Mac with Xcode; see ios/README.md).
+import PackageDescription
+
+let package = Package(
+    name: "Zhangban",
+    platforms: [.iOS(.v15)],
+    products: [
+        .library(name: "Zhangban", targets: ["Zhangban"]),
+    ],
+    targets: [
+        // The static library and the C module ZhangbanFFIFFI (header + modulemap).
+        .binaryTarget(name: "ZhangbanFFIBinary", path: "ZhangbanFFI.xcframework"),
+        // The generated Swift bindings (committed; checked by ios/check-swift.sh).
+        .target(
+            name: "Zhangban",
+            dependencies: ["ZhangbanFFIBinary"],
+            path: "Sources/Zhangban"
+        ),
+    ]
+)
