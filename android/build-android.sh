@@ -24,12 +24,19 @@ rm -rf "$jni"
 cargo ndk --platform 24 -t arm64-v8a -t armeabi-v7a -t x86_64 -o "$jni" \
   build -p zhangban-ffi --lib --profile size
 
-# Kotlin, library mode, from one of the built libraries (the metadata is the
-# same on every ABI); the bindgen itself runs on the host.
+# Kotlin, library mode. The bindgen reads uniffi's metadata from the library's
+# symbol table, which the `size` profile strips ("No UniFFI metadata found"),
+# so it reads an unstripped host build of the same crate (same exported API on
+# every target).
+cargo build -p zhangban-ffi --lib
+case "$(uname -s)" in
+  Darwin) host_lib=target/debug/libzhangban_ffi.dylib ;;
+  *) host_lib=target/debug/libzhangban_ffi.so ;;
+esac
 kt=android/src/main/kotlin
 rm -rf "$kt"
 cargo run -p zhangban-ffi --bin uniffi-bindgen -- \
-  generate --library "$jni/arm64-v8a/libzhangban_ffi.so" --language kotlin --no-format --out-dir "$kt"
+  generate --library "$host_lib" --language kotlin --no-format --out-dir "$kt"
 
 cd android
 if [ -x ./gradlew ]; then gradle=./gradlew; else gradle=gradle; fi
