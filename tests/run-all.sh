@@ -43,6 +43,7 @@ step "Benchmarks, quick smoke run"
 ZHANGBAN_BENCH_QUICK=1 cargo bench --quiet -p zhangban-core --bench verify
 ZHANGBAN_BENCH_QUICK=1 cargo bench --quiet -p zhangban-tests --bench client
 ZHANGBAN_BENCH_QUICK=1 cargo bench --quiet -p zhangban-core --bench inspect
+ZHANGBAN_BENCH_QUICK=1 bash android/jvm-bench.sh
 
 step "Summary"
 rust=$(grep -E '^test result: ok\.' "$log" | sed -E 's/.* ([0-9]+) passed.*/\1/' | awk '{s+=$1} END {print s+0}')

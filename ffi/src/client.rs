@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use zhangban_core::client::{Client as CoreClient, Draft as CoreDraft, SystemClock};
+use zhangban_core::client::{Client as CoreClient, Draft as CoreDraft, ListenerId, SystemClock};
 use zhangban_core::credential::PublicKey;
 use zhangban_core::inspection::printable::card_svg;
 use zhangban_core::inspection::qr::Qr;
@@ -17,8 +17,8 @@ use crate::listeners::{
     OutboxAdapter, OutboxObserver, StatusAdapter, StatusObserver, SyncAdapter, SyncObserver,
 };
 use crate::records::{
-    Device, Draft, FlushReport, Guide, OutboxEntry, PrintCard, SearchHit, Shown, StatusEvent,
-    SyncReport, WalletLicence,
+    CatalogInfo, Device, Draft, FlushReport, Guide, OutboxEntry, PrintCard, SearchHit, Shown,
+    StatusEvent, SyncReport, WalletLicence,
 };
 use crate::runtime::run;
 
@@ -127,6 +127,15 @@ impl Client {
     pub async fn sync(&self) -> Result<SyncReport, ZhangbanError> {
         let inner = Arc::clone(&self.inner);
         run(async move { Ok(inner.sync().await?.into()) }).await
+    }
+
+    /// What the device holds of the catalog.
+    pub fn catalog_info(&self) -> Result<CatalogInfo, ZhangbanError> {
+        let store = self.inner.store();
+        Ok(CatalogInfo {
+            guides: store.guide_count()?,
+            cursor: store.catalog_cursor()?,
+        })
     }
 
     /// Searches the cached guides offline, in Chinese (户口, 社保 …).
@@ -282,21 +291,34 @@ impl Client {
         Arc::new(Inspector::over(Arc::clone(&self.inner)))
     }
 
-    /// Adds an observer of outbox changes.
-    pub fn add_outbox_observer(&self, observer: Arc<dyn OutboxObserver>) {
+    /// Adds an observer of outbox changes; returns its id, which
+    /// [`Self::remove_observer`] takes.
+    pub fn add_outbox_observer(&self, observer: Arc<dyn OutboxObserver>) -> u64 {
         self.inner
-            .add_outbox_listener(Arc::new(OutboxAdapter(observer)));
+            .add_outbox_listener(Arc::new(OutboxAdapter(observer)))
+            .0
     }
 
-    /// Adds an observer of status events.
-    pub fn add_status_observer(&self, observer: Arc<dyn StatusObserver>) {
+    /// Adds an observer of status events; returns its id.
+    pub fn add_status_observer(&self, observer: Arc<dyn StatusObserver>) -> u64 {
         self.inner
-            .add_status_listener(Arc::new(StatusAdapter(observer)));
+            .add_status_listener(Arc::new(StatusAdapter(observer)))
+            .0
     }
 
-    /// Adds an observer of sync progress.
-    pub fn add_sync_observer(&self, observer: Arc<dyn SyncObserver>) {
+    /// Adds an observer of sync progress; returns its id.
+    pub fn add_sync_observer(&self, observer: Arc<dyn SyncObserver>) -> u64 {
         self.inner
-            .add_sync_listener(Arc::new(SyncAdapter(observer)));
+            .add_sync_listener(Arc::new(SyncAdapter(observer)))
+            .0
+    }
+
+    /// Removes an observer of any kind by the id its `add_*_observer`
+    /// returned (a screen going away); false if it was already removed. A
+    /// notification already under way may still reach it, no later one.
+    /// Observers are never removed behind the app's back: the library holds
+    /// each until this is called or the client is closed.
+    pub fn remove_observer(&self, id: u64) -> bool {
+        self.inner.remove_listener(ListenerId(id))
     }
 }

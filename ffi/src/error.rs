@@ -96,3 +96,30 @@ impl From<serde_json::Error> for ZhangbanError {
         }
     }
 }
+
+/// What an observer or logger the app implements may throw. The library
+/// catches it (and any other exception the app's code throws, which uniffi
+/// turns into [`ObserverError::Unexpected`]), logs that an observer failed
+/// without the exception's text, and carries on: the work that was being
+/// reported is never undone and the observer stays registered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum ObserverError {
+    /// The observer reported a failure of its own.
+    #[error("the observer failed")]
+    Failed {
+        /// The app's own text (never logged by the library).
+        reason: String,
+    },
+    /// The observer threw an exception it did not declare.
+    #[error("the observer threw")]
+    Unexpected {
+        /// The exception as the foreign side described it (never logged).
+        reason: String,
+    },
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for ObserverError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        Self::Unexpected { reason: e.reason }
+    }
+}

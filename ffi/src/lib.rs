@@ -22,7 +22,7 @@ mod records;
 mod runtime;
 
 pub use client::Client;
-pub use error::{FieldProblem, ZhangbanError};
+pub use error::{FieldProblem, ObserverError, ZhangbanError};
 pub use inspector::Inspector;
 pub use listeners::{OutboxObserver, StatusObserver, SyncObserver};
 pub use logging::{LogLevel, Logger, set_logger};

@@ -10,6 +10,8 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt as _};
 
+use crate::error::ObserverError;
+
 /// A log level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, uniffi::Enum)]
 pub enum LogLevel {
@@ -53,7 +55,8 @@ impl From<&Level> for LogLevel {
 #[uniffi::export(foreign)]
 pub trait Logger: Send + Sync {
     /// One log line: its level, its target (the Rust module) and its text.
-    fn log(&self, level: LogLevel, target: String, message: String);
+    /// A failure (or an exception thrown) drops that line and nothing else.
+    fn log(&self, level: LogLevel, target: String, message: String) -> Result<(), ObserverError>;
 }
 
 static LOGGER: RwLock<Option<Arc<dyn Logger>>> = RwLock::new(None);
@@ -92,7 +95,9 @@ impl<S: Subscriber> Layer<S> for Forward {
         let Some(logger) = logger else { return };
         let mut text = Text::default();
         event.record(&mut text);
-        logger.log(level, meta.target().to_owned(), text.0);
+        // A logger that fails cannot be told so through itself: the line is
+        // dropped.
+        let _ = logger.log(level, meta.target().to_owned(), text.0);
     }
 }
 

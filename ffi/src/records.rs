@@ -54,6 +54,16 @@ impl From<CoreSyncProgress> for SyncProgress {
     }
 }
 
+/// What the device holds of the catalog (for a settings or "offline
+/// ready" screen).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct CatalogInfo {
+    /// Guides cached on the device.
+    pub guides: u64,
+    /// The catalog cursor reached (0: never synced).
+    pub cursor: u64,
+}
+
 /// What a sync did.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct SyncReport {

@@ -7,8 +7,8 @@
 use std::sync::{Arc, Mutex};
 
 use zhangban_ffi::{
-    Client, Draft, Inspector, LogLevel, Logger, OutboxObserver, OutboxState, ShowMode, StatusEvent,
-    StatusObserver, SyncObserver, SyncProgress, ZhangbanError, set_logger,
+    Client, Draft, Inspector, LogLevel, Logger, ObserverError, OutboxObserver, OutboxState,
+    ShowMode, StatusEvent, StatusObserver, SyncObserver, SyncProgress, ZhangbanError, set_logger,
 };
 use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill, system_now};
 
@@ -23,23 +23,27 @@ struct Heard {
 struct Ears(Arc<Heard>);
 
 impl OutboxObserver for Ears {
-    fn on_outbox_change(&self, entry: zhangban_ffi::OutboxEntry) {
+    fn on_outbox_change(&self, entry: zhangban_ffi::OutboxEntry) -> Result<(), ObserverError> {
         self.0.outbox.lock().unwrap().push(entry.state);
+        Ok(())
     }
 }
 impl StatusObserver for Ears {
-    fn on_status(&self, event: StatusEvent) {
+    fn on_status(&self, event: StatusEvent) -> Result<(), ObserverError> {
         self.0.status.lock().unwrap().push(event.state);
+        Ok(())
     }
 }
 impl SyncObserver for Ears {
-    fn on_progress(&self, progress: SyncProgress) {
+    fn on_progress(&self, progress: SyncProgress) -> Result<(), ObserverError> {
         self.0.progress.lock().unwrap().push(progress);
+        Ok(())
     }
 }
 impl Logger for Ears {
-    fn log(&self, level: LogLevel, target: String, message: String) {
+    fn log(&self, level: LogLevel, target: String, message: String) -> Result<(), ObserverError> {
         self.0.logs.lock().unwrap().push((level, target, message));
+        Ok(())
     }
 }
 
@@ -253,4 +257,158 @@ fn bad_root_key_is_invalid_input() {
     }
     assert_eq!(zhangban_ffi::ping(7), 7);
     assert!(!zhangban_ffi::library_version().is_empty());
+}
+
+/// An observer that always fails, and tells when it is first called.
+struct Failing {
+    calls: Mutex<u32>,
+    first: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+}
+
+impl Failing {
+    fn new() -> (Arc<Self>, tokio::sync::oneshot::Receiver<()>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let me = Arc::new(Self {
+            calls: Mutex::new(0),
+            first: Mutex::new(Some(tx)),
+        });
+        (me, rx)
+    }
+    fn called(&self) -> Result<(), ObserverError> {
+        *self.calls.lock().unwrap() += 1;
+        if let Some(tx) = self.first.lock().unwrap().take() {
+            let _ = tx.send(());
+        }
+        Err(ObserverError::Failed {
+            reason: "the app's own bug".into(),
+        })
+    }
+}
+
+impl OutboxObserver for Failing {
+    fn on_outbox_change(&self, _: zhangban_ffi::OutboxEntry) -> Result<(), ObserverError> {
+        self.called()
+    }
+}
+impl SyncObserver for Failing {
+    fn on_progress(&self, _: SyncProgress) -> Result<(), ObserverError> {
+        self.called()
+    }
+}
+
+/// Waits (polling, bounded) until `done` holds.
+async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// A caller that gives up on a sync or a flush (a cancelled Kotlin
+/// coroutine or Swift task drops the future) loses nothing: the work runs
+/// to its end on the library's runtime, and a failing observer neither
+/// stops it nor stays unremovable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_calls_and_failing_observers_lose_nothing() {
+    let server = TestServer::start_demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
+    let reference = Client::open(path("reference.db"), server.url(), root_jwk(&server)).unwrap();
+    reference.sync().await.unwrap();
+    let all = |c: &Client| {
+        let mut ids: Vec<String> = c
+            .search("办理".into(), 10_000)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.guide_id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    let expected = all(&reference);
+    assert!(expected.len() > 100, "{}", expected.len());
+    let whole = reference.catalog_info().unwrap();
+    assert_eq!(whole.guides, 1135);
+
+    let client = Client::open(path("phone.db"), server.url(), root_jwk(&server)).unwrap();
+    client.enrol(DEMO_ACTIVATION_CODE.to_owned()).await.unwrap();
+
+    // A sync given up on at its first progress report (the failing
+    // observer's first call) still completes the catalog.
+    let (failing, first) = Failing::new();
+    let sync_id = client.add_sync_observer(failing.clone());
+    tokio::select! {
+        r = client.sync() => panic!("the sync finished before its first progress report: {r:?}"),
+        _ = first => {}
+    }
+    // The next sync (racing the abandoned one) ends with the full catalog.
+    let report = client.sync().await.unwrap();
+    assert!(report.bundle_version.is_some());
+    eventually("the abandoned sync's catalog", || {
+        client.catalog_info().unwrap() == whole
+    })
+    .await;
+    assert_eq!(all(&client), expected);
+    assert!(*failing.calls.lock().unwrap() > 1, "kept after failing");
+    assert!(client.remove_observer(sync_id));
+    assert!(!client.remove_observer(sync_id));
+    let calls = *failing.calls.lock().unwrap();
+    client.sync().await.unwrap();
+    // The abandoned sync may still be reporting its last step.
+    assert!(*failing.calls.lock().unwrap() <= calls + 4);
+
+    // A flush given up on while its send is in flight: the send finishes
+    // on its own, exactly once.
+    let (guide, values) = fillable(&client);
+    let draft = Draft {
+        id: "draft-cancel".into(),
+        guide_id: guide.id.clone(),
+        form_version: guide.form_version,
+        values_json: values,
+    };
+    let (failing, first) = Failing::new();
+    let outbox_id = client.add_outbox_observer(failing.clone());
+    let id = client.submit(draft).unwrap(); // the observer's first call: queued
+    first.await.unwrap();
+    let calls_at_queue = *failing.calls.lock().unwrap();
+    let sending = Arc::new(tokio::sync::Notify::new());
+    struct OnSending(Arc<tokio::sync::Notify>);
+    impl OutboxObserver for OnSending {
+        fn on_outbox_change(&self, e: zhangban_ffi::OutboxEntry) -> Result<(), ObserverError> {
+            if e.state == OutboxState::Sending {
+                self.0.notify_one();
+            }
+            Ok(())
+        }
+    }
+    let on_sending = client.add_outbox_observer(Arc::new(OnSending(sending.clone())));
+    tokio::select! {
+        r = client.flush() => panic!("the flush finished before its send began: {r:?}"),
+        () = sending.notified() => {}
+    }
+    eventually("the abandoned send's receipt", || {
+        client.outbox().unwrap()[0].state == OutboxState::Accepted
+    })
+    .await;
+    let e = &client.outbox().unwrap()[0];
+    assert_eq!(e.client_id, id);
+    assert!(e.tracking_number.is_some());
+    let on_server: Vec<_> = server
+        .submissions()
+        .into_iter()
+        .filter(|s| s.receipt.client_id == id)
+        .collect();
+    assert_eq!(on_server.len(), 1);
+    assert!(
+        *failing.calls.lock().unwrap() > calls_at_queue,
+        "the failing observer kept hearing"
+    );
+    // A flush now has nothing to send.
+    let r = client.flush().await.unwrap();
+    assert_eq!((r.sent, r.accepted), (0, 0), "{r:?}");
+    assert!(client.remove_observer(outbox_id));
+    assert!(client.remove_observer(on_sending));
 }

@@ -162,3 +162,23 @@ async fn withdrawals_and_updates_arrive_as_deltas_with_gzip() {
     let again = c.sync_catalog().await.unwrap();
     assert_eq!((again.upserted, again.deleted, again.pages), (0, 0, 1));
 }
+
+/// Two syncs at once on one client (a pull-to-refresh racing a background
+/// sync) both succeed: the second waits for the first and then finds
+/// nothing new, instead of failing on the page the first applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_syncs_of_one_client_both_succeed() {
+    let server = TestServer::start_demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = client(&server.url(), &server, &dir);
+    c.set_catalog_page_size(100);
+    let (a, b) = tokio::join!(c.sync_catalog(), c.sync_catalog());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(c.store().catalog_cursor().unwrap(), 1135);
+    assert_eq!(c.store().guide_count().unwrap(), 1135);
+    assert_eq!(
+        a.upserted + b.upserted,
+        1135,
+        "each guide applied by exactly one of them: {a:?} {b:?}"
+    );
+}

@@ -118,7 +118,7 @@ async fn wallet_licences_are_verified_on_receipt_and_attached_as_key_bound_prese
     let (guide, field) = guide_taking(&client, &business.vct, now);
     let rec = Arc::new(Recorder::default());
     client.add_outbox_listener(rec.clone());
-    client.add_status_listener(rec.clone());
+    let status_id = client.add_status_listener(rec.clone());
 
     let id = client
         .submit(&licence_draft(&guide, &field, &business.licence_id, now))
@@ -195,6 +195,24 @@ async fn wallet_licences_are_verified_on_receipt_and_attached_as_key_bound_prese
     // Each event reaches listeners once.
     assert!(client.sync_events().await.unwrap().is_empty());
     assert_eq!(rec.statuses.lock().unwrap().len(), 3);
+
+    // A removed listener hears nothing more; the store still records it.
+    assert!(client.remove_listener(status_id));
+    assert!(!client.remove_listener(status_id), "already removed");
+    let resp = http
+        .post(format!(
+            "{}/v1/operator/submissions/{tracking}/transition",
+            server.url()
+        ))
+        .bearer_auth(&server.operator_token)
+        .json(&json!({"state": "approved"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    assert_eq!(client.sync_events().await.unwrap().len(), 1);
+    assert_eq!(rec.statuses.lock().unwrap().len(), 3);
+    assert_eq!(client.store().timeline(&id).unwrap().len(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

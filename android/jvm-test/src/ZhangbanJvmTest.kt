@@ -7,8 +7,13 @@ import cn.zhangban.ffi.*
 import java.io.File
 import java.util.Properties
 import java.util.concurrent.CopyOnWriteArrayList
+import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.cancelAndJoin
 import kotlinx.coroutines.delay
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
+import java.util.concurrent.atomic.AtomicInteger
 import kotlin.system.exitProcess
 
 var passed = 0
@@ -34,11 +39,26 @@ class Heard : OutboxObserver, StatusObserver, SyncObserver, Logger {
     override fun log(level: LogLevel, target: String, message: String) { logs.add("$level $target $message") }
 }
 
-fun micros(calls: Int, body: () -> Unit): Double {
-    repeat(calls / 10) { body() } // warm-up
-    val t0 = System.nanoTime()
-    repeat(calls) { body() }
-    return (System.nanoTime() - t0) / 1000.0 / calls
+// An app observer with a bug: it throws on every call. The library must
+// carry on (and log that an observer failed), not abort the process.
+class Throwing : SyncObserver, OutboxObserver {
+    val calls = AtomicInteger()
+    val first = CompletableDeferred<Unit>()
+    val sending = CompletableDeferred<Unit>()
+    override fun onProgress(progress: SyncProgress) {
+        calls.incrementAndGet(); first.complete(Unit)
+        throw IllegalStateException("the app's own bug")
+    }
+    override fun onOutboxChange(entry: OutboxEntry) {
+        calls.incrementAndGet()
+        if (entry.state == OutboxState.SENDING) sending.complete(Unit)
+        throw IllegalStateException("the app's own bug")
+    }
+}
+
+suspend fun eventually(what: String, done: () -> Boolean) {
+    repeat(600) { if (done()) return; delay(50) }
+    check("eventually $what", false)
 }
 
 fun main(args: Array<String>) = runBlocking {
@@ -75,10 +95,7 @@ fun main(args: Array<String>) = runBlocking {
     val wallet = online.wallet()
     check("wallet holds a valid licence", wallet.isNotEmpty() && wallet[0].state == WalletLicenceState.VALID) { "$wallet" }
 
-    // FFI round trips.
-    val pingUs = micros(20_000) { ping(7U) }
-    val searchUs = micros(500) { online.search("社保", 10U) }
-    println("bench: ffi ping ${"%.2f".format(pingUs)} us/call, search 社保 ${"%.1f".format(searchUs)} us/call")
+    check("ping crosses the FFI and back", ping(7U) == 7U)
     online.close()
 
     // No network: the submission queues, the flush finds no server.
@@ -134,6 +151,46 @@ fun main(args: Array<String>) = runBlocking {
     check("print card is SVG", card.svg.contains("<svg"))
     val printed = inspector.verify(card.shown.frame, null)
     check("inspector: printed card valid and unbound", printed.valid && !printed.bound) { "$printed" }
+
+    // A cancelled coroutine loses nothing: a sync cancelled at its first
+    // progress report still ends with the whole catalog, and the observer
+    // that threw there stays registered until removed.
+    val fresh = Client.open(File(args[1], "cancel.db").path, url, root)
+    val throwing = Throwing()
+    val syncId = fresh.addSyncObserver(throwing)
+    val syncJob = launch { fresh.sync() }
+    withTimeout(30_000) { throwing.first.await() }
+    syncJob.cancelAndJoin()
+    check("sync coroutine cancelled", syncJob.isCancelled)
+    fresh.sync()
+    val whole = phone.catalogInfo()
+    eventually("the cancelled sync's catalog is whole") { fresh.catalogInfo() == whole }
+    val hits = { c: Client -> c.search("办理", 500U).map { it.guideId } }
+    check("cancelled sync: the whole catalog (${whole.guides} guides), searched alike",
+        whole.guides > 1000UL && hits(fresh) == hits(phone)) { "${fresh.catalogInfo()} vs $whole" }
+    check("a throwing observer is kept and called again", throwing.calls.get() > 1) { "${throwing.calls.get()}" }
+    check("the library logged the observer's failure, not its text",
+        heard.logs.any { it.contains("observer did not complete") } && heard.logs.none { it.contains("the app's own bug") })
+    check("removeObserver removes it once", fresh.removeObserver(syncId) && !fresh.removeObserver(syncId))
+    fresh.close()
+
+    // A flush cancelled while its send is in flight: the send completes on
+    // the library's runtime, exactly once.
+    val second = draft.copy(id = "kotlin-draft-2")
+    val outboxId = phone.addOutboxObserver(throwing)
+    val secondId = phone.submit(second)
+    val flushJob = launch { phone.flush() }
+    withTimeout(30_000) { throwing.sending.await() }
+    flushJob.cancelAndJoin()
+    check("flush coroutine cancelled", flushJob.isCancelled)
+    eventually("the cancelled flush's receipt") {
+        phone.outbox().any { it.clientId == secondId && it.state == OutboxState.ACCEPTED }
+    }
+    val after = phone.flush()
+    check("cancelled flush: accepted once, nothing left to send", after.sent == 0U && after.accepted == 0U) { "$after" }
+    check("two distinct tracking numbers",
+        phone.outbox().mapNotNull { it.trackingNumber }.toSet().size == 2) { "${phone.outbox()}" }
+    check("removeObserver of the outbox observer", phone.removeObserver(outboxId))
 
     check("logger received tracing events", heard.logs.isNotEmpty())
     phone.close()

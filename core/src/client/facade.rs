@@ -12,6 +12,7 @@ use super::api::{ApiFailure, CatalogPageIn, ServerApi, StatusEventIn};
 use super::catalog::{CatalogReport, CatalogStep, CatalogSync, PAGE_SIZE};
 use super::error::{ClientError, ClientResult};
 use super::events::{StatusListener, sync_events};
+use super::listeners::{ListenerId, ListenerIds, ListenerSet};
 use super::session::{DeviceIdentity, Session, enrol, failure};
 use super::store::ClientStore;
 use super::trust::{TrustReport, sync_trust};
@@ -66,12 +67,20 @@ pub struct Client {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) roots: Vec<PublicKey>,
     pub(crate) session: Session,
-    pub(crate) status_listeners: Mutex<Vec<Arc<dyn StatusListener>>>,
-    pub(crate) sync_listeners: Mutex<Vec<Arc<dyn SyncListener>>>,
-    pub(crate) outbox_listeners: Mutex<Vec<Arc<dyn super::flush::OutboxListener>>>,
+    pub(crate) listener_ids: ListenerIds,
+    pub(crate) status_listeners: ListenerSet<dyn StatusListener>,
+    pub(crate) sync_listeners: ListenerSet<dyn SyncListener>,
+    pub(crate) outbox_listeners: ListenerSet<dyn super::flush::OutboxListener>,
     pub(crate) backoff: crate::outbox::BackoffPolicy,
     pub(crate) catalog_page_size: u32,
     pub(crate) device_cache: Mutex<Option<DeviceIdentity>>,
+    /// One catalog sync at a time: a second waits for the first, then
+    /// fetches what changed since (an app's pull-to-refresh racing its
+    /// background sync, or a cancelled call still finishing).
+    pub(crate) catalog_gate: tokio::sync::Mutex<()>,
+    /// One flush at a time in this process (the send lease guards across
+    /// processes): a second waits for the first, then sends what is due.
+    pub(crate) flush_gate: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Client {
@@ -109,12 +118,15 @@ impl Client {
             clock,
             roots,
             session: Session::default(),
-            status_listeners: Mutex::new(Vec::new()),
-            sync_listeners: Mutex::new(Vec::new()),
-            outbox_listeners: Mutex::new(Vec::new()),
+            listener_ids: ListenerIds::default(),
+            status_listeners: ListenerSet::default(),
+            sync_listeners: ListenerSet::default(),
+            outbox_listeners: ListenerSet::default(),
             backoff: crate::outbox::BackoffPolicy::default(),
             catalog_page_size: PAGE_SIZE,
             device_cache: Mutex::new(None),
+            catalog_gate: tokio::sync::Mutex::new(()),
+            flush_gate: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -139,27 +151,32 @@ impl Client {
         self.clock.now()
     }
 
-    /// Adds a listener for status events of accepted submissions.
-    pub fn add_status_listener(&self, l: Arc<dyn StatusListener>) {
-        if let Ok(mut v) = self.status_listeners.lock() {
-            v.push(l);
-        }
+    /// Adds a listener for status events of accepted submissions; the id
+    /// removes it ([`Self::remove_listener`]).
+    pub fn add_status_listener(&self, l: Arc<dyn StatusListener>) -> ListenerId {
+        let id = self.listener_ids.next();
+        self.status_listeners.add(id, l);
+        id
     }
 
-    /// Adds a listener for sync progress.
-    pub fn add_sync_listener(&self, l: Arc<dyn SyncListener>) {
-        if let Ok(mut v) = self.sync_listeners.lock() {
-            v.push(l);
-        }
+    /// Adds a listener for sync progress; the id removes it.
+    pub fn add_sync_listener(&self, l: Arc<dyn SyncListener>) -> ListenerId {
+        let id = self.listener_ids.next();
+        self.sync_listeners.add(id, l);
+        id
+    }
+
+    /// Removes a listener of any kind by the id its `add_*` returned; false
+    /// if it was already removed. A notification already under way may
+    /// still reach it; none started later will.
+    pub fn remove_listener(&self, id: ListenerId) -> bool {
+        self.status_listeners.remove(id)
+            || self.sync_listeners.remove(id)
+            || self.outbox_listeners.remove(id)
     }
 
     fn progress(&self, p: SyncProgress) {
-        let listeners = self
-            .sync_listeners
-            .lock()
-            .map(|v| v.clone())
-            .unwrap_or_default();
-        for l in listeners {
+        for l in self.sync_listeners.snapshot() {
             l.on_progress(p);
         }
     }
@@ -202,7 +219,9 @@ impl Client {
 
     /// Syncs the catalog: pages since the stored cursor, each applied in one
     /// transaction; a cut resumes from the last applied page next time.
+    /// Concurrent calls run one after the other.
     pub async fn sync_catalog(&self) -> ClientResult<CatalogReport> {
+        let _one_at_a_time = self.catalog_gate.lock().await;
         let mut sync = CatalogSync::new(self.store.catalog_cursor()?, self.catalog_page_size);
         // The next page is fetched while this one is checked and applied
         // (hashing, parsing and indexing 500 guides is the client's work;
@@ -268,11 +287,7 @@ impl Client {
     pub async fn sync_events(&self) -> ClientResult<Vec<StatusEventIn>> {
         let token = self.authed_token().await?;
         let fresh = sync_events(&self.store, &self.api, &token).await?;
-        let listeners = self
-            .status_listeners
-            .lock()
-            .map(|v| v.clone())
-            .unwrap_or_default();
+        let listeners = self.status_listeners.snapshot();
         for e in &fresh {
             for l in &listeners {
                 l.on_status(e);

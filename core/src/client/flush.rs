@@ -19,6 +19,7 @@ use super::api::{ApiFailure, ReceiptIn};
 use super::drafts::Draft;
 use super::error::{ClientError, ClientResult};
 use super::facade::Client;
+use super::listeners::ListenerId;
 use super::outbox_store::OutboxEntry;
 use crate::credential::{HeldLicence, KeyBindingRequest};
 use crate::guide::{FieldKind, Guide, validate_versioned_submission};
@@ -161,22 +162,19 @@ fn unit() -> f64 {
 }
 
 impl Client {
-    /// Adds a listener for outbox changes.
-    pub fn add_outbox_listener(&self, l: Arc<dyn OutboxListener>) {
-        if let Ok(mut v) = self.outbox_listeners.lock() {
-            v.push(l);
-        }
+    /// Adds a listener for outbox changes; the id removes it
+    /// ([`Client::remove_listener`]).
+    pub fn add_outbox_listener(&self, l: Arc<dyn OutboxListener>) -> ListenerId {
+        let id = self.listener_ids.next();
+        self.outbox_listeners.add(id, l);
+        id
     }
 
     fn outbox_changed(&self, client_id: &str) {
-        let listeners = self
-            .outbox_listeners
-            .lock()
-            .map(|v| v.clone())
-            .unwrap_or_default();
-        if listeners.is_empty() {
+        if self.outbox_listeners.is_empty() {
             return;
         }
+        let listeners = self.outbox_listeners.snapshot();
         if let Ok(Some(e)) = self.store.outbox_entry(client_id) {
             for l in &listeners {
                 l.on_outbox_change(&e);
@@ -377,8 +375,10 @@ impl Client {
     /// Sends every due entry, oldest first, until none is due. Rejected
     /// entries are skipped (they never block the rest); when the server
     /// cannot be reached the flush stops and the remaining due entries wait
-    /// for the failed one's retry time.
+    /// for the failed one's retry time. Concurrent calls run one after the
+    /// other.
     pub async fn flush(&self) -> ClientResult<FlushReport> {
+        let _one_at_a_time = self.flush_gate.lock().await;
         let report = self.flush_rounds().await;
         // One disk flush for the whole batch of sends and receipts.
         self.store.make_durable(self.now())?;

@@ -661,25 +661,31 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 public protocol ClientProtocol: AnyObject, Sendable {
     
     /**
-     * Adds an observer of outbox changes.
+     * Adds an observer of outbox changes; returns its id, which
+     * [`Self::remove_observer`] takes.
      */
-    func addOutboxObserver(observer: OutboxObserver) 
+    func addOutboxObserver(observer: OutboxObserver)  -> UInt64
     
     /**
-     * Adds an observer of status events.
+     * Adds an observer of status events; returns its id.
      */
-    func addStatusObserver(observer: StatusObserver) 
+    func addStatusObserver(observer: StatusObserver)  -> UInt64
     
     /**
-     * Adds an observer of sync progress.
+     * Adds an observer of sync progress; returns its id.
      */
-    func addSyncObserver(observer: SyncObserver) 
+    func addSyncObserver(observer: SyncObserver)  -> UInt64
     
     /**
      * Keeps a file for an attachment field; returns the JSON value to put
      * in the form (its content hash, size, media type and name).
      */
     func attachFile(data: Data, mediaType: String, name: String) throws  -> String
+    
+    /**
+     * What the device holds of the catalog.
+     */
+    func catalogInfo() throws  -> CatalogInfo
     
     /**
      * Corrects a rejected submission's values and queues it again.
@@ -726,6 +732,15 @@ public protocol ClientProtocol: AnyObject, Sendable {
      * presentation valid for `validity_secs` (default 180 days), as SVG.
      */
     func printCard(licenceId: String, fields: [String], validitySecs: Int64?) throws  -> PrintCard
+    
+    /**
+     * Removes an observer of any kind by the id its `add_*_observer`
+     * returned (a screen going away); false if it was already removed. A
+     * notification already under way may still reach it, no later one.
+     * Observers are never removed behind the app's back: the library holds
+     * each until this is called or the client is closed.
+     */
+    func removeObserver(id: UInt64)  -> Bool
     
     /**
      * Saves (creates or replaces) a draft.
@@ -840,39 +855,43 @@ public static func `open`(storePath: String, serverUrl: String, rootJwkJson: Str
 
     
     /**
-     * Adds an observer of outbox changes.
+     * Adds an observer of outbox changes; returns its id, which
+     * [`Self::remove_observer`] takes.
      */
-open func addOutboxObserver(observer: OutboxObserver)  {try! rustCall() {
+open func addOutboxObserver(observer: OutboxObserver) -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_zhangban_ffi_fn_method_client_add_outbox_observer(
             self.uniffiCloneHandle(),
         FfiConverterTypeOutboxObserver_lower(observer),uniffiCallStatus
     )
-}
+})
 }
     
     /**
-     * Adds an observer of status events.
+     * Adds an observer of status events; returns its id.
      */
-open func addStatusObserver(observer: StatusObserver)  {try! rustCall() {
+open func addStatusObserver(observer: StatusObserver) -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_zhangban_ffi_fn_method_client_add_status_observer(
             self.uniffiCloneHandle(),
         FfiConverterTypeStatusObserver_lower(observer),uniffiCallStatus
     )
-}
+})
 }
     
     /**
-     * Adds an observer of sync progress.
+     * Adds an observer of sync progress; returns its id.
      */
-open func addSyncObserver(observer: SyncObserver)  {try! rustCall() {
+open func addSyncObserver(observer: SyncObserver) -> UInt64  {
+    return try!  FfiConverterUInt64.lift(try! rustCall() {
         uniffiCallStatus in
     uniffi_zhangban_ffi_fn_method_client_add_sync_observer(
             self.uniffiCloneHandle(),
         FfiConverterTypeSyncObserver_lower(observer),uniffiCallStatus
     )
-}
+})
 }
     
     /**
@@ -887,6 +906,18 @@ open func attachFile(data: Data, mediaType: String, name: String)throws  -> Stri
         FfiConverterData.lower(data),
         FfiConverterString.lower(mediaType),
         FfiConverterString.lower(name),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * What the device holds of the catalog.
+     */
+open func catalogInfo()throws  -> CatalogInfo  {
+    return try  FfiConverterTypeCatalogInfo_lift(try rustCallWithError(FfiConverterTypeZhangbanError_lift) {
+        uniffiCallStatus in
+    uniffi_zhangban_ffi_fn_method_client_catalog_info(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -1015,6 +1046,23 @@ open func printCard(licenceId: String, fields: [String], validitySecs: Int64?)th
         FfiConverterString.lower(licenceId),
         FfiConverterSequenceString.lower(fields),
         FfiConverterOptionInt64.lower(validitySecs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Removes an observer of any kind by the id its `add_*_observer`
+     * returned (a screen going away); false if it was already removed. A
+     * notification already under way may still reach it, no later one.
+     * Observers are never removed behind the app's back: the library holds
+     * each until this is called or the client is closed.
+     */
+open func removeObserver(id: UInt64) -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_zhangban_ffi_fn_method_client_remove_observer(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(id),uniffiCallStatus
     )
 })
 }
@@ -1356,8 +1404,9 @@ public protocol Logger: AnyObject, Sendable {
     
     /**
      * One log line: its level, its target (the Rust module) and its text.
+     * A failure (or an exception thrown) drops that line and nothing else.
      */
-    func log(level: LogLevel, target: String, message: String) 
+    func log(level: LogLevel, target: String, message: String) throws 
     
 }
 /**
@@ -1418,8 +1467,9 @@ open class LoggerImpl: Logger, @unchecked Sendable {
     
     /**
      * One log line: its level, its target (the Rust module) and its text.
+     * A failure (or an exception thrown) drops that line and nothing else.
      */
-open func log(level: LogLevel, target: String, message: String)  {try! rustCall() {
+open func log(level: LogLevel, target: String, message: String)throws   {try rustCallWithError(FfiConverterTypeObserverError_lift) {
         uniffiCallStatus in
     uniffi_zhangban_ffi_fn_method_logger_log(
             self.uniffiCloneHandle(),
@@ -1471,7 +1521,7 @@ fileprivate struct UniffiCallbackInterfaceLogger {
                 guard let uniffiObj = try? FfiConverterTypeLogger.handleMap.get(handle: uniffiHandle) else {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
-                return uniffiObj.log(
+                return try uniffiObj.log(
                      level: try FfiConverterTypeLogLevel_lift(level),
                      target: try FfiConverterString.lift(target),
                      message: try FfiConverterString.lift(message)
@@ -1480,10 +1530,11 @@ fileprivate struct UniffiCallbackInterfaceLogger {
 
             
             let writeReturn = { () }
-            uniffiTraitInterfaceCall(
+            uniffiTraitInterfaceCallWithError(
                 callStatus: uniffiCallStatus,
                 makeCall: makeCall,
-                writeReturn: writeReturn
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeObserverError_lower
             )
         }
     )
@@ -1574,7 +1625,7 @@ public protocol OutboxObserver: AnyObject, Sendable {
     /**
      * An entry changed.
      */
-    func onOutboxChange(entry: OutboxEntry) 
+    func onOutboxChange(entry: OutboxEntry) throws 
     
 }
 /**
@@ -1637,7 +1688,7 @@ open class OutboxObserverImpl: OutboxObserver, @unchecked Sendable {
     /**
      * An entry changed.
      */
-open func onOutboxChange(entry: OutboxEntry)  {try! rustCall() {
+open func onOutboxChange(entry: OutboxEntry)throws   {try rustCallWithError(FfiConverterTypeObserverError_lift) {
         uniffiCallStatus in
     uniffi_zhangban_ffi_fn_method_outboxobserver_on_outbox_change(
             self.uniffiCloneHandle(),
@@ -1685,17 +1736,18 @@ fileprivate struct UniffiCallbackInterfaceOutboxObserver {
                 guard let uniffiObj = try? FfiConverterTypeOutboxObserver.handleMap.get(handle: uniffiHandle) else {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
-                return uniffiObj.onOutboxChange(
+                return try uniffiObj.onOutboxChange(
                      entry: try FfiConverterTypeOutboxEntry_lift(entry)
                 )
             }
 
             
             let writeReturn = { () }
-            uniffiTraitInterfaceCall(
+            uniffiTraitInterfaceCallWithError(
                 callStatus: uniffiCallStatus,
                 makeCall: makeCall,
-                writeReturn: writeReturn
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeObserverError_lower
             )
         }
     )
@@ -1785,7 +1837,7 @@ public protocol StatusObserver: AnyObject, Sendable {
     /**
      * A new status event arrived through sync.
      */
-    func onStatus(event: StatusEvent) 
+    func onStatus(event: StatusEvent) throws 
     
 }
 /**
@@ -1847,7 +1899,7 @@ open class StatusObserverImpl: StatusObserver, @unchecked Sendable {
     /**
      * A new status event arrived through sync.
      */
-open func onStatus(event: StatusEvent)  {try! rustCall() {
+open func onStatus(event: StatusEvent)throws   {try rustCallWithError(FfiConverterTypeObserverError_lift) {
         uniffiCallStatus in
     uniffi_zhangban_ffi_fn_method_statusobserver_on_status(
             self.uniffiCloneHandle(),
@@ -1895,17 +1947,18 @@ fileprivate struct UniffiCallbackInterfaceStatusObserver {
                 guard let uniffiObj = try? FfiConverterTypeStatusObserver.handleMap.get(handle: uniffiHandle) else {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
-                return uniffiObj.onStatus(
+                return try uniffiObj.onStatus(
                      event: try FfiConverterTypeStatusEvent_lift(event)
                 )
             }
 
             
             let writeReturn = { () }
-            uniffiTraitInterfaceCall(
+            uniffiTraitInterfaceCallWithError(
                 callStatus: uniffiCallStatus,
                 makeCall: makeCall,
-                writeReturn: writeReturn
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeObserverError_lower
             )
         }
     )
@@ -1995,7 +2048,7 @@ public protocol SyncObserver: AnyObject, Sendable {
     /**
      * A step of a sync finished.
      */
-    func onProgress(progress: SyncProgress) 
+    func onProgress(progress: SyncProgress) throws 
     
 }
 /**
@@ -2057,7 +2110,7 @@ open class SyncObserverImpl: SyncObserver, @unchecked Sendable {
     /**
      * A step of a sync finished.
      */
-open func onProgress(progress: SyncProgress)  {try! rustCall() {
+open func onProgress(progress: SyncProgress)throws   {try rustCallWithError(FfiConverterTypeObserverError_lift) {
         uniffiCallStatus in
     uniffi_zhangban_ffi_fn_method_syncobserver_on_progress(
             self.uniffiCloneHandle(),
@@ -2105,17 +2158,18 @@ fileprivate struct UniffiCallbackInterfaceSyncObserver {
                 guard let uniffiObj = try? FfiConverterTypeSyncObserver.handleMap.get(handle: uniffiHandle) else {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
-                return uniffiObj.onProgress(
+                return try uniffiObj.onProgress(
                      progress: try FfiConverterTypeSyncProgress_lift(progress)
                 )
             }
 
             
             let writeReturn = { () }
-            uniffiTraitInterfaceCall(
+            uniffiTraitInterfaceCallWithError(
                 callStatus: uniffiCallStatus,
                 makeCall: makeCall,
-                writeReturn: writeReturn
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeObserverError_lower
             )
         }
     )
@@ -2193,6 +2247,76 @@ public func FfiConverterTypeSyncObserver_lower(_ value: SyncObserver) -> UInt64 
 }
 
 
+
+
+/**
+ * What the device holds of the catalog (for a settings or "offline
+ * ready" screen).
+ */
+public struct CatalogInfo: Equatable, Hashable {
+    /**
+     * Guides cached on the device.
+     */
+    public var guides: UInt64
+    /**
+     * The catalog cursor reached (0: never synced).
+     */
+    public var cursor: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Guides cached on the device.
+         */guides: UInt64, 
+        /**
+         * The catalog cursor reached (0: never synced).
+         */cursor: UInt64) {
+        self.guides = guides
+        self.cursor = cursor
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CatalogInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCatalogInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CatalogInfo {
+        return
+            try CatalogInfo(
+                guides: FfiConverterUInt64.read(from: &buf), 
+                cursor: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CatalogInfo, into buf: inout [UInt8]) {
+        FfiConverterUInt64.write(value.guides, into: &buf)
+        FfiConverterUInt64.write(value.cursor, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCatalogInfo_lift(_ buf: RustBuffer) throws -> CatalogInfo {
+    return try FfiConverterTypeCatalogInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCatalogInfo_lower(_ value: CatalogInfo) -> RustBuffer {
+    return FfiConverterTypeCatalogInfo.lower(value)
+}
 
 
 /**
@@ -3858,6 +3982,110 @@ public func FfiConverterTypeLogLevel_lower(_ value: LogLevel) -> RustBuffer {
 
 
 /**
+ * What an observer or logger the app implements may throw. The library
+ * catches it (and any other exception the app's code throws, which uniffi
+ * turns into [`ObserverError::Unexpected`]), logs that an observer failed
+ * without the exception's text, and carries on: the work that was being
+ * reported is never undone and the observer stays registered.
+ */
+public 
+enum ObserverError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    /**
+     * The observer reported a failure of its own.
+     */
+    case Failed(
+        /**
+         * The app's own text (never logged by the library).
+         */reason: String
+    )
+    /**
+     * The observer threw an exception it did not declare.
+     */
+    case Unexpected(
+        /**
+         * The exception as the foreign side described it (never logged).
+         */reason: String
+    )
+
+    
+
+    
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension ObserverError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeObserverError: FfiConverterRustBuffer {
+    typealias SwiftType = ObserverError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ObserverError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .Failed(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 2: return .Unexpected(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ObserverError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case let .Failed(reason):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .Unexpected(reason):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(reason, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeObserverError_lift(_ buf: RustBuffer) throws -> ObserverError {
+    return try FfiConverterTypeObserverError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeObserverError_lower(_ value: ObserverError) -> RustBuffer {
+    return FfiConverterTypeObserverError.lower(value)
+}
+
+
+/**
  * An outbox entry's state.
  */
 
@@ -4891,16 +5119,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_zhangban_ffi_checksum_func_set_logger() != 32567) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_zhangban_ffi_checksum_method_client_add_outbox_observer() != 29153) {
+    if (uniffi_zhangban_ffi_checksum_method_client_add_outbox_observer() != 44635) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_zhangban_ffi_checksum_method_client_add_status_observer() != 15522) {
+    if (uniffi_zhangban_ffi_checksum_method_client_add_status_observer() != 48205) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_zhangban_ffi_checksum_method_client_add_sync_observer() != 14565) {
+    if (uniffi_zhangban_ffi_checksum_method_client_add_sync_observer() != 37721) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_zhangban_ffi_checksum_method_client_attach_file() != 21064) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_zhangban_ffi_checksum_method_client_catalog_info() != 17993) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_zhangban_ffi_checksum_method_client_correct() != 53760) {
@@ -4930,6 +5161,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_zhangban_ffi_checksum_method_client_print_card() != 24481) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_zhangban_ffi_checksum_method_client_remove_observer() != 18962) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_zhangban_ffi_checksum_method_client_save_draft() != 27227) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4957,16 +5191,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_zhangban_ffi_checksum_method_inspector_verify() != 28087) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_zhangban_ffi_checksum_method_outboxobserver_on_outbox_change() != 41433) {
+    if (uniffi_zhangban_ffi_checksum_method_outboxobserver_on_outbox_change() != 21390) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_zhangban_ffi_checksum_method_statusobserver_on_status() != 37300) {
+    if (uniffi_zhangban_ffi_checksum_method_statusobserver_on_status() != 33248) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_zhangban_ffi_checksum_method_syncobserver_on_progress() != 58513) {
+    if (uniffi_zhangban_ffi_checksum_method_syncobserver_on_progress() != 38569) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_zhangban_ffi_checksum_method_logger_log() != 51133) {
+    if (uniffi_zhangban_ffi_checksum_method_logger_log() != 8536) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_zhangban_ffi_checksum_constructor_client_open() != 46) {
