@@ -80,6 +80,18 @@ fn licence_draft(g: &Guide, field: &str, licence_id: &str, now: i64) -> Draft {
     }
 }
 
+/// An operator call (POST with the operator token); asserts success.
+async fn operator_post(server: &TestServer, path: &str, body: Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{}{path}", server.url()))
+        .bearer_auth(&server.operator_token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+}
+
 #[derive(Default)]
 struct Recorder {
     statuses: Mutex<Vec<StatusEventIn>>,
@@ -156,19 +168,9 @@ async fn wallet_licences_are_verified_on_receipt_and_attached_as_key_bound_prese
 
     // The officer moves it along; the phone hears of it through sync.
     let tracking = e.tracking_number.clone().unwrap();
-    let http = reqwest::Client::new();
+    let transition = format!("/v1/operator/submissions/{tracking}/transition");
     for state in ["accepted", "reviewing"] {
-        let resp = http
-            .post(format!(
-                "{}/v1/operator/submissions/{tracking}/transition",
-                server.url()
-            ))
-            .bearer_auth(&server.operator_token)
-            .json(&json!({"state": state}))
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+        operator_post(&server, &transition, json!({"state": state})).await;
     }
     let fresh = client.sync_events().await.unwrap();
     let states: Vec<&str> = fresh.iter().map(|e| e.state.as_str()).collect();
@@ -199,17 +201,7 @@ async fn wallet_licences_are_verified_on_receipt_and_attached_as_key_bound_prese
     // A removed listener hears nothing more; the store still records it.
     assert!(client.remove_listener(status_id));
     assert!(!client.remove_listener(status_id), "already removed");
-    let resp = http
-        .post(format!(
-            "{}/v1/operator/submissions/{tracking}/transition",
-            server.url()
-        ))
-        .bearer_auth(&server.operator_token)
-        .json(&json!({"state": "approved"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    operator_post(&server, &transition, json!({"state": "approved"})).await;
     assert_eq!(client.sync_events().await.unwrap().len(), 1);
     assert_eq!(rec.statuses.lock().unwrap().len(), 3);
     assert_eq!(client.store().timeline(&id).unwrap().len(), 4);
@@ -249,19 +241,12 @@ async fn stale_proofs_are_rebuilt_and_a_revoked_licence_is_rejected_with_its_rea
     assert_eq!(r.accepted, 1, "{r:?}");
 
     // Revoke the licence: a new submission with it is refused with the reason.
-    let http = reqwest::Client::new();
-    let resp = http
-        .post(format!(
-            "{}/v1/operator/licences/{}/status",
-            server.url(),
-            business.licence_id
-        ))
-        .bearer_auth(&server.operator_token)
-        .json(&json!({"status": "revoked"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success(), "{}", resp.text().await.unwrap());
+    operator_post(
+        &server,
+        &format!("/v1/operator/licences/{}/status", business.licence_id),
+        json!({"status": "revoked"}),
+    )
+    .await;
     client.sync_trust().await.unwrap();
     let revoked = client
         .wallet()
