@@ -13,7 +13,7 @@ import kotlinx.coroutines.runBlocking
 /// The median of `rounds` timed batches of `calls`, after one warm-up batch
 /// (the JIT and JNA's first-call binding).
 fun micros(rounds: Int, calls: Int, body: () -> Unit): Double {
-    repeat(calls) { body() }
+    repeat(3 * calls) { body() }
     val perCall = (1..rounds).map {
         val t0 = System.nanoTime()
         repeat(calls) { body() }
@@ -35,7 +35,9 @@ fun main(args: Array<String>) = runBlocking {
     var sink = 0L
     val ping = micros(rounds, pingCalls) { sink += ping(7U).toLong() }
     println("kotlin ping: ${"%.3f".format(ping)} us/call ($pingCalls calls)")
-    for ((q, limit) in listOf("社保" to 1U, "社保" to 10U, "营业执照" to 10U)) {
+    val version = micros(rounds, pingCalls / 10) { sink += libraryVersion().length }
+    println("kotlin string result: ${"%.3f".format(version)} us/call (${pingCalls / 10} calls)")
+    for ((q, limit) in listOf("魑魅" to 10U, "社保" to 1U, "社保" to 10U, "营业执照" to 10U)) {
         val us = micros(rounds, searchCalls) { sink += client.search(q, limit).size }
         println("kotlin search $q top $limit: ${"%.1f".format(us)} us/call ($searchCalls calls)")
     }

@@ -165,9 +165,9 @@ fun main(args: Array<String>) = runBlocking {
     fresh.sync()
     val whole = phone.catalogInfo()
     eventually("the cancelled sync's catalog is whole") { fresh.catalogInfo() == whole }
-    val hits = { c: Client -> c.search("办理", 500U).map { it.guideId } }
+    val topHits = { c: Client -> c.search("办理", 500U).map { it.guideId } }
     check("cancelled sync: the whole catalog (${whole.guides} guides), searched alike",
-        whole.guides > 1000UL && hits(fresh) == hits(phone)) { "${fresh.catalogInfo()} vs $whole" }
+        whole.guides > 1000UL && topHits(fresh) == topHits(phone)) { "${fresh.catalogInfo()} vs $whole" }
     check("a throwing observer is kept and called again", throwing.calls.get() > 1) { "${throwing.calls.get()}" }
     check("the library logged the observer's failure, not its text",
         heard.logs.any { it.contains("observer did not complete") } && heard.logs.none { it.contains("the app's own bug") })
