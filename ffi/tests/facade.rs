@@ -341,8 +341,9 @@ async fn cancelled_calls_and_failing_observers_lose_nothing() {
     let (failing, first) = Failing::new();
     let sync_id = client.add_sync_observer(failing.clone());
     tokio::select! {
-        r = client.sync() => panic!("the sync finished before its first progress report: {r:?}"),
+        biased; // when both are ready (a slow test thread), the report wins
         _ = first => {}
+        r = client.sync() => panic!("the sync finished before its first progress report: {r:?}"),
     }
     // The next sync (racing the abandoned one) ends with the full catalog.
     let report = client.sync().await.unwrap();
@@ -386,8 +387,9 @@ async fn cancelled_calls_and_failing_observers_lose_nothing() {
     }
     let on_sending = client.add_outbox_observer(Arc::new(OnSending(sending.clone())));
     tokio::select! {
-        r = client.flush() => panic!("the flush finished before its send began: {r:?}"),
+        biased;
         () = sending.notified() => {}
+        r = client.flush() => panic!("the flush finished before its send began: {r:?}"),
     }
     eventually("the abandoned send's receipt", || {
         client.outbox().unwrap()[0].state == OutboxState::Accepted
