@@ -13,6 +13,8 @@ import kotlinx.coroutines.delay
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
+import java.util.concurrent.CountDownLatch
+import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicInteger
 import kotlin.system.exitProcess
 
@@ -41,17 +43,23 @@ class Heard : OutboxObserver, StatusObserver, SyncObserver, Logger {
 
 // An app observer with a bug: it throws on every call. The library must
 // carry on (and log that an observer failed), not abort the process.
+// Its first sync report and its SENDING report also hold the library's
+// thread until the test lets go, so the test cancels while the work is
+// certainly still under way.
 class Throwing : SyncObserver, OutboxObserver {
     val calls = AtomicInteger()
     val first = CompletableDeferred<Unit>()
     val sending = CompletableDeferred<Unit>()
+    val release = CountDownLatch(1)
+    val releaseSend = CountDownLatch(1)
     override fun onProgress(progress: SyncProgress) {
-        calls.incrementAndGet(); first.complete(Unit)
+        calls.incrementAndGet()
+        if (first.complete(Unit)) release.await(30, TimeUnit.SECONDS)
         throw IllegalStateException("the app's own bug")
     }
     override fun onOutboxChange(entry: OutboxEntry) {
         calls.incrementAndGet()
-        if (entry.state == OutboxState.SENDING) sending.complete(Unit)
+        if (entry.state == OutboxState.SENDING && sending.complete(Unit)) releaseSend.await(30, TimeUnit.SECONDS)
         throw IllegalStateException("the app's own bug")
     }
 }
@@ -161,6 +169,7 @@ fun main(args: Array<String>) = runBlocking {
     val syncJob = launch { fresh.sync() }
     withTimeout(30_000) { throwing.first.await() }
     syncJob.cancelAndJoin()
+    throwing.release.countDown()
     check("sync coroutine cancelled", syncJob.isCancelled)
     fresh.sync()
     val whole = phone.catalogInfo()
@@ -182,6 +191,7 @@ fun main(args: Array<String>) = runBlocking {
     val flushJob = launch { phone.flush() }
     withTimeout(30_000) { throwing.sending.await() }
     flushJob.cancelAndJoin()
+    throwing.releaseSend.countDown()
     check("flush coroutine cancelled", flushJob.isCancelled)
     eventually("the cancelled flush's receipt") {
         phone.outbox().any { it.clientId == secondId && it.state == OutboxState.ACCEPTED }
