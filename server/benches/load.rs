@@ -27,20 +27,25 @@
 //! without `--bench` (e.g. by `cargo test --all-targets`), phases last 1 s.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../tests/shared/forms.rs"]
+#[allow(dead_code)] // each includer uses a part
+mod forms;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDate;
 use ed25519_dalek::Signer as _;
 use serde_json::{Map, Value, json};
 use zhangban_core::credential::jose::b64e;
 use zhangban_core::credential::{HeldLicence, KeyBindingRequest, KeyPair};
-use zhangban_core::guide::{FieldKind, Guide, validate_submission};
+use zhangban_core::guide::{FieldKind, Guide};
 use zhangban_server::api::auth::challenge_message;
 use zhangban_server::setup::DEMO_ACTIVATION_CODE;
+
+use forms::{catalog, fill_simple, today_cst};
 
 const BIN: &str = env!("CARGO_BIN_EXE_zhangban-server");
 const CONNECTIONS: usize = 64;
@@ -205,75 +210,6 @@ async fn device(base: &str) -> Device {
         licence,
         fields,
     }
-}
-
-async fn catalog(base: &str) -> Vec<Guide> {
-    let http = reqwest::Client::new();
-    let mut guides = Vec::new();
-    let mut since = 0u64;
-    loop {
-        let page: Value = http
-            .get(format!(
-                "{base}/v1/catalog/changes?since={since}&limit=1000"
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        for c in page["changes"].as_array().unwrap() {
-            if !c["guide"].is_null() {
-                guides.push(serde_json::from_value(c["guide"].clone()).unwrap());
-            }
-        }
-        since = page["next"].as_u64().unwrap();
-        if !page["more"].as_bool().unwrap() {
-            return guides;
-        }
-    }
-}
-
-fn today_cst() -> NaiveDate {
-    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
-}
-
-/// Valid values for every required field, or `None` if one needs a pattern,
-/// an attachment or a licence.
-fn fill_simple(guide: &Guide, today: NaiveDate) -> Option<Map<String, Value>> {
-    let mut values = Map::new();
-    for f in guide.form.fields.iter().filter(|f| f.required) {
-        let v = match &f.kind {
-            FieldKind::Text {
-                min_len,
-                max_len,
-                pattern: None,
-            } => json!("办".repeat((*min_len).max(2).min(*max_len) as usize)),
-            FieldKind::Number { min, integer, .. } => {
-                let n = min.unwrap_or(0.0).max(1.0);
-                if *integer {
-                    json!(n.ceil() as i64)
-                } else {
-                    json!(n)
-                }
-            }
-            FieldKind::Date { .. } => json!(today.format("%Y-%m-%d").to_string()),
-            FieldKind::Choice { options, multiple } => {
-                let first = json!(options.first()?.value);
-                if *multiple { json!([first]) } else { first }
-            }
-            FieldKind::IdNumber => json!("11010519491231002X"),
-            FieldKind::Phone => json!("13800138000"),
-            FieldKind::Text { .. }
-            | FieldKind::LicenceRef { .. }
-            | FieldKind::Attachment { .. } => {
-                return None;
-            }
-        };
-        values.insert(f.name.clone(), v);
-    }
-    validate_submission(&guide.form, &values, today).ok()?;
-    Some(values)
 }
 
 /// A guide with a field accepting the business licence, and the values of its other required fields.
@@ -454,7 +390,7 @@ fn ms(d: Duration) -> f64 {
 async fn run(secs: f64, quick: bool) {
     let server = start_server().await;
     let base = Arc::new(server.base.clone());
-    let guides = catalog(&base).await;
+    let guides = catalog(&reqwest::Client::new(), &base).await;
     let (guide, licence_field, values) = pick_guide(&guides);
     let form = Arc::new(Form {
         guide_id: guide.id.clone(),

@@ -5,20 +5,25 @@
 //! afterwards (through the public API a phone or inspector uses).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "shared/forms.rs"]
+#[allow(dead_code)] // each includer uses a part
+mod forms;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDate;
 use ed25519_dalek::Signer as _;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use zhangban_core::credential::demo::{DemoWorld, MARKET_REGULATION};
 use zhangban_core::credential::jose::b64e;
 use zhangban_core::credential::{HeldLicence, KeyPair, PublicKey, TrustBundle, VerifiedStatusList};
-use zhangban_core::guide::{FieldKind, Guide, validate_submission};
+use zhangban_core::guide::Guide;
 use zhangban_server::api::auth::challenge_message;
 use zhangban_server::setup::DEMO_ACTIVATION_CODE;
+
+use forms::{fill_simple, today_cst};
 
 const BIN: &str = env!("CARGO_BIN_EXE_zhangban-server");
 
@@ -765,47 +770,12 @@ fn guide_publish_then_withdraw_leaves_a_tombstone() {
 
 // ---------------------------------------------------------------- submissions
 
-/// Valid values for every required field of a form this filler can fill.
-fn fill_simple(guide: &Guide, today: NaiveDate) -> Option<Map<String, Value>> {
-    let mut values = Map::new();
-    for f in guide.form.fields.iter().filter(|f| f.required) {
-        let v = match &f.kind {
-            FieldKind::Text {
-                min_len,
-                max_len,
-                pattern: None,
-            } => json!("办".repeat((*min_len).max(2).min(*max_len) as usize)),
-            FieldKind::Number { min, integer, .. } => {
-                let n = min.unwrap_or(0.0).max(1.0);
-                if *integer {
-                    json!(n.ceil() as i64)
-                } else {
-                    json!(n)
-                }
-            }
-            FieldKind::Date { .. } => json!(today.format("%Y-%m-%d").to_string()),
-            FieldKind::Choice { options, multiple } => {
-                let first = json!(options.first()?.value);
-                if *multiple { json!([first]) } else { first }
-            }
-            FieldKind::IdNumber => json!("11010519491231002X"),
-            FieldKind::Phone => json!("13800138000"),
-            FieldKind::Text { .. }
-            | FieldKind::LicenceRef { .. }
-            | FieldKind::Attachment { .. } => return None,
-        };
-        values.insert(f.name.clone(), v);
-    }
-    validate_submission(&guide.form, &values, today).ok()?;
-    Some(values)
-}
-
 #[test]
 fn submission_transition_moves_a_real_submission_and_refuses_bad_moves() {
     let server = Server::start("submission");
     // The demo resident's phone submits a form that needs no licence.
     let (_device, token) = server.enrol_device(DEMO_ACTIVATION_CODE);
-    let today = (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive();
+    let today = today_cst();
     let mut since = 0;
     let (guide, values) = loop {
         let page = server
