@@ -8,6 +8,8 @@ import java.io.File
 import java.util.Properties
 import java.util.concurrent.CopyOnWriteArrayList
 import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Job
 import kotlinx.coroutines.cancelAndJoin
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.launch
@@ -62,6 +64,18 @@ class Throwing : SyncObserver, OutboxObserver {
         if (entry.state == OutboxState.SENDING && sending.complete(Unit)) releaseSend.await(30, TimeUnit.SECONDS)
         throw IllegalStateException("the app's own bug")
     }
+}
+
+// Starts `work`, cancels its coroutine once `reached` (the library's thread
+// is then held in an observer), then lets the library go on. Returns the job.
+suspend fun CoroutineScope.cancelWhileHeld(
+    reached: CompletableDeferred<Unit>, release: CountDownLatch, work: suspend () -> Unit,
+): Job {
+    val job = launch { work() }
+    withTimeout(30_000) { reached.await() }
+    job.cancelAndJoin()
+    release.countDown()
+    return job
 }
 
 suspend fun eventually(what: String, done: () -> Boolean) {
@@ -166,10 +180,7 @@ fun main(args: Array<String>) = runBlocking {
     val fresh = Client.open(File(args[1], "cancel.db").path, url, root)
     val throwing = Throwing()
     val syncId = fresh.addSyncObserver(throwing)
-    val syncJob = launch { fresh.sync() }
-    withTimeout(30_000) { throwing.first.await() }
-    syncJob.cancelAndJoin()
-    throwing.release.countDown()
+    val syncJob = cancelWhileHeld(throwing.first, throwing.release) { fresh.sync() }
     check("sync coroutine cancelled", syncJob.isCancelled)
     fresh.sync()
     val whole = phone.catalogInfo()
@@ -188,10 +199,7 @@ fun main(args: Array<String>) = runBlocking {
     val second = draft.copy(id = "kotlin-draft-2")
     val outboxId = phone.addOutboxObserver(throwing)
     val secondId = phone.submit(second)
-    val flushJob = launch { phone.flush() }
-    withTimeout(30_000) { throwing.sending.await() }
-    flushJob.cancelAndJoin()
-    throwing.releaseSend.countDown()
+    val flushJob = cancelWhileHeld(throwing.sending, throwing.releaseSend) { phone.flush() }
     check("flush coroutine cancelled", flushJob.isCancelled)
     eventually("the cancelled flush's receipt") {
         phone.outbox().any { it.clientId == secondId && it.state == OutboxState.ACCEPTED }

@@ -154,16 +154,12 @@ impl Client {
     /// Adds a listener for status events of accepted submissions; the id
     /// removes it ([`Self::remove_listener`]).
     pub fn add_status_listener(&self, l: Arc<dyn StatusListener>) -> ListenerId {
-        let id = self.listener_ids.next();
-        self.status_listeners.add(id, l);
-        id
+        self.status_listeners.add(&self.listener_ids, l)
     }
 
     /// Adds a listener for sync progress; the id removes it.
     pub fn add_sync_listener(&self, l: Arc<dyn SyncListener>) -> ListenerId {
-        let id = self.listener_ids.next();
-        self.sync_listeners.add(id, l);
-        id
+        self.sync_listeners.add(&self.listener_ids, l)
     }
 
     /// Removes a listener of any kind by the id its `add_*` returned; false

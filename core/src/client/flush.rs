@@ -165,16 +165,14 @@ impl Client {
     /// Adds a listener for outbox changes; the id removes it
     /// ([`Client::remove_listener`]).
     pub fn add_outbox_listener(&self, l: Arc<dyn OutboxListener>) -> ListenerId {
-        let id = self.listener_ids.next();
-        self.outbox_listeners.add(id, l);
-        id
+        self.outbox_listeners.add(&self.listener_ids, l)
     }
 
     fn outbox_changed(&self, client_id: &str) {
-        if self.outbox_listeners.is_empty() {
+        let listeners = self.outbox_listeners.snapshot();
+        if listeners.is_empty() {
             return;
         }
-        let listeners = self.outbox_listeners.snapshot();
         if let Ok(Some(e)) = self.store.outbox_entry(client_id) {
             for l in &listeners {
                 l.on_outbox_change(&e);

@@ -5,7 +5,7 @@
 //! (or call back into the client) without deadlocking.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// A registration: returned when a listener is added, and the only way to
 /// remove it. Unique across all the listener kinds of one client.
@@ -36,22 +36,22 @@ impl<L: ?Sized> Default for ListenerSet<L> {
 }
 
 impl<L: ?Sized> ListenerSet<L> {
-    /// Adds `listener` under `id`.
-    pub(crate) fn add(&self, id: ListenerId, listener: Arc<L>) {
-        match self.entries.lock() {
-            Ok(mut v) => v.push((id, listener)),
-            // A listener panicked while the lock was held elsewhere: the
-            // list itself is still whole.
-            Err(poisoned) => poisoned.into_inner().push((id, listener)),
-        }
+    /// The list. A listener that panicked while another thread held the
+    /// lock leaves it poisoned, but the list itself is still whole.
+    fn entries(&self) -> MutexGuard<'_, Vec<(ListenerId, Arc<L>)>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds `listener` under a fresh id from `ids`, and returns the id.
+    pub(crate) fn add(&self, ids: &ListenerIds, listener: Arc<L>) -> ListenerId {
+        let id = ids.next();
+        self.entries().push((id, listener));
+        id
     }
 
     /// Removes the listener added under `id`; false if there is none.
     pub(crate) fn remove(&self, id: ListenerId) -> bool {
-        let mut v = match self.entries.lock() {
-            Ok(v) => v,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut v = self.entries();
         let before = v.len();
         v.retain(|(i, _)| *i != id);
         v.len() != before
@@ -60,19 +60,7 @@ impl<L: ?Sized> ListenerSet<L> {
     /// The listeners now. A listener removed after this was taken may still
     /// hear the notification under way, and no later one.
     pub(crate) fn snapshot(&self) -> Vec<Arc<L>> {
-        let v = match self.entries.lock() {
-            Ok(v) => v,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        v.iter().map(|(_, l)| Arc::clone(l)).collect()
-    }
-
-    /// Whether there are none (to skip building a notification).
-    pub(crate) fn is_empty(&self) -> bool {
-        match self.entries.lock() {
-            Ok(v) => v.is_empty(),
-            Err(poisoned) => poisoned.into_inner().is_empty(),
-        }
+        self.entries().iter().map(|(_, l)| Arc::clone(l)).collect()
     }
 }
 
@@ -84,16 +72,14 @@ mod tests {
     fn ids_are_unique_and_remove_only_their_own() {
         let ids = ListenerIds::default();
         let set: ListenerSet<str> = ListenerSet::default();
-        let a = ids.next();
-        let b = ids.next();
+        let a = set.add(&ids, Arc::from("a"));
+        let b = set.add(&ids, Arc::from("b"));
         assert_ne!(a, b);
-        set.add(a, Arc::from("a"));
-        set.add(b, Arc::from("b"));
         assert!(set.remove(a));
         assert!(!set.remove(a), "removing twice is a no-op");
         let left: Vec<String> = set.snapshot().iter().map(|s| s.to_string()).collect();
         assert_eq!(left, vec!["b".to_owned()]);
         assert!(set.remove(b));
-        assert!(set.is_empty());
+        assert!(set.snapshot().is_empty());
     }
 }
