@@ -49,10 +49,16 @@ fn flush_cmd(bin: &Path, store: &Path, url: &str, root: &Path) -> Command {
     c
 }
 
+/// The first batch; a batch that drains before its kill doubles the next one
+/// (up to `MAX_BATCH`), so a fast machine still gets killed mid-flush
+/// instead of the test depending on how fast the flush runs.
 const BATCH: usize = 200;
+const MAX_BATCH: usize = 3_200;
+/// Flush processes started at most: the test ends even if kills never land.
+const MAX_ROUNDS: usize = 200;
 
-/// Queues `BATCH` more submissions with the library (as the app would), then closes.
-async fn queue_batch(store_path: &Path, server: &TestServer, from: usize) {
+/// Queues `count` more submissions with the library (as the app would), then closes.
+async fn queue_batch(store_path: &Path, server: &TestServer, from: usize, count: usize) {
     let clock = Arc::new(ManualClock::new(system_now()));
     let client = Client::open(store_path, &server.url(), vec![server.root.clone()], clock).unwrap();
     if client.device().is_err() {
@@ -61,7 +67,7 @@ async fn queue_batch(store_path: &Path, server: &TestServer, from: usize) {
     }
     let now = system_now();
     let guides = fillable_guides(&client, now);
-    for i in from..from + BATCH {
+    for i in from..from + count {
         let g = &guides[i % guides.len()];
         client
             .submit(&Draft {
@@ -85,14 +91,15 @@ async fn a_client_killed_mid_flush_twenty_times_loses_and_duplicates_nothing() {
     let root_path = dir.path().join("root.pub.json");
     std::fs::write(&root_path, server.root.to_jwk().to_string()).unwrap();
 
-    let mut queued = 0;
-    queue_batch(&store_path, &server, queued).await;
-    queued += BATCH;
+    let (mut queued, mut batch) = (0, BATCH);
+    queue_batch(&store_path, &server, queued, batch).await;
+    queued += batch;
 
     let url = server.url();
     let mut rng = StdRng::seed_from_u64(20_261_202);
-    let (mut kills, mut drained) = (0, 0);
-    while kills < 25 {
+    let (mut kills, mut rounds) = (0, 0);
+    while kills < 25 && rounds < MAX_ROUNDS {
+        rounds += 1;
         let mut child = flush_cmd(&bin, &store_path, &url, &root_path)
             .spawn()
             .unwrap();
@@ -113,13 +120,18 @@ async fn a_client_killed_mid_flush_twenty_times_loses_and_duplicates_nothing() {
             kills += 1;
             continue;
         }
-        // It finished before the kill: the queue drained. Queue more.
+        // It finished before the kill: the queue drained. Queue more, and
+        // more than last time, so that the next flush is still running when
+        // its kill comes.
         assert!(status.success(), "flush failed: {status}");
-        drained += 1;
-        assert!(drained < 20, "the flush always outran the kill");
-        queue_batch(&store_path, &server, queued).await;
-        queued += BATCH;
+        batch = (batch * 2).min(MAX_BATCH);
+        queue_batch(&store_path, &server, queued, batch).await;
+        queued += batch;
     }
+    assert_eq!(
+        kills, 25,
+        "{rounds} flush processes, too few killed mid-flush"
+    );
 
     // Restart without killing until nothing is pending.
     for _ in 0..10 {
