@@ -273,7 +273,19 @@ async fn acknowledged_submissions_survive_sigkill_and_retries_do_not_duplicate()
     let body = json!({"guide_id": guide.id, "form_version": guide.form.version, "values": values});
 
     let ledger = Arc::new(Mutex::new(Ledger::default()));
-    let mut rng = rand::thread_rng();
+    // The kill moments are random but replayable: the seed comes from
+    // ZHANGBAN_TEST_SEED when set, else from the clock, and is printed so a
+    // failing run can be repeated exactly.
+    let seed = std::env::var("ZHANGBAN_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64)
+        });
+    eprintln!("crash test seed: {seed} (replay with ZHANGBAN_TEST_SEED={seed})");
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
     for cycle in 0..KILL_CYCLES {
         if cycle > 0 {
             server = Server::start(&http, &data, &log).await;
