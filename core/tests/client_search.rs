@@ -12,6 +12,7 @@ use zhangban_core::client::ClientStore;
 use zhangban_core::client::catalog::CatalogBatch;
 use zhangban_core::guide::Guide;
 use zhangban_core::guide::fixture::demo_catalog;
+use zhangban_core::search::MatchKind;
 
 const FIXTURE: &str = include_str!("../../server/data/guang-an-service-items.json");
 
@@ -54,10 +55,13 @@ fn store() -> ClientStore {
     s
 }
 
+/// The names of the hits that match the query's own words (not a lexicon
+/// rewrite, its pinyin or a closest alternative).
 fn names(s: &ClientStore, q: &str, limit: usize) -> Vec<String> {
     s.search(q, limit)
         .unwrap()
         .into_iter()
+        .filter(|h| h.matched == MatchKind::Literal)
         .map(|h| h.name)
         .collect()
 }
@@ -79,7 +83,14 @@ fn two_character_words_find_every_item_that_names_them() {
     for word in ["户口", "社保", "教师", "婚姻", "医保", "残疾"] {
         let want = expected(word);
         assert!(!want.is_empty(), "the fixture names {word}");
-        let hits = names(&s, word, 500);
+        // Unfiltered: the items that name the word come before every lexicon,
+        // pinyin or body match.
+        let hits: Vec<String> = s
+            .search(word, 500)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.name)
+            .collect();
         for name in &want {
             assert!(hits.contains(name), "{word}: missing {name}");
         }
@@ -110,7 +121,13 @@ fn longer_queries_are_substring_matches_not_loose_bags_of_characters() {
         assert!(!forward.contains(h) || h.contains("口户"), "{h}");
     }
     // Words separated by a space must all match.
-    for h in s.search("教师 补发", 20).unwrap() {
+    // (Lexicon rewrites such as 补发 → 补领 are other hits, said so.)
+    for h in s
+        .search("教师 补发", 20)
+        .unwrap()
+        .into_iter()
+        .filter(|h| h.matched == MatchKind::Literal)
+    {
         let g = catalog().iter().find(|g| g.id == h.guide_id).unwrap();
         let all = serde_json::to_string(g).unwrap();
         assert!(all.contains("教师") && all.contains("补发"), "{}", h.name);
@@ -180,7 +197,10 @@ fn nothing_to_search_is_no_hits_and_syntax_is_text() {
     assert!(s.search("，。！  ", 10).unwrap().is_empty());
     assert!(s.search("\" OR *", 10).unwrap().is_empty());
     assert!(s.search("NEAR(户口 社保)", 10).is_ok());
-    assert!(s.search("不存在的事项名称", 10).unwrap().is_empty());
+    // A query nothing matches is answered with the closest items, said so.
+    let closest = s.search("不存在的事项名称", 10).unwrap();
+    assert!(!closest.is_empty());
+    assert!(closest.iter().all(|h| h.matched == MatchKind::Closest));
 }
 
 #[test]
@@ -200,4 +220,69 @@ fn updates_reindex_and_withdrawals_leave_the_index() {
     s.apply_catalog(&b).unwrap();
     assert!(names(&s, "托育机构", 10).is_empty());
     assert_eq!(s.guide_count().unwrap(), 1134);
+}
+
+#[test]
+fn a_store_from_before_the_pinyin_index_fills_it_when_it_upgrades() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("phone.db");
+    // A store at schema 5 (the last one without the pinyin index), with a
+    // guide written as that version wrote it.
+    drop(ClientStore::open_at_version(&path, 5).unwrap());
+    let g = catalog().iter().find(|g| g.name == "户口迁移审批").unwrap();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute(
+            "INSERT INTO guides(id, seq, checksum, name, department, body)
+             VALUES (?1, 1, 'x', ?2, ?3, ?4)",
+            rusqlite::params![
+                g.id,
+                g.name,
+                g.department,
+                serde_json::to_string(g).unwrap()
+            ],
+        )
+        .unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM guides", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+    let s = ClientStore::open(&path).unwrap();
+    let hits = s.search("hkqy", 5).unwrap();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0].matched, MatchKind::Pinyin);
+    assert_eq!(hits[0].highlighted, "【户口迁移】审批");
+}
+
+#[test]
+fn synonyms_pinyin_and_closest_say_how_they_matched() {
+    let s = store();
+    let top = |q: &str| s.search(q, 5).unwrap().into_iter().next().unwrap();
+    let h = top("低保");
+    assert_eq!(
+        (h.name.as_str(), h.matched),
+        ("最低生活保障", MatchKind::Synonym)
+    );
+    assert_eq!(h.highlighted, "【最低生活保障】");
+    let h = top("hukou qianyi");
+    assert_eq!(
+        (h.name.as_str(), h.matched),
+        ("户口迁移审批", MatchKind::Pinyin)
+    );
+    let h = top("户口签移");
+    assert_eq!(
+        (h.name.as_str(), h.matched),
+        ("户口迁移审批", MatchKind::Pinyin)
+    );
+    let h = top("户口迁移");
+    assert_eq!(h.matched, MatchKind::Literal);
+    // A department filter keeps only that department's items.
+    let opts = zhangban_core::search::SearchOptions {
+        limit: 50,
+        department: Some("区民政局".into()),
+    };
+    let hits = s.search_with(&opts, "登记").unwrap();
+    assert!(!hits.is_empty());
+    assert!(hits.iter().all(|h| h.department == "区民政局"), "{hits:?}");
 }

@@ -140,10 +140,24 @@ impl Client {
 
     /// Searches the cached guides offline, in Chinese (户口, 社保 …).
     pub fn search(&self, query: String, limit: u32) -> Result<Vec<SearchHit>, ZhangbanError> {
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        self.search_in(query, None, limit)
+    }
+
+    /// Searches as [`Self::search`] does, only among the items of
+    /// `department` when it is given (e.g. 区民政局).
+    pub fn search_in(
+        &self,
+        query: String,
+        department: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>, ZhangbanError> {
+        let opts = zhangban_core::search::SearchOptions {
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            department,
+        };
         Ok(self
             .inner
-            .search(&query, limit)?
+            .search_with(&query, &opts)?
             .into_iter()
             .map(Into::into)
             .collect())

@@ -127,6 +127,36 @@ pub struct SearchHit {
     pub highlights: Vec<Highlight>,
     /// Relevance (higher is better).
     pub score: f64,
+    /// How the hit was found.
+    pub matched: SearchMatch,
+}
+
+/// How a search hit was found: the query's own words, a lexicon term
+/// (低保 → 最低生活保障), its pinyin (`hukou`, `hkqy`, a homophone slip), or,
+/// when nothing matched the whole query, as a closest alternative (show these
+/// as "did you mean").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum SearchMatch {
+    /// The query's own words.
+    Literal,
+    /// A lexicon rewrite of the query.
+    Synonym,
+    /// The query's pinyin.
+    Pinyin,
+    /// A closest alternative: nothing matched the whole query.
+    Closest,
+}
+
+impl From<zhangban_core::search::MatchKind> for SearchMatch {
+    fn from(k: zhangban_core::search::MatchKind) -> Self {
+        use zhangban_core::search::MatchKind as K;
+        match k {
+            K::Literal => Self::Literal,
+            K::Synonym => Self::Synonym,
+            K::Pinyin => Self::Pinyin,
+            K::Closest => Self::Closest,
+        }
+    }
 }
 
 /// A match's place in a name, in characters.
@@ -151,6 +181,7 @@ impl From<CoreSearchHit> for SearchHit {
                 .map(|(start, end)| Highlight { start, end })
                 .collect(),
             score: h.score,
+            matched: h.matched.into(),
         }
     }
 }

@@ -264,7 +264,21 @@ impl ClientStore {
 
     /// Offline search over the cached guides.
     pub fn search(&self, query: &str, limit: usize) -> ClientResult<Vec<crate::search::SearchHit>> {
-        crate::search::search(&*self.conn()?, query, limit)
-            .map_err(|e| ClientError::Store(e.to_string()))
+        self.search_with(&crate::search::SearchOptions::limit(limit), query)
+    }
+
+    /// Offline search with options (a department filter), through the
+    /// built-in lexicon.
+    pub fn search_with(
+        &self,
+        opts: &crate::search::SearchOptions,
+        query: &str,
+    ) -> ClientResult<Vec<crate::search::SearchHit>> {
+        Ok(crate::search::search_with(
+            &*self.conn()?,
+            crate::search::Lexicon::builtin(),
+            query,
+            opts,
+        )?)
     }
 }

@@ -51,6 +51,12 @@ impl From<rusqlite::Error> for ClientError {
     }
 }
 
+impl From<crate::search::SearchError> for ClientError {
+    fn from(e: crate::search::SearchError) -> Self {
+        Self::Store(e.to_string())
+    }
+}
+
 impl From<serde_json::Error> for ClientError {
     fn from(e: serde_json::Error) -> Self {
         Self::Store(format!("json: {e}"))

@@ -322,6 +322,15 @@ impl Client {
         self.store.search(query, limit)
     }
 
+    /// Offline search with options: a department filter besides the limit.
+    pub fn search_with(
+        &self,
+        query: &str,
+        opts: &crate::search::SearchOptions,
+    ) -> ClientResult<Vec<SearchHit>> {
+        self.store.search_with(opts, query)
+    }
+
     /// A cached guide.
     pub fn guide(&self, id: &str) -> ClientResult<Guide> {
         self.store

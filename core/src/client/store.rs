@@ -83,6 +83,7 @@ pub const MIGRATIONS: &[&[&str]] = &[
     &[MIGRATION_3],
     &[MIGRATION_4],
     &[MIGRATION_5],
+    &[crate::search::PINYIN_SCHEMA],
 ];
 
 /// The client's database.
@@ -116,6 +117,8 @@ impl ClientStore {
     fn setup(mut conn: Connection) -> ClientResult<Self> {
         configure(&conn)?;
         migrate(&mut conn, MIGRATIONS.len())?;
+        // A store upgraded to migration 6 indexes its names' pinyin once.
+        crate::search::backfill_pinyin(&conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })

@@ -20,10 +20,17 @@
 //! Everything here works on a plain [`rusqlite::Connection`] so the client
 //! store runs it inside its own transactions.
 
+pub mod lexicon;
+pub mod pinyin;
+mod query;
+
 use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use crate::guide::Guide;
+
+pub use lexicon::Lexicon;
+pub use query::{SearchOptions, search, search_with};
 
 /// The search index schema (part of the client store's first migration).
 /// Each row's `rowid` is the rowid of its guide in `guides`, so updates and
@@ -34,8 +41,12 @@ pub const SCHEMA: &str = "
         tokenize = 'unicode61 remove_diacritics 0');
 ";
 
-/// BM25 column weights: guide_id (unindexed), name, department, topics, body.
-const WEIGHTS: &str = "0.0, 10.0, 3.0, 3.0, 1.0";
+/// The pinyin index of guide names (client store migration 6). Each row's
+/// `rowid` is its guide's; see [`pinyin::index_columns`].
+pub const PINYIN_SCHEMA: &str = "
+    CREATE VIRTUAL TABLE guide_pinyin USING fts5(
+        py_full, py_initials, tokenize = 'unicode61 remove_diacritics 0');
+";
 
 /// Why a search failed.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +71,25 @@ pub struct SearchHit {
     pub highlights: Vec<(u32, u32)>,
     /// Relevance (higher is better), for display or merging.
     pub score: f64,
+    /// How the hit was found: the query's own words, a lexicon term, its
+    /// pinyin, or (when nothing matched) as a closest alternative.
+    pub matched: MatchKind,
+}
+
+/// How a hit was found, in rank order: for hits whose names match the query
+/// equally well, a literal match comes before a synonym, a synonym before
+/// pinyin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchKind {
+    /// The query's own characters or words.
+    Literal,
+    /// A lexicon rewrite of the query (低保 → 最低生活保障).
+    Synonym,
+    /// The query's pinyin: typed in letters, initials, or a homophone slip.
+    Pinyin,
+    /// Nothing matched the whole query: the closest items, offered instead.
+    Closest,
 }
 
 /// Whether `c` is a CJK ideograph (or a CJK-compatibility one).
@@ -70,14 +100,14 @@ fn is_cjk(c: char) -> bool {
 
 /// A piece of text split into CJK runs and other words.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Piece {
+pub(crate) enum Piece {
     /// A run of consecutive CJK ideographs.
     Cjk(Vec<char>),
     /// A run of letters or digits (lower-cased).
     Word(String),
 }
 
-fn pieces(text: &str) -> Vec<Piece> {
+pub(crate) fn pieces(text: &str) -> Vec<Piece> {
     let mut out = Vec::new();
     let mut cjk: Vec<char> = Vec::new();
     let mut word = String::new();
@@ -210,12 +240,40 @@ pub fn index_guide(conn: &Connection, rowid: i64, g: &Guide) -> Result<(), Searc
         index_text(&g.topics.join(" ")),
         index_text(&body_text(g)),
     ])?;
+    index_pinyin(conn, rowid, &g.name)
+}
+
+/// Indexes the pinyin of one guide's name.
+fn index_pinyin(conn: &Connection, rowid: i64, name: &str) -> Result<(), SearchError> {
+    let (full, initials) = pinyin::index_columns(name);
+    conn.prepare_cached(
+        "INSERT INTO guide_pinyin(rowid, py_full, py_initials) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![rowid, full, initials])?;
     Ok(())
+}
+
+/// Indexes the pinyin of every stored guide that lacks it: a store upgraded
+/// to migration 6 fills its new pinyin index here, once. Returns how many.
+pub fn backfill_pinyin(conn: &Connection) -> Result<usize, SearchError> {
+    let mut stmt = conn.prepare(
+        "SELECT rowid, name FROM guides
+         WHERE rowid NOT IN (SELECT rowid FROM guide_pinyin)",
+    )?;
+    let rows: Vec<(i64, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (rowid, name) in &rows {
+        index_pinyin(conn, *rowid, name)?;
+    }
+    Ok(rows.len())
 }
 
 /// Removes the guide stored at `rowid` from the index (by key).
 pub fn remove_guide(conn: &Connection, rowid: i64) -> Result<(), SearchError> {
     conn.prepare_cached("DELETE FROM guide_fts WHERE rowid = ?1")?
+        .execute([rowid])?;
+    conn.prepare_cached("DELETE FROM guide_pinyin WHERE rowid = ?1")?
         .execute([rowid])?;
     Ok(())
 }
@@ -266,7 +324,7 @@ pub fn highlight_ranges(name: &str, query: &str) -> Vec<(u32, u32)> {
 }
 
 /// `name` with each range wrapped in 【 】.
-fn mark(name: &str, ranges: &[(u32, u32)]) -> String {
+pub(crate) fn mark(name: &str, ranges: &[(u32, u32)]) -> String {
     let mut out = String::with_capacity(name.len() + ranges.len() * 6);
     let mut r = ranges.iter().peekable();
     for (i, c) in name.chars().enumerate() {
@@ -283,73 +341,6 @@ fn mark(name: &str, ranges: &[(u32, u32)]) -> String {
         }
     }
     out
-}
-
-/// How many candidates BM25 ranks before the name boost re-orders them.
-const CANDIDATES: usize = 200;
-
-/// Searches the index: at most `limit` hits, best first. An empty or
-/// punctuation-only query gives no hits (not an error).
-pub fn search(conn: &Connection, query: &str, limit: usize) -> Result<Vec<SearchHit>, SearchError> {
-    let Some(expr) = match_expression(query) else {
-        return Ok(Vec::new());
-    };
-    let limit = limit.clamp(1, 500);
-    let candidates = i64::try_from(CANDIDATES.max(limit)).unwrap_or(500);
-    // The candidates are chosen in the index first; only they are joined.
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT c.guide_id, c.r, g.name, g.department
-         FROM (SELECT rowid, guide_id, bm25(guide_fts, {WEIGHTS}) AS r FROM guide_fts
-               WHERE guide_fts MATCH ?1 ORDER BY r LIMIT ?2) c
-         JOIN guides g ON g.rowid = c.rowid
-         ORDER BY c.r"
-    ))?;
-    let rows = stmt.query_map(params![expr, candidates], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, f64>(1)?,
-            r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-            r.get::<_, Option<String>>(3)?.unwrap_or_default(),
-        ))
-    })?;
-    let whole: String = pieces(query)
-        .into_iter()
-        .map(|p| match p {
-            Piece::Cjk(run) => run.into_iter().collect::<String>(),
-            Piece::Word(w) => w,
-        })
-        .collect();
-    let mut hits = Vec::new();
-    for row in rows {
-        let (guide_id, bm25, name, department) = row?;
-        let highlights = highlight_ranges(&name, query);
-        // BM25 in FTS5 is negative, better is lower: flip it.
-        let mut score = -bm25;
-        let folded = name.to_lowercase();
-        if folded == whole {
-            score += 100.0;
-        } else if folded.starts_with(&whole) {
-            score += 50.0;
-        } else if folded.contains(&whole) {
-            score += 20.0;
-        }
-        hits.push(SearchHit {
-            highlighted: mark(&name, &highlights),
-            guide_id,
-            name,
-            department,
-            highlights,
-            score,
-        });
-    }
-    hits.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then_with(|| a.name.chars().count().cmp(&b.name.chars().count()))
-            .then_with(|| a.guide_id.cmp(&b.guide_id))
-    });
-    hits.truncate(limit);
-    Ok(hits)
 }
 
 #[cfg(test)]

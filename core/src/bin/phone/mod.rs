@@ -67,6 +67,9 @@ pub enum PhoneCommand {
         /// Hits to show.
         #[arg(long, default_value_t = 10)]
         limit: usize,
+        /// Only items of this department (e.g. 区民政局).
+        #[arg(long)]
+        department: Option<String>,
     },
     /// Show a cached guide and its form.
     Guide {
@@ -192,17 +195,35 @@ async fn run_async(a: PhoneArgs) -> Outcome<Done> {
             format!("enrolled device {}\n", d.device_id)
         }
         PhoneCommand::Sync => pretty(&client.sync().await.map_err(client_error)?)?,
-        PhoneCommand::Search { query, limit } => {
-            let hits = client.search(query, *limit).map_err(client_error)?;
+        PhoneCommand::Search {
+            query,
+            limit,
+            department,
+        } => {
+            let opts = zhangban_core::search::SearchOptions {
+                limit: *limit,
+                department: department.clone(),
+            };
+            let hits = client.search_with(query, &opts).map_err(client_error)?;
             let mut s = String::new();
-            for h in &hits {
-                s.push_str(&format!(
-                    "{}  {}  ({})\n",
-                    h.guide_id, h.highlighted, h.department
-                ));
-            }
             if hits.is_empty() {
                 s.push_str("no guide matches\n");
+            } else if hits
+                .iter()
+                .all(|h| h.matched == zhangban_core::search::MatchKind::Closest)
+            {
+                s.push_str("no guide matches all of it; the closest:\n");
+            }
+            for h in &hits {
+                let how = match h.matched {
+                    zhangban_core::search::MatchKind::Synonym => "  [synonym]",
+                    zhangban_core::search::MatchKind::Pinyin => "  [pinyin]",
+                    _ => "",
+                };
+                s.push_str(&format!(
+                    "{}  {}  ({}){how}\n",
+                    h.guide_id, h.highlighted, h.department
+                ));
             }
             s
         }
