@@ -11,7 +11,35 @@
 //! `cargo bench -p zhangban-core --bench inspect`; `ZHANGBAN_BENCH_QUICK=1`
 //! (or running without `--bench`) skips criterion and uses few iterations.
 //! Figures are printed, never asserted.
+//!
+//! Hostile images (issue 13): the QR reader's worst time and peak RSS over
+//! a set of hostile PNGs (finder lattices, 64 Mi-pixel strips, a 11-megapixel
+//! blank, noise, a lattice just under the finder cap), beside the time to
+//! read a normal code, against a budget of 200 ms per image.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../tests/shared/hostile_png.rs"]
+mod hostile;
+
+/// Resets the process's peak resident set (Linux: `clear_refs` 5).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// A `/proc/self/status` field in bytes (`VmRSS`, `VmHWM`), 0 if unknown.
+fn proc_status_bytes(field: &str) -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<usize>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+const QR_BUDGET: Duration = Duration::from_millis(200);
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -189,6 +217,105 @@ fn qr_report(world: &DemoWorld, held: &HeldLicence) {
     }
 }
 
+/// Time and peak resident memory (above the resident set before) of one `read_png`.
+fn read_cost(png: &[u8]) -> (Duration, usize, String) {
+    reset_peak_rss();
+    let base = proc_status_bytes("VmRSS:");
+    let start = Instant::now();
+    let r = zhangban_core::inspection::qr::read_png(black_box(png));
+    let t = start.elapsed();
+    let peak = proc_status_bytes("VmHWM:").saturating_sub(base);
+    let outcome = match r {
+        Ok(codes) => format!("read {} code(s)", codes.len()),
+        Err(e) => format!("refused: {e:?}"),
+    };
+    (t, peak, outcome)
+}
+
+fn hostile_report(world: &DemoWorld, held: &HeldLicence) {
+    let mut rng = StdRng::seed_from_u64(11);
+    let frame = present_dynamic(
+        held,
+        &DemoWorld::TYPICAL_DISCLOSED,
+        &world.holder,
+        None,
+        WORLD_NOW,
+        &mut rng,
+    )
+    .unwrap()
+    .frame;
+    let normal = Qr::new(&frame).unwrap().to_png(4);
+    // Seeded noise (a hash of the position, seed 11).
+    let noise = hostile::grey_png(1024, 1024, |x, y| {
+        let mut v = (u64::from(x) << 32 | u64::from(y)) ^ 11;
+        v = v.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        v ^= v >> 29;
+        if v & 1 == 0 { 0 } else { 255 }
+    });
+    let set: Vec<(String, Vec<u8>)> = vec![
+        (
+            "finder lattice 30×30 (1352 px)".into(),
+            hostile::lattice(30),
+        ),
+        (
+            "finder lattice 40×40 (1802 px)".into(),
+            hostile::lattice(40),
+        ),
+        (
+            "finder lattice 6×6 (under the cap)".into(),
+            hostile::lattice(6),
+        ),
+        ("strip 67,108,864×1".into(), hostile::strip(67_108_864, 1)),
+        ("strip 1×67,108,864".into(), hostile::strip(1, 67_108_864)),
+        (
+            "blank 3400×3400 (11.6 Mpx)".into(),
+            hostile::strip(3400, 3400),
+        ),
+        ("noise 1024×1024".into(), noise),
+        (
+            "IHDR only, 8193×4096".into(),
+            hostile::header_only(8193, 4096),
+        ),
+    ];
+    // Warm up, then the median of 5 for the normal code.
+    let _ = read_cost(&normal);
+    let mut normal_times: Vec<Duration> = (0..5).map(|_| read_cost(&normal).0).collect();
+    normal_times.sort_unstable();
+    let (_, normal_peak, normal_outcome) = read_cost(&normal);
+    println!();
+    println!(
+        "QR reader under hostile images (budget {} ms per image):",
+        QR_BUDGET.as_millis()
+    );
+    println!(
+        "  {:<38} {:>8} B  {:>9.1} ms  peak RSS {:>6.1} MiB  {normal_outcome}",
+        "normal code (typical, 4 px/module)",
+        normal.len(),
+        normal_times[2].as_secs_f64() * 1e3,
+        normal_peak as f64 / 1048576.0
+    );
+    let (mut worst_t, mut worst_m) = (Duration::ZERO, 0usize);
+    for (label, png) in &set {
+        let (t, peak, outcome) = read_cost(png);
+        worst_t = worst_t.max(t);
+        worst_m = worst_m.max(peak);
+        println!(
+            "  {label:<38} {:>8} B  {:>9.1} ms  peak RSS {:>6.1} MiB  {outcome}",
+            png.len(),
+            t.as_secs_f64() * 1e3,
+            peak as f64 / 1048576.0
+        );
+    }
+    let ratio = worst_t.as_secs_f64() / QR_BUDGET.as_secs_f64();
+    println!(
+        "  worst hostile: {:.1} ms, peak RSS {:.1} MiB; normal code {:.1} ms; worst/budget {ratio:.2} (target ≤ 1)  {}",
+        worst_t.as_secs_f64() * 1e3,
+        worst_m as f64 / 1048576.0,
+        normal_times[2].as_secs_f64() * 1e3,
+        if ratio <= 1.0 { "OK" } else { "OVER BUDGET" }
+    );
+}
+
 fn main() {
     let bench_mode = std::env::args().any(|a| a == "--bench");
     let quick = !bench_mode || std::env::var("ZHANGBAN_BENCH_QUICK").is_ok_and(|v| v == "1");
@@ -234,4 +361,5 @@ fn main() {
         }
     );
     qr_report(&world, &held);
+    hostile_report(&world, &held);
 }

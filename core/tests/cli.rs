@@ -99,7 +99,11 @@ fn read_json(path: &Path) -> Value {
 /// The check character of a GB/T 36904 identifier (ISO/IEC 7064 MOD 37,36),
 /// written out independently of the library.
 fn licence_id(serial: &str) -> String {
-    let data = format!("{TYPE_CODE}{ISSUER_CODE}{serial}001");
+    licence_id_of(ISSUER_CODE, serial)
+}
+
+fn licence_id_of(issuer_code: &str, serial: &str) -> String {
+    let data = format!("{TYPE_CODE}{issuer_code}{serial}001");
     let mut p = 36u32;
     for c in data.chars() {
         let v = c.to_digit(36).unwrap();
@@ -112,7 +116,7 @@ fn licence_id(serial: &str) -> String {
     let check = std::char::from_digit((37 - p) % 36, 36)
         .unwrap()
         .to_ascii_uppercase();
-    format!("1.2.156.3005.2.{TYPE_CODE}.{ISSUER_CODE}.{serial}.001.{check}")
+    format!("1.2.156.3005.2.{TYPE_CODE}.{issuer_code}.{serial}.001.{check}")
 }
 
 /// Keys, a trust bundle, a status list and an issued licence, made with the CLI.
@@ -245,17 +249,24 @@ impl Operator {
     }
 
     fn verify(&self, extra: &[&str]) -> Output {
+        self.verify_with(NOW + 20, &["status.jwt"], extra)
+    }
+
+    /// `verify` at `now` with the status list files `statuses` (in order).
+    fn verify_with(&self, now: i64, statuses: &[&str], extra: &[&str]) -> Output {
         let mut args = vec![
             "verify".to_owned(),
             "--root-pub".to_owned(),
             self.dir.arg("root.pub.json"),
             "--bundle".to_owned(),
             self.dir.arg("bundle.jws"),
-            "--status".to_owned(),
-            self.dir.arg("status.jwt"),
             "--now".to_owned(),
-            (NOW + 20).to_string(),
+            now.to_string(),
         ];
+        for s in statuses {
+            args.push("--status".to_owned());
+            args.push(self.dir.arg(s));
+        }
         args.extend(extra.iter().map(|s| (*s).to_owned()));
         args.push(self.dir.arg("presentation.txt"));
         zhangban(&args.iter().map(String::as_str).collect::<Vec<_>>())
@@ -679,4 +690,95 @@ fn demo_without_dir_uses_a_fresh_temp_dir() {
     assert!(dir.starts_with(std::env::temp_dir()));
     assert!(dir.join("presentation.txt").is_file());
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Issue 13: under `--no-kb`, `bound` means a key binding inside the
+/// freshness window; `--nonce ''` is a usage error.
+#[test]
+fn no_kb_reports_bound_only_when_fresh_and_empty_nonce_is_refused() {
+    let op = Operator::new("nokb", None);
+    op.present("licence_name", "n");
+    let fresh = op.verify_with(NOW + 20, &["status.jwt"], &["--no-kb"]);
+    assert_eq!(fresh.status.code(), Some(0), "stderr: {}", stderr(&fresh));
+    assert_eq!(verdict(&fresh)["bound"], true);
+    let old = op.verify_with(NOW + 2000, &["status.jwt"], &["--no-kb"]);
+    assert_eq!(old.status.code(), Some(0), "stderr: {}", stderr(&old));
+    let v = verdict(&old);
+    assert_eq!(
+        v["bound"], false,
+        "a 33-minute-old key binding is not a binding now"
+    );
+    assert_eq!(v["key_binding"]["nonce"], "n");
+    for extra in [&["--nonce", ""][..], &["--inspect", "--nonce", ""][..]] {
+        let out = op.verify(extra);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        assert!(stderr(&out).contains("--nonce"), "{}", stderr(&out));
+    }
+}
+
+/// Issue 13 finding 1: `issue` refuses an identifier naming another issuer,
+/// even without `issuer_code` among the claims.
+#[test]
+fn issue_refuses_an_identifier_naming_another_issuer() {
+    let op = Operator::new("idissuer", None);
+    let claims = json!({
+        "licence_name": "营业执照",
+        "licence_id": licence_id_of("11511600008760423K", "2026000043"),
+        "holder_name": "广安市示例商贸有限公司",
+    });
+    std::fs::write(op.dir.path("claims2.json"), claims.to_string()).unwrap();
+    let out = zhangban(&[
+        "issue",
+        "--issuer-key",
+        &op.dir.arg("issuer.json"),
+        "--issuer-id",
+        ISSUER_ID,
+        "--claims",
+        &op.dir.arg("claims2.json"),
+        "--holder",
+        &op.dir.arg("holder.pub.json"),
+        "--status-uri",
+        STATUS_URI,
+        "--status-idx",
+        "43",
+        "--now",
+        &NOW.to_string(),
+        "--out",
+        &op.dir.arg("l2.txt"),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "stdout: {}", stdout(&out));
+    assert!(stderr(&out).contains("another issuer"), "{}", stderr(&out));
+    assert!(!op.dir.path("l2.txt").exists());
+}
+
+/// Issue 13 finding 2: a list dated tomorrow never un-revokes, whatever
+/// the order of `--status`.
+#[test]
+fn a_future_status_list_does_not_unrevoke_in_either_order() {
+    let op = Operator::new("futurelist", Some(IDX));
+    op.present("licence_name,holder_name", "n");
+    ok(&[
+        "status-list",
+        "build",
+        "--issuer-key",
+        &op.dir.arg("issuer.json"),
+        "--uri",
+        STATUS_URI,
+        "--size",
+        "1024",
+        "--iat",
+        &(NOW + 86_400).to_string(),
+        "--out",
+        &op.dir.arg("future.jwt"),
+    ]);
+    for order in [["status.jwt", "future.jwt"], ["future.jwt", "status.jwt"]] {
+        let out = op.verify_with(NOW + 20, &order, &["--nonce", "n"]);
+        assert_eq!(out.status.code(), Some(1), "{order:?}: {}", stdout(&out));
+        let v = verdict(&out);
+        assert_eq!(v["code"], "status_list_iat_in_future", "{order:?}");
+        assert_eq!(v["class"], "stale_trust_data");
+    }
+    // Alone, the present list says revoked.
+    let out = op.verify_with(NOW + 20, &["status.jwt"], &["--nonce", "n"]);
+    assert_eq!(verdict(&out)["code"], "revoked");
 }

@@ -6,8 +6,10 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
+use zhangban_core::credential::claims::{self, ClaimsError};
 use zhangban_core::credential::{
-    LicenceRequest, PublicKey, Status, StatusList, StatusListToken, StatusReference,
+    LicenceId, LicenceIdError, LicenceRequest, PublicKey, Status, StatusList, StatusListToken,
+    StatusReference,
 };
 
 use crate::error::{ApiError, ApiResult};
@@ -142,12 +144,23 @@ async fn publish(
         .get(issuer_id)
         .ok_or_else(|| ApiError::not_found("issuer key not held here"))?;
     let list = StatusList::from_bytes(2, bits).map_err(ApiError::internal)?;
+    // Strictly increasing `iat` per list: verifiers given two lists with one
+    // `iat` keep the most severe status (ADR 0101), so a reinstatement signed
+    // within the same second as the revocation must carry a later `iat`.
+    let last = state
+        .trust
+        .read()
+        .map_err(|_| ApiError::internal("trust lock poisoned"))?
+        .status
+        .get(uri)
+        .map(|l| l.iat);
     let now = state.clock.now();
+    let iat = last.map_or(now, |last| now.max(last.saturating_add(1)));
     let token = StatusListToken {
         uri,
         list: &list,
-        iat: now,
-        exp: Some(now + state.config.status_list_validity),
+        iat,
+        exp: Some(iat + state.config.status_list_validity),
         ttl: Some(3600),
     }
     .sign(issuer.key());
@@ -157,12 +170,13 @@ async fn publish(
     Ok(token)
 }
 
-/// The licence type and status list a grant is issued under.
+/// The licence type, status list and issuing body's code (ZZBFJGDM) a
+/// grant is issued under.
 fn type_and_list(
     state: &SharedState,
     issuer_id: &str,
     vct: Option<&str>,
-) -> ApiResult<(String, String)> {
+) -> ApiResult<(String, String, String)> {
     let trust = state
         .trust
         .read()
@@ -191,7 +205,7 @@ fn type_and_list(
         .first()
         .cloned()
         .ok_or_else(|| ApiError::bad_request("no_status_list", "issuer has no status list"))?;
-    Ok((vct, uri))
+    Ok((vct, uri, entry.code.clone()))
 }
 
 /// Grants a licence to a resident and delivers a copy to each enrolled
@@ -208,14 +222,24 @@ pub async fn grant(
             "this server holds no key for that issuer",
         ));
     }
-    type_and_list(state, issuer_id, vct.as_deref())?;
-    zhangban_core::credential::claims::validate(&claims).map_err(|e| {
+    let (type_vct, _, issuer_code) = type_and_list(state, issuer_id, vct.as_deref())?;
+    let invalid = |e: ClaimsError| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_licence",
             e.to_string(),
         )
-    })?;
+    };
+    claims::validate(&claims).map_err(invalid)?;
+    // The identifier must name this issuer and this licence type (validate
+    // has just parsed it, so it parses).
+    let id: LicenceId = claims
+        .get("licence_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e: LicenceIdError| invalid(e.into()))?;
+    claims::check_identity(&id, &type_vct, &issuer_code).map_err(invalid)?;
     let licence_id = claims
         .get("licence_id")
         .and_then(Value::as_str)
@@ -276,7 +300,7 @@ async fn issue_copy(
         .issuers
         .get(&grant.issuer_id)
         .ok_or_else(|| ApiError::not_found("this server holds no key for that issuer"))?;
-    let (vct, uri) = type_and_list(state, &grant.issuer_id, grant.vct.as_deref())?;
+    let (vct, uri, issuer_code) = type_and_list(state, &grant.issuer_id, grant.vct.as_deref())?;
     let claims: BTreeMap<String, Value> =
         serde_json::from_str(&grant.claims).map_err(ApiError::internal)?;
     let jwk: Value = serde_json::from_str(&device.jwk).map_err(ApiError::internal)?;
@@ -291,6 +315,7 @@ async fn issue_copy(
             uri: uri.clone(),
             idx,
         },
+        issuer_code,
     };
     let now = state.clock.now();
     let sd_jwt = issuer

@@ -28,9 +28,10 @@ use zhangban_core::credential::jose::b64e;
 use zhangban_core::credential::status_list::{BITS, MAX_LIST_BYTES};
 use zhangban_core::credential::verifier::AUD_INSPECTION;
 use zhangban_core::credential::{
-    HeldLicence, Issuer, KeyBindingRequest, KeyPair, LicenceId, LicenceRequest, NoncePolicy,
-    PublicKey, Rejection, Status, StatusList, StatusListCache, StatusListToken, StatusReference,
-    TrustBundle, TrustBundleContent, VerifiedLicence, VerifyPolicy, verify_presentation,
+    HeldLicence, Issuer, KeyBindingPolicy, KeyBindingRequest, KeyPair, LicenceId, LicenceRequest,
+    NoncePolicy, PublicKey, Rejection, Status, StatusList, StatusListCache, StatusListToken,
+    StatusReference, TrustBundle, TrustBundleContent, VerifiedLicence, VerifyPolicy,
+    verify_presentation,
 };
 use zhangban_core::inspection::inspector::read_scan;
 use zhangban_core::inspection::printable::card_svg;
@@ -174,6 +175,11 @@ struct IssueArgs {
     /// The issuer's id in the trust bundle (`iss`).
     #[arg(long, value_name = "ID")]
     issuer_id: String,
+    /// The issuing body's code (ZZBFJGDM) in the trust bundle; the licence
+    /// identifier must name it. Default: the last `:` segment of the issuer
+    /// id (`urn:zhangban:issuer:<code>`).
+    #[arg(long, value_name = "CODE")]
+    issuer_code: Option<String>,
     /// A JSON object of licence fields.
     #[arg(long, value_name = "CLAIMS.json")]
     claims: PathBuf,
@@ -613,6 +619,15 @@ fn issue<R: RngCore + CryptoRng>(a: &IssueArgs, clock: i64, rng: &mut R) -> Outc
         Some(v) => v.clone(),
         None => default_vct(&claims)?,
     };
+    let issuer_code = match &a.issuer_code {
+        Some(c) => c.clone(),
+        None => a
+            .issuer_id
+            .rsplit(':')
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    };
     let issuer = Issuer::new(a.issuer_id.clone(), key);
     let request = LicenceRequest {
         vct: vct.clone(),
@@ -622,6 +637,7 @@ fn issue<R: RngCore + CryptoRng>(a: &IssueArgs, clock: i64, rng: &mut R) -> Outc
             uri: a.status_uri.clone(),
             idx: a.status_idx,
         },
+        issuer_code,
     };
     let licence = issuer
         .issue(&request, a.now.unwrap_or(clock), rng)
@@ -802,7 +818,18 @@ struct RejectedVerdict {
     en: &'static str,
 }
 
-fn valid_json(v: &VerifiedLicence) -> String {
+/// `bound` says the holder's device signed this presentation *now*: a key
+/// binding that was checked for freshness (a required one always is; one
+/// shown under `--no-kb` only counts inside the freshness window).
+fn valid_json(v: &VerifiedLicence, policy: &VerifyPolicy, now: i64) -> String {
+    let fresh = |iat: i64| {
+        iat >= now
+            .saturating_sub(policy.kb_max_age)
+            .saturating_sub(policy.skew)
+    };
+    let bound = v.key_binding.as_ref().is_some_and(|k| {
+        matches!(policy.key_binding, KeyBindingPolicy::Required { .. }) || fresh(k.iat)
+    });
     let verdict = ValidVerdict {
         verdict: "valid",
         issuer: IssuerOut {
@@ -814,7 +841,7 @@ fn valid_json(v: &VerifiedLicence) -> String {
         nbf: v.nbf,
         exp: v.exp,
         claims: &v.claims,
-        bound: v.key_binding.is_some(),
+        bound,
         key_binding: v.key_binding.as_ref().map(|k| KeyBindingOut {
             iat: k.iat,
             aud: &k.aud,
@@ -854,6 +881,9 @@ fn load_status(paths: &[PathBuf], bundle: &TrustBundle) -> Outcome<StatusListCac
 fn verify(a: &VerifyArgs, clock: i64) -> Outcome<Done> {
     let root = read_public_key(&a.root_pub)?;
     let now = a.now.unwrap_or(clock);
+    if a.nonce.as_deref() == Some("") {
+        return Err(input("--nonce must not be empty"));
+    }
     if a.inspect {
         if a.any_nonce || a.no_kb {
             return Err(input("--inspect takes --nonce at most"));
@@ -895,7 +925,7 @@ fn verify(a: &VerifyArgs, clock: i64) -> Outcome<Done> {
     let cache = load_status(&a.status, &bundle)?;
     let verified = verify_presentation(presentation.trim(), &bundle, &cache, &policy, now)
         .map_err(Failure::Rejected)?;
-    Ok(Done::ok(valid_json(&verified)))
+    Ok(Done::ok(valid_json(&verified, &policy, now)))
 }
 
 // ---------------------------------------------------------------- demo
@@ -1143,7 +1173,7 @@ fn run_demo<R: RngCore + CryptoRng>(a: &DemoArgs, clock: i64, rng: &mut R) -> Ou
                 .map(String::as_str)
                 .collect();
             let _ = writeln!(w, "   未披露 not disclosed: {}", hidden.join(", "));
-            let _ = write!(w, "{}", indent(&valid_json(&v), "   "));
+            let _ = write!(w, "{}", indent(&valid_json(&v, &policy, now), "   "));
         }
         Err(r) => {
             exit = 1;
@@ -1193,7 +1223,7 @@ fn run_demo<R: RngCore + CryptoRng>(a: &DemoArgs, clock: i64, rng: &mut R) -> Ou
             exit = 1;
             let _ = writeln!(w, "   核验 Verify → unexpected verdict (expected revoked):");
             let text = match other {
-                Ok(v) => valid_json(&v),
+                Ok(v) => valid_json(&v, &policy, later),
                 Err(r) => rejected_json(&r),
             };
             let _ = write!(w, "{}", indent(&text, "   "));

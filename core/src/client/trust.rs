@@ -9,6 +9,7 @@ use super::api::ServerApi;
 use super::error::{ClientError, ClientResult};
 use super::session::failure;
 use super::store::ClientStore;
+use crate::credential::trust_bundle::DEFAULT_SKEW_SECS;
 use crate::credential::{PublicKey, Rejection, StatusListCache, TrustBundle};
 
 /// What a trust sync did.
@@ -134,7 +135,12 @@ pub async fn sync_trust(
     let (lists, wire) = api.status_lists().await.map_err(failure)?;
     report.wire_bytes += wire;
     for l in lists {
-        match held.status.insert_token(&l.token, &bundle) {
+        // With the time: a future-dated list is refused, and one held from
+        // before gives way, so a wrong issuer clock cannot pin the cache.
+        match held
+            .status
+            .insert_token_at(&l.token, &bundle, now, DEFAULT_SKEW_SECS)
+        {
             Ok(true) => {
                 store.put_status_token(&l.uri, &l.token, now)?;
                 report.lists_updated += 1;

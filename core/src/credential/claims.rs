@@ -158,6 +158,53 @@ pub enum ClaimsError {
     /// valid_until before valid_from.
     #[error("valid_until is before valid_from")]
     EmptyValidity,
+    /// A claim name is not a lowercase ASCII snake_case name (empty,
+    /// fullwidth, zero-width, upper case, longer than [`MAX_CLAIM_NAME`]).
+    #[error("claim name is not lowercase ASCII snake_case")]
+    BadName,
+    /// The licence identifier's type code is not the licence type (`vct`).
+    #[error("licence_id names another licence type than vct")]
+    IdentifierType,
+    /// The licence identifier's issuer code is not the issuing body's code.
+    #[error("licence_id names another issuer")]
+    IdentifierIssuer,
+}
+
+/// The longest claim name a licence may use.
+pub const MAX_CLAIM_NAME: usize = 64;
+
+/// Whether `name` is an acceptable licence claim name: `[a-z][a-z0-9_]*`,
+/// at most [`MAX_CLAIM_NAME`] bytes. Names a person reads on a verdict must
+/// not be spoofable: an empty name, a fullwidth `ｌｉｃｅｎｃｅ_ｉｄ` or a
+/// `licence_id` with a zero-width space would show like (or hide as) a
+/// metadata field while escaping every check on it.
+pub fn is_valid_claim_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z'))
+        && name.len() <= MAX_CLAIM_NAME
+        && bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))
+}
+
+/// The GB/T licence type code a `vct` names: its last `:`-separated segment
+/// (`urn:zhangban:licence-type:<code>`).
+pub fn type_code_of_vct(vct: &str) -> &str {
+    vct.rsplit(':').next().unwrap_or(vct)
+}
+
+/// The licence identifier must name the licence type of `vct` and the issuing
+/// body `issuer_code` (the issuer's ZZBFJGDM in the trust bundle), whether or
+/// not `licence_type_code` / `issuer_code` are present. Without this, an
+/// issuer could sign a licence whose identifier names another issuer's body
+/// or another licence type, and a verifier shown only the identifier would
+/// believe it.
+pub fn check_identity(id: &LicenceId, vct: &str, issuer_code: &str) -> Result<(), ClaimsError> {
+    if id.type_code() != type_code_of_vct(vct) {
+        return Err(ClaimsError::IdentifierType);
+    }
+    if id.issuer_code() != issuer_code {
+        return Err(ClaimsError::IdentifierIssuer);
+    }
+    Ok(())
 }
 
 /// The validity window (`nbf`, `exp`) that follows from the claims.
@@ -194,6 +241,21 @@ fn day_edge(date: NaiveDate, time: NaiveTime) -> Option<i64> {
         .map(|t| t.timestamp())
 }
 
+/// The visible time a disclosed `valid_from` / `valid_until` stands for:
+/// `valid_from` → `Some(00:00:00 CST)`, `valid_until` → `Some(23:59:59 CST)`
+/// or `None` for 长期. The issuer derives `nbf` / `exp` from these, so a
+/// verifier holds a disclosed value against the signed visible one.
+pub fn validity_edge(name: &str, value: &Value) -> Result<Option<i64>, ClaimsError> {
+    let one = BTreeMap::from([(name.to_owned(), value.clone())]);
+    let date = parse_date(&one, name)?;
+    let time = if name == "valid_until" {
+        NaiveTime::from_hms_opt(23, 59, 59).unwrap_or(NaiveTime::MIN)
+    } else {
+        NaiveTime::MIN
+    };
+    Ok(date.and_then(|d| day_edge(d, time)))
+}
+
 /// Validates a licence's claims before issuance: reserved names, required
 /// claims, string metadata, dates, the GB/T 36904 identifier and its
 /// agreement with the type and issuer codes. Returns the validity window.
@@ -201,6 +263,9 @@ pub fn validate(claims: &BTreeMap<String, Value>) -> Result<Validity, ClaimsErro
     for name in claims.keys() {
         if NEVER_DISCLOSABLE.contains(&name.as_str()) || name.is_empty() {
             return Err(ClaimsError::Reserved(name.clone()));
+        }
+        if !is_valid_claim_name(name) {
+            return Err(ClaimsError::BadName);
         }
     }
     for name in REQUIRED {

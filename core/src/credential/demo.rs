@@ -241,6 +241,7 @@ impl DemoWorld {
                 uri: status_uri(&spec),
                 idx,
             },
+            issuer_code: spec.code.into(),
         };
         issuer.issue(&request, self.now, rng)
     }

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use super::claims::{self, ClaimsError};
 use super::jose::{b64e, header, sign_compact};
 use super::keys::{KeyPair, PublicKey};
+use super::licence_id::LicenceId;
 use super::sd_jwt::{Disclosure, SD_ALG, TYP_SD_JWT_VC};
 
 /// Where a licence's status lives: index `idx` of the list at `uri`.
@@ -32,6 +33,9 @@ pub struct LicenceRequest {
     pub holder: PublicKey,
     /// The status list entry.
     pub status: StatusReference,
+    /// The issuing body's code (ZZBFJGDM) as the trust bundle lists it for
+    /// this issuer: the licence identifier must name it.
+    pub issuer_code: String,
 }
 
 /// Why a licence could not be issued.
@@ -46,6 +50,10 @@ pub enum IssueError {
     /// The licence's validity has already ended at issue time.
     #[error("the licence's validity ends before it is issued")]
     AlreadyExpired,
+    /// The holder key is a small-order (weak) point: a signature under it
+    /// proves nothing about a device, so such a licence would bind to no one.
+    #[error("the holder key is a weak (small-order) key")]
+    WeakHolderKey,
 }
 
 /// A licence issuer: an id (`iss`) and its signing key.
@@ -83,6 +91,17 @@ impl Issuer {
             return Err(IssueError::EmptyType);
         }
         let validity = claims::validate(&request.claims)?;
+        let id: LicenceId = request
+            .claims
+            .get("licence_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .parse()
+            .map_err(ClaimsError::from)?;
+        claims::check_identity(&id, &request.vct, &request.issuer_code)?;
+        if request.holder.verifying_key().is_weak() {
+            return Err(IssueError::WeakHolderKey);
+        }
         if validity.expires.is_some_and(|exp| exp < now) {
             return Err(IssueError::AlreadyExpired);
         }

@@ -149,7 +149,7 @@ impl<'a> CompactJws<'a> {
             _ => return Err(Rejection::AlgorithmNotAllowed(part)),
         }
         match header.get("typ") {
-            Some(Value::String(typ)) if typ == expected_typ => {}
+            Some(Value::String(typ)) if typ_matches(typ, expected_typ) => {}
             _ => return Err(Rejection::WrongType(part)),
         }
         if header.contains_key("crit") {
@@ -159,7 +159,7 @@ impl<'a> CompactJws<'a> {
         let sig_bytes = b64d(s, part)?;
         let sig_array: [u8; 64] = match sig_bytes.try_into() {
             Ok(a) => a,
-            Err(_) => return Err(Rejection::Base64(part)),
+            Err(_) => return Err(Rejection::SignatureLength(part)),
         };
         let signing_input = &text[..h.len() + 1 + p.len()];
         Ok(Self {
@@ -181,6 +181,19 @@ impl<'a> CompactJws<'a> {
         key.verify_strict(self.signing_input.as_bytes(), &self.signature)
             .is_ok()
     }
+}
+
+/// Whether a header's `typ` names `expected`: RFC 7515 §4.1.9 makes the
+/// `application/` prefix optional (we write it without), and media type
+/// names compare case-insensitively (RFC 6838 §4.2). Nothing else is
+/// accepted: no parameters, no other prefix.
+pub fn typ_matches(typ: &str, expected: &str) -> bool {
+    const PREFIX: &str = "application/";
+    let bare = match typ.get(..PREFIX.len()) {
+        Some(head) if head.eq_ignore_ascii_case(PREFIX) => typ.get(PREFIX.len()..).unwrap_or(""),
+        _ => typ,
+    };
+    bare.eq_ignore_ascii_case(expected)
 }
 
 /// Signs `header` (to which `alg` is added) and `payload` as a compact JWS.

@@ -102,6 +102,13 @@ pub enum Rejection {
     Json(Part),
     /// A JSON object repeats a member name (parsers would disagree on its value).
     DuplicateJsonMember(Part),
+    /// The signature segment decodes, but not to the 64 bytes of an Ed25519
+    /// signature: intact bytes that no signer produced.
+    SignatureLength(Part),
+    /// The text ends in something that is neither a disclosure list closed
+    /// by `~` nor a key binding JWT: an SD-JWT missing its final `~` (or cut
+    /// off in a disclosure).
+    PresentationUnterminated,
 
     // ---- headers ----
     /// `alg` is not `EdDSA` (`none`, `HS256`, `RS256`, `ES256` … are all refused).
@@ -150,6 +157,9 @@ pub enum Rejection {
     /// A disclosure uses a reserved name (`_sd`, `...`) or one that may never be
     /// selectively disclosed (`iss`, `cnf`, `vct`, `status`, …).
     ReservedClaimName,
+    /// A disclosure's claim name is not lowercase ASCII snake_case (empty,
+    /// fullwidth, zero-width or other look-alike characters).
+    ClaimNameInvalid,
     /// Two disclosures (or a disclosure and a visible claim) have the same name.
     ClaimNameConflict,
     /// `_sd_alg` is not `sha-256`.
@@ -195,6 +205,12 @@ pub enum Rejection {
     StatusIndexOutOfRange,
     /// The status list's compressed data is invalid or too large.
     StatusListMalformed,
+    /// The status list's `iat` is later than now (beyond the skew): signed
+    /// with a wrong clock, it cannot say what the status is now.
+    StatusListFromFuture,
+    /// The status list was signed by an issuer key that is retired at the
+    /// time of use, or outside that key's window at the list's `iat`.
+    StatusListKeyOutsideWindow,
 
     // ---- trust bundle ----
     /// The trust bundle is not signed by a pinned root key.
@@ -232,6 +248,7 @@ impl Rejection {
             Self::Base64(p) => format!("{}_base64", p.code()),
             Self::Json(p) => format!("{}_json", p.code()),
             Self::DuplicateJsonMember(p) => format!("{}_duplicate_member", p.code()),
+            Self::SignatureLength(p) => format!("{}_signature_length", p.code()),
             Self::AlgorithmNotAllowed(p) => format!("{}_alg_not_allowed", p.code()),
             Self::WrongType(p) => format!("{}_typ_mismatch", p.code()),
             Self::CriticalHeader(p) => format!("{}_crit_unsupported", p.code()),
@@ -260,6 +277,8 @@ impl Rejection {
             Self::DisclosureDuplicate => "disclosure_duplicate",
             Self::DigestDuplicate => "digest_duplicate",
             Self::ReservedClaimName => "reserved_claim_name",
+            Self::ClaimNameInvalid => "claim_name_invalid",
+            Self::PresentationUnterminated => "sd_jwt_unterminated",
             Self::ClaimNameConflict => "claim_name_conflict",
             Self::UnsupportedDigestAlgorithm => "sd_alg_unsupported",
             Self::KeyBindingMissing => "kb_missing",
@@ -280,6 +299,8 @@ impl Rejection {
             Self::StatusListIssuerMismatch => "status_list_issuer_mismatch",
             Self::StatusIndexOutOfRange => "status_index_out_of_range",
             Self::StatusListMalformed => "status_list_malformed",
+            Self::StatusListFromFuture => "status_list_iat_in_future",
+            Self::StatusListKeyOutsideWindow => "status_list_key_outside_window",
             Self::BundleSignature => "bundle_signature_invalid",
             Self::BundleRollback => "bundle_rollback",
             Self::BundleStale => "bundle_stale",
@@ -294,6 +315,7 @@ impl Rejection {
             | Self::Base64(_)
             | Self::Json(_)
             | Self::DuplicateJsonMember(_)
+            | Self::SignatureLength(_)
             | Self::AlgorithmNotAllowed(_)
             | Self::WrongType(_)
             | Self::CriticalHeader(_)
@@ -311,9 +333,15 @@ impl Rejection {
             | Self::SdJwtStructure
             | Self::JwsSegments(_)
             | Self::Base64(_)
-            | Self::Json(_)
+            | Self::PresentationUnterminated
             | Self::UnreadableCode => C::Unreadable,
-            Self::DuplicateJsonMember(_)
+            // Strict base64url decoded: the bytes are what someone encoded,
+            // and what they encoded is not a licence. A bad scan does not
+            // produce well-formed base64url of broken JSON or of a short
+            // signature (and truncation is caught by the `~` structure).
+            Self::Json(_)
+            | Self::SignatureLength(_)
+            | Self::DuplicateJsonMember(_)
             | Self::AlgorithmNotAllowed(_)
             | Self::WrongType(_)
             | Self::CriticalHeader(_)
@@ -327,10 +355,13 @@ impl Rejection {
             | Self::DisclosureDuplicate
             | Self::DigestDuplicate
             | Self::ReservedClaimName
+            | Self::ClaimNameInvalid
             | Self::ClaimNameConflict
             | Self::UnsupportedDigestAlgorithm
             | Self::KeyBindingSdHash
             | Self::StatusUnrecognized
+            // A licence naming another issuer's status list: no sync fixes it.
+            | Self::StatusListIssuerMismatch
             | Self::PrintedCardInvalid => C::Forged,
             Self::IssuerUnknown
             | Self::IssuerNotAuthorizedForType
@@ -351,8 +382,9 @@ impl Rejection {
             Self::StatusListMissing
             | Self::StatusListStale
             | Self::StatusListSignature
-            | Self::StatusListIssuerMismatch
             | Self::StatusIndexOutOfRange
+            | Self::StatusListFromFuture
+            | Self::StatusListKeyOutsideWindow
             | Self::StatusListMalformed
             | Self::BundleSignature
             | Self::BundleRollback
@@ -367,9 +399,12 @@ impl Rejection {
         match self {
             Self::Empty => "未读到任何内容",
             Self::TooLarge => "内容过大，不是有效的电子证照",
-            Self::SdJwtStructure | Self::JwsSegments(_) | Self::Base64(_) | Self::Json(_) => {
+            Self::SdJwtStructure | Self::JwsSegments(_) | Self::Base64(_) => {
                 "无法识别的证照数据，请重新扫码"
             }
+            Self::PresentationUnterminated => "证照数据不完整（缺少结尾），请重新出示",
+            Self::Json(_) => "证照数据格式错误，疑似伪造",
+            Self::SignatureLength(_) => "签名长度错误，疑似伪造",
             Self::DuplicateJsonMember(_) => "证照数据含有重复字段，疑似伪造",
             Self::AlgorithmNotAllowed(_) => "签名算法不被接受，疑似伪造",
             Self::WrongType(_) => "数据类型不符，疑似伪造",
@@ -390,6 +425,7 @@ impl Rejection {
             Self::DisclosureDuplicate => "披露字段重复，疑似篡改",
             Self::DigestDuplicate => "证照摘要重复，疑似伪造",
             Self::ReservedClaimName => "披露字段使用了保留名称，疑似伪造",
+            Self::ClaimNameInvalid => "披露字段名称不规范，疑似伪造",
             Self::ClaimNameConflict => "披露字段名称冲突，疑似伪造",
             Self::UnsupportedDigestAlgorithm => "不支持的摘要算法",
             Self::KeyBindingMissing => "缺少持证人设备签名，无法确认持证人",
@@ -407,9 +443,11 @@ impl Rejection {
             Self::StatusListMissing => "缺少证照状态数据，请联网同步",
             Self::StatusListStale => "证照状态数据已过时，请联网同步",
             Self::StatusListSignature => "证照状态数据签名无效",
-            Self::StatusListIssuerMismatch => "证照状态数据与发证机关不符",
+            Self::StatusListIssuerMismatch => "证照状态数据与发证机关不符，疑似伪造",
             Self::StatusIndexOutOfRange => "证照状态序号超出范围",
             Self::StatusListMalformed => "证照状态数据损坏",
+            Self::StatusListFromFuture => "证照状态数据签发时间晚于当前时间，请联网同步",
+            Self::StatusListKeyOutsideWindow => "证照状态数据的签名密钥已停用，请联网同步",
             Self::BundleSignature => "信任列表签名无效",
             Self::BundleRollback => "信任列表版本回退，已拒绝",
             Self::BundleStale => "信任列表已过时，请联网同步",
@@ -427,9 +465,14 @@ impl Rejection {
         match self {
             Self::Empty => "Nothing was read",
             Self::TooLarge => "Too large to be a licence",
-            Self::SdJwtStructure | Self::JwsSegments(_) | Self::Base64(_) | Self::Json(_) => {
+            Self::SdJwtStructure | Self::JwsSegments(_) | Self::Base64(_) => {
                 "Unreadable licence data, scan again"
             }
+            Self::PresentationUnterminated => {
+                "Licence data is incomplete (no final ~), present again"
+            }
+            Self::Json(_) => "Malformed licence data: likely forged",
+            Self::SignatureLength(_) => "Signature has the wrong length: likely forged",
             Self::DuplicateJsonMember(_) => "Licence data repeats a field: likely forged",
             Self::AlgorithmNotAllowed(_) => "Signature algorithm not accepted: likely forged",
             Self::WrongType(_) => "Wrong data type: likely forged",
@@ -450,6 +493,7 @@ impl Rejection {
             Self::DisclosureDuplicate => "Disclosed field repeated",
             Self::DigestDuplicate => "Repeated digest: likely forged",
             Self::ReservedClaimName => "Disclosed field uses a reserved name",
+            Self::ClaimNameInvalid => "Disclosed field has a malformed name: likely forged",
             Self::ClaimNameConflict => "Disclosed field names conflict",
             Self::UnsupportedDigestAlgorithm => "Unsupported digest algorithm",
             Self::KeyBindingMissing => "No holder device signature",
@@ -467,9 +511,13 @@ impl Rejection {
             Self::StatusListMissing => "No status data, sync when online",
             Self::StatusListStale => "Status data out of date, sync when online",
             Self::StatusListSignature => "Status data signature invalid",
-            Self::StatusListIssuerMismatch => "Status data is not from the issuer",
+            Self::StatusListIssuerMismatch => "Status data is not from the issuer: likely forged",
             Self::StatusIndexOutOfRange => "Status index out of range",
             Self::StatusListMalformed => "Status data corrupted",
+            Self::StatusListFromFuture => "Status data is dated in the future, sync when online",
+            Self::StatusListKeyOutsideWindow => {
+                "Status data signed by a retired key, sync when online"
+            }
             Self::BundleSignature => "Trust list signature invalid",
             Self::BundleRollback => "Trust list rollback refused",
             Self::BundleStale => "Trust list out of date, sync when online",

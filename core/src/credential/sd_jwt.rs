@@ -50,6 +50,12 @@ pub fn split(text: &str) -> Result<SdJwtParts<'_>, Rejection> {
     if disclosures.iter().any(|d| d.is_empty()) {
         return Err(Rejection::SdJwtStructure);
     }
+    // Whatever follows the last `~` is a key binding JWT; a piece that is
+    // not even JWS-shaped (no `.`) is a disclosure left without its final
+    // `~` (or a cut-off text), not a malformed key binding.
+    if !kb.is_empty() && !kb.contains('.') {
+        return Err(Rejection::PresentationUnterminated);
+    }
     Ok(SdJwtParts {
         issuer_jwt,
         disclosures,

@@ -229,6 +229,9 @@ pub struct VerifiedStatusList {
     pub list: StatusList,
     /// The token as received, for storage.
     pub token: String,
+    /// End of the signing key's window in the bundle: after it the key is
+    /// retired, and a list it signed says nothing about the present.
+    pub key_not_after: i64,
 }
 
 impl VerifiedStatusList {
@@ -249,6 +252,9 @@ impl VerifiedStatusList {
             return Err(Rejection::StatusListIssuerMismatch);
         }
         let iat = int_claim(&jws.payload, "iat")?.ok_or(Rejection::MissingClaim("iat"))?;
+        if iat < key.not_before || iat > key.not_after {
+            return Err(Rejection::StatusListKeyOutsideWindow);
+        }
         let exp = int_claim(&jws.payload, "exp")?;
         let ttl = int_claim(&jws.payload, "ttl")?;
         let list = StatusList::from_json(
@@ -264,7 +270,24 @@ impl VerifiedStatusList {
             ttl,
             list,
             token: token.to_owned(),
+            key_not_after: key.not_after,
         })
+    }
+
+    /// Whether the list may be used at `now`: not dated in the future
+    /// (beyond `skew`), signed by a key not yet retired, and fresh
+    /// ([`Self::is_fresh`]). The typed reason says which.
+    pub fn check_usable(&self, now: i64, skew: i64, max_age: i64) -> Result<(), Rejection> {
+        if self.iat > now.saturating_add(skew) {
+            return Err(Rejection::StatusListFromFuture);
+        }
+        if now > self.key_not_after.saturating_add(skew) {
+            return Err(Rejection::StatusListKeyOutsideWindow);
+        }
+        if !self.is_fresh(now, skew, max_age) {
+            return Err(Rejection::StatusListStale);
+        }
+        Ok(())
     }
 
     /// Whether the list may still be used at `now` (with `skew` and, for
@@ -277,10 +300,26 @@ impl VerifiedStatusList {
     }
 }
 
+/// The most lists with one `iat` a cache keeps for one URI (distinct
+/// tokens an issuer signed within one second).
+pub const MAX_SAME_IAT: usize = 8;
+
 /// The verifier's offline cache of verified status lists, keyed by URI.
+///
+/// Rules (ADR 0101):
+/// - a strictly older list never replaces a newer one (no rollback);
+/// - with the time known ([`Self::insert_token_at`]), a list dated in the
+///   future beyond the skew is refused, and a cached one that is in the
+///   future is replaced by any present-dated list, so a list signed with a
+///   wrong clock cannot pin the cache;
+/// - two lists with the same `iat` and different contents are both kept
+///   (up to [`MAX_SAME_IAT`]) and a licence's status is the most severe any
+///   of them gives (revoked over suspended over valid): an issuer that
+///   revokes and republishes within one second is not ignored, and no
+///   argument or arrival order can un-revoke a licence.
 #[derive(Debug, Clone, Default)]
 pub struct StatusListCache {
-    lists: HashMap<String, VerifiedStatusList>,
+    lists: HashMap<String, Vec<VerifiedStatusList>>,
 }
 
 impl StatusListCache {
@@ -289,36 +328,76 @@ impl StatusListCache {
         Self::default()
     }
 
-    /// Verifies and stores a token; keeps the newer of two lists for one URI
-    /// (an older list never replaces a newer one). Returns whether it was stored.
+    /// Verifies and stores a token (see the type's rules). Returns whether
+    /// it was stored. Without the time, a future-dated list is stored and
+    /// refused at use ([`VerifiedStatusList::check_usable`]); prefer
+    /// [`Self::insert_token_at`] where the time is known.
     pub fn insert_token(&mut self, token: &str, bundle: &TrustBundle) -> Result<bool, Rejection> {
         let list = VerifiedStatusList::verify(token, bundle)?;
         Ok(self.insert(list))
     }
 
-    /// Stores a verified list unless a newer one for its URI is present.
-    ///
-    /// A list with the same `iat` as the cached one replaces it: an issuer
-    /// that revokes and republishes within one second must not be ignored
-    /// (the identical token is a no-op). Only a strictly older list is refused.
+    /// Verifies and stores a token at `now`: a list whose `iat` is beyond
+    /// `now + skew` is refused ([`Rejection::StatusListFromFuture`]), and a
+    /// cached future-dated list gives way to this one.
+    pub fn insert_token_at(
+        &mut self,
+        token: &str,
+        bundle: &TrustBundle,
+        now: i64,
+        skew: i64,
+    ) -> Result<bool, Rejection> {
+        let list = VerifiedStatusList::verify(token, bundle)?;
+        if list.iat > now.saturating_add(skew) {
+            return Err(Rejection::StatusListFromFuture);
+        }
+        let cached_future = self
+            .lists
+            .get(&list.uri)
+            .and_then(|group| group.first())
+            .is_some_and(|held| held.iat > now.saturating_add(skew));
+        if cached_future {
+            self.lists.remove(&list.uri);
+        }
+        Ok(self.insert(list))
+    }
+
+    /// Stores a verified list unless a strictly newer one for its URI is
+    /// present; a same-`iat` list with other content joins the group (the
+    /// identical token is a no-op).
     pub fn insert(&mut self, list: VerifiedStatusList) -> bool {
-        match self.lists.get(&list.uri) {
-            Some(existing) if existing.iat > list.iat || existing.token == list.token => false,
+        let group = self.lists.entry(list.uri.clone()).or_default();
+        match group.first().map(|held| held.iat) {
+            Some(iat) if iat > list.iat => false,
+            Some(iat) if iat == list.iat => {
+                if group.iter().any(|held| held.token == list.token) || group.len() >= MAX_SAME_IAT
+                {
+                    return false;
+                }
+                group.push(list);
+                true
+            }
             _ => {
-                self.lists.insert(list.uri.clone(), list);
+                *group = vec![list];
                 true
             }
         }
     }
 
-    /// The list for a URI.
+    /// The (first) newest list for a URI.
     pub fn get(&self, uri: &str) -> Option<&VerifiedStatusList> {
-        self.lists.get(uri)
+        self.lists.get(uri).and_then(|group| group.first())
+    }
+
+    /// Every newest list for a URI (more than one when an issuer signed
+    /// different lists with the same `iat`).
+    pub fn get_all(&self, uri: &str) -> &[VerifiedStatusList] {
+        self.lists.get(uri).map_or(&[], Vec::as_slice)
     }
 
     /// All lists.
     pub fn iter(&self) -> impl Iterator<Item = &VerifiedStatusList> {
-        self.lists.values()
+        self.lists.values().flatten()
     }
 }
 

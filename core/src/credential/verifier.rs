@@ -11,7 +11,9 @@
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashSet};
 
-use super::claims::NEVER_DISCLOSABLE;
+use super::claims::{
+    NEVER_DISCLOSABLE, check_identity, is_valid_claim_name, type_code_of_vct, validity_edge,
+};
 use super::issuer::StatusReference;
 use super::jose::{CompactJws, int_claim, sha256_b64, str_claim};
 use super::keys::PublicKey;
@@ -19,7 +21,7 @@ use super::licence_id::LicenceId;
 use super::rejection::{Part, Rejection};
 use super::sd_jwt::{Disclosure, SD_ALG, TYP_KB_JWT, TYP_SD_JWT_VC, split};
 use super::status_list::{DEFAULT_MAX_AGE_SECS, StatusListCache};
-use super::trust_bundle::{DEFAULT_SKEW_SECS, TrustBundle};
+use super::trust_bundle::{DEFAULT_SKEW_SECS, TrustBundle, TrustedIssuer};
 
 /// The `aud` of presentations shown to an inspector (亮证).
 pub const AUD_INSPECTION: &str = "inspection";
@@ -189,7 +191,7 @@ pub fn verify_presentation(
 
     // -- disclosures --
     let claims = disclose(payload, &parts.disclosures)?;
-    check_disclosed_consistency(&claims, vct, &issuer.code)?;
+    check_disclosed_consistency(&claims, vct, issuer, nbf, exp)?;
 
     // -- holder binding --
     let holder = match payload.get("cnf") {
@@ -280,6 +282,9 @@ fn disclose(
         if NEVER_DISCLOSABLE.contains(&d.name.as_str()) {
             return Err(Rejection::ReservedClaimName);
         }
+        if !is_valid_claim_name(&d.name) {
+            return Err(Rejection::ClaimNameInvalid);
+        }
         if payload.contains_key(&d.name) || claims.contains_key(&d.name) {
             return Err(Rejection::ClaimNameConflict);
         }
@@ -289,13 +294,17 @@ fn disclose(
 }
 
 /// Disclosed metadata must agree with what the issuer signed visibly and
-/// with the bundle: a licence identifier with a wrong check character, or a
-/// type / issuer code that contradicts `vct` or the bundle, is a forgery even
-/// from a trusted key.
+/// with the bundle: a licence identifier with a wrong check character, or
+/// whose type / issuer code contradicts `vct` or the bundle's issuer (whether
+/// or not `licence_type_code` / `issuer_code` are disclosed too), an issuer
+/// name other than the bundle's, or validity dates other than `nbf` / `exp`
+/// are a forgery even from a trusted key: a person reads these fields.
 fn check_disclosed_consistency(
     claims: &BTreeMap<String, Value>,
     vct: &str,
-    issuer_code: &str,
+    issuer: &TrustedIssuer,
+    nbf: Option<i64>,
+    exp: Option<i64>,
 ) -> Result<(), Rejection> {
     let text = |name: &'static str| -> Result<Option<&str>, Rejection> {
         match claims.get(name) {
@@ -304,23 +313,35 @@ fn check_disclosed_consistency(
             Some(_) => Err(Rejection::InvalidClaim(name)),
         }
     };
-    let id = match text("licence_id")? {
-        Some(s) => Some(
-            s.parse::<LicenceId>()
-                .map_err(|_| Rejection::InvalidClaim("licence_id"))?,
-        ),
-        None => None,
-    };
+    if let Some(s) = text("licence_id")? {
+        let id = s
+            .parse::<LicenceId>()
+            .map_err(|_| Rejection::InvalidClaim("licence_id"))?;
+        check_identity(&id, vct, &issuer.code)
+            .map_err(|_| Rejection::InvalidClaim("licence_id"))?;
+    }
     if let Some(code) = text("licence_type_code")? {
-        if vct.rsplit(':').next() != Some(code)
-            || id.as_ref().is_some_and(|id| id.type_code() != code)
-        {
+        if type_code_of_vct(vct) != code {
             return Err(Rejection::InvalidClaim("licence_type_code"));
         }
     }
     if let Some(code) = text("issuer_code")? {
-        if code != issuer_code || id.as_ref().is_some_and(|id| id.issuer_code() != code) {
+        if code != issuer.code {
             return Err(Rejection::InvalidClaim("issuer_code"));
+        }
+    }
+    if let Some(name) = text("issuer_name")? {
+        if name != issuer.name {
+            return Err(Rejection::InvalidClaim("issuer_name"));
+        }
+    }
+    for (name, visible) in [("valid_from", nbf), ("valid_until", exp)] {
+        if let Some(value) = claims.get(name) {
+            let edge = validity_edge(name, value).map_err(|_| Rejection::InvalidClaim(name))?;
+            // valid_from absent at issue makes nbf = iat; present, it is the day's start.
+            if edge != visible {
+                return Err(Rejection::InvalidClaim(name));
+            }
         }
     }
     Ok(())
@@ -355,7 +376,10 @@ fn verify_key_binding(
             return Err(Rejection::KeyBindingAudience);
         }
         match expected {
-            NoncePolicy::Exact(n) if n != nonce => return Err(Rejection::KeyBindingNonce),
+            // An empty nonce binds to nothing, whatever the caller expects.
+            NoncePolicy::Exact(n) if n != nonce || nonce.is_empty() => {
+                return Err(Rejection::KeyBindingNonce);
+            }
             NoncePolicy::Any if nonce.is_empty() => return Err(Rejection::KeyBindingNonce),
             _ => {}
         }
@@ -406,20 +430,39 @@ fn check_status(
     policy: &VerifyPolicy,
     now: i64,
 ) -> Result<(), Rejection> {
-    let list = cache
-        .get(&reference.uri)
-        .ok_or(Rejection::StatusListMissing)?;
-    if list.issuer_id != issuer_id {
-        return Err(Rejection::StatusListIssuerMismatch);
+    let lists = cache.get_all(&reference.uri);
+    if lists.is_empty() {
+        return Err(Rejection::StatusListMissing);
     }
-    if !list.is_fresh(now, policy.skew, policy.status_max_age) {
-        return Err(Rejection::StatusListStale);
+    // Several lists share one `iat` only when the issuer signed different
+    // contents within one second: the most severe status wins (ADR 0101).
+    let mut worst: Result<(), Rejection> = Ok(());
+    for list in lists {
+        if list.issuer_id != issuer_id {
+            return Err(Rejection::StatusListIssuerMismatch);
+        }
+        list.check_usable(now, policy.skew, policy.status_max_age)?;
+        let here = match list.list.get(reference.idx) {
+            None => Err(Rejection::StatusIndexOutOfRange),
+            Some(0) => Ok(()),
+            Some(1) => Err(Rejection::Revoked),
+            Some(2) => Err(Rejection::Suspended),
+            Some(_) => Err(Rejection::StatusUnrecognized),
+        };
+        if severity(&here) > severity(&worst) {
+            worst = here;
+        }
     }
-    match list.list.get(reference.idx) {
-        None => Err(Rejection::StatusIndexOutOfRange),
-        Some(0) => Ok(()),
-        Some(1) => Err(Rejection::Revoked),
-        Some(2) => Err(Rejection::Suspended),
-        Some(_) => Err(Rejection::StatusUnrecognized),
+    worst
+}
+
+/// Orders status outcomes: revoked > suspended > unrecognized > out of range > valid.
+fn severity(outcome: &Result<(), Rejection>) -> u8 {
+    match outcome {
+        Ok(()) => 0,
+        Err(Rejection::Revoked) => 4,
+        Err(Rejection::Suspended) => 3,
+        Err(Rejection::StatusUnrecognized) => 2,
+        Err(_) => 1,
     }
 }
