@@ -31,6 +31,10 @@ enum Command {
         /// Listen address.
         #[arg(long, env = "ZHANGBAN_ADDR", default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
+        /// Admin listen address for `GET /metrics` (keep it loopback or
+        /// internal); without it metrics are not served.
+        #[arg(long, env = "ZHANGBAN_ADMIN_ADDR")]
+        admin_addr: Option<SocketAddr>,
         /// Data directory (database, keys).
         #[arg(long, env = "ZHANGBAN_DATA_DIR", default_value = "zhangban-data")]
         data_dir: PathBuf,
@@ -87,6 +91,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match cli.command {
         Command::Serve {
             addr,
+            admin_addr,
             data_dir,
             demo,
             operator_token,
@@ -95,7 +100,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(serve(addr, data_dir, demo, operator_token))?;
+            runtime.block_on(serve(addr, admin_addr, data_dir, demo, operator_token))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::ImportGuides { data_dir, file } => {
@@ -118,6 +123,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
 
 async fn serve(
     addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
     data_dir: PathBuf,
     demo: bool,
     operator_token: Option<String>,
@@ -155,6 +161,17 @@ async fn serve(
         "掌办 Zhangban server listening on http://{local}  (data: {})",
         data_dir.display()
     );
+    if let Some(admin) = admin_addr {
+        let admin_listener = tokio::net::TcpListener::bind(admin).await?;
+        let admin_local = admin_listener.local_addr()?;
+        tracing::info!(%admin_local, "serving /metrics");
+        println!("metrics on http://{admin_local}/metrics");
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(admin_listener, api::admin_router()).await {
+                tracing::error!(error = %e, "admin listener stopped");
+            }
+        });
+    }
     if demo {
         print_demo_help(local, &data_dir);
     }

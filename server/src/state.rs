@@ -32,6 +32,8 @@ pub struct Config {
     pub token_ttl: i64,
     /// Authentication challenge lifetime (seconds).
     pub challenge_ttl: i64,
+    /// The most pending challenges a device keeps (older ones are dropped).
+    pub max_pending_challenges: u32,
     /// Presentation nonce lifetime (seconds).
     pub nonce_ttl: i64,
     /// Largest request body (bytes).
@@ -58,6 +60,7 @@ impl Config {
             operator_token_hash: sha256_hex(token.as_bytes()),
             token_ttl: 15 * 60,
             challenge_ttl: 120,
+            max_pending_challenges: 4,
             nonce_ttl: 10 * 60,
             max_body_bytes: 1024 * 1024,
             status_list_validity: 24 * 3600,

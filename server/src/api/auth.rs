@@ -18,12 +18,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use zhangban_core::credential::PublicKey;
 use zhangban_core::credential::jose::{b64d, b64e};
+use zhangban_core::credential::key_hygiene::check_ed25519;
 use zhangban_core::credential::rejection::Part;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::state::{SharedState, blocking, sha256_hex};
-use crate::store::{Device, Session};
+use crate::store::{Device, NewChallenge, Session};
 
 /// The message a device signs to get a token.
 pub fn challenge_message(challenge_id: &str, nonce: &str) -> String {
@@ -63,6 +64,7 @@ pub async fn enrol(
 ) -> ApiResult<Json<EnrolResponse>> {
     let key = PublicKey::from_jwk(&req.device_jwk)
         .map_err(|e| ApiError::bad_request("invalid_device_key", e.to_string()))?;
+    check_device_key(&key)?;
     if req.activation_code.is_empty() || req.activation_code.len() > 128 {
         return Err(ApiError::bad_request(
             "invalid_activation_code",
@@ -126,9 +128,21 @@ pub async fn challenge(
     }
     let challenge_id = random_token(16);
     let nonce = random_token(16);
-    let expires_at = state.clock.now() + state.config.challenge_ttl;
+    let now = state.clock.now();
+    let expires_at = now + state.config.challenge_ttl;
+    let max_pending = state.config.max_pending_challenges;
     let (cid, n, d) = (challenge_id.clone(), nonce.clone(), req.device_id);
-    blocking(&state, move |s| s.put_challenge(&cid, &d, &n, expires_at)).await?;
+    blocking(&state, move |s| {
+        let challenge = NewChallenge {
+            id: &cid,
+            device_id: &d,
+            nonce: &n,
+            expires_at,
+            max_pending,
+        };
+        s.put_challenge(&challenge, now)
+    })
+    .await?;
     Ok(Json(ChallengeResponse {
         challenge_id,
         nonce,
@@ -202,13 +216,35 @@ pub async fn token(
     }))
 }
 
+/// The token of an `Authorization` header value `Bearer <token>`. The
+/// scheme is matched case-insensitively (RFC 9110 §11.1: `bearer`, `BEARER`
+/// …), one or more spaces may follow it; anything else is no bearer token.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = rest.trim_start_matches(' ');
+    (!token.is_empty() && !token.contains(' ')).then_some(token)
+}
+
 fn bearer(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
+    bearer_token(
+        parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)?
+            .to_str()
+            .ok()?,
+    )
+}
+
+/// Refuses a device key that must never be trusted: the identity, a point
+/// of small order, a non-canonical encoding (ADR 0161).
+fn check_device_key(key: &PublicKey) -> ApiResult<()> {
+    check_ed25519(key.verifying_key()).map_err(|weak| {
+        ApiError::bad_request("weak_device_key", weak.to_string())
+            .with_details(serde_json::json!({"reason": weak.code()}))
+    })
 }
 
 /// An authenticated resident device (from a bearer token).
@@ -277,6 +313,33 @@ impl FromRequestParts<SharedState> for Operator {
             Ok(Self)
         } else {
             Err(ApiError::forbidden("operator credentials required"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for v in ["Bearer abc", "bearer abc", "BEARER abc", "bEaReR  abc"] {
+            assert_eq!(bearer_token(v), Some("abc"), "{v}");
+        }
+    }
+
+    #[test]
+    fn other_schemes_and_malformed_values_are_no_token() {
+        for v in [
+            "Basic abc",
+            "Bearer",
+            "Bearer ",
+            "Bearerabc",
+            "Bearer a b",
+            "Token abc",
+            "",
+        ] {
+            assert_eq!(bearer_token(v), None, "{v:?}");
         }
     }
 }

@@ -1,5 +1,5 @@
 //! HTTP API: routes, and the layers every request passes (body limit, gzip,
-//! tracing, metrics). Errors are typed JSON ([`crate::error::ApiError`]). The
+//! tracing, metrics); and the admin router ([`admin_router`]: `/metrics`). Errors are typed JSON ([`crate::error::ApiError`]). The
 //! OpenAPI document is [`openapi`], served at `/openapi.json`.
 
 pub mod attachments;
@@ -61,6 +61,16 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
+/// The admin router: `GET /metrics` only. Served on its own listener
+/// (`serve --admin-addr`, meant for a loopback or internal address), never
+/// on the public API address (ADR 0160).
+pub fn admin_router() -> Router {
+    crate::metrics::handle();
+    Router::new()
+        .route("/metrics", get(crate::metrics::serve))
+        .fallback(not_found)
+}
+
 /// The application router.
 pub fn router(state: SharedState) -> Router {
     let limit = state.config.max_body_bytes;
@@ -70,7 +80,6 @@ pub fn router(state: SharedState) -> Router {
     Router::new()
         .route("/healthz", get(health))
         .route("/livez", get(live))
-        .route("/metrics", get(crate::metrics::serve))
         .route("/openapi.json", get(openapi::serve))
         .route("/v1/catalog/changes", get(catalog::changes))
         .route("/v1/catalog/guides/{id}", get(catalog::guide))

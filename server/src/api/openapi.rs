@@ -504,10 +504,6 @@ fn paths() -> Value {
             "summary": "Liveness: the process serves HTTP (touches nothing else)",
             "responses": {"200": ok("Live", json!({"type": "object", "required": ["status"],
                 "properties": {"status": {"const": "ok"}}, "additionalProperties": false}))}}},
-        "/metrics": {"get": {
-            "operationId": "metrics", "tags": ["meta"], "security": public,
-            "summary": "Prometheus metrics (text exposition format 0.0.4)",
-            "responses": {"200": {"description": "Metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
         "/openapi.json": {"get": {
             "operationId": "openapi", "tags": ["meta"], "security": public,
             "summary": "This document",
@@ -736,7 +732,7 @@ mod tests {
                     r.keys().any(|k| k.starts_with('2')),
                     "{method} {path} has no success response"
                 );
-                if path != "/metrics" && path != "/openapi.json" && path != "/livez" {
+                if path != "/openapi.json" && path != "/livez" {
                     assert!(r.contains_key("500"), "{method} {path}");
                 }
                 for (status, resp) in r {
@@ -747,6 +743,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(n, 29);
+        assert_eq!(n, 28);
     }
 }

@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use zhangban_core::credential::key_hygiene::check_ed25519;
 use zhangban_core::credential::{Status, TrustBundle};
 use zhangban_core::guide::{FieldKind, Guide};
 
@@ -190,12 +191,35 @@ pub async fn put_trust_bundle(
         )
         .with_details(json!({"reason": r.code()}))
     })?;
+    refuse_weak_issuer_keys(&bundle)?;
     let version = bundle.version();
     let now = state.clock.now();
     blocking(&state, move |s| s.put_trust_bundle(version, &jws, now)).await?;
     state.reload_trust()?;
     issuing::ensure_status_lists(&state).await?;
     Ok(Json(json!({"version": version})))
+}
+
+/// Refuses a bundle listing an issuer key that must never be trusted (the
+/// identity, a point of small order, a non-canonical encoding; ADR 0161):
+/// the root signed it, but publishing it would plant a trap.
+fn refuse_weak_issuer_keys(bundle: &TrustBundle) -> ApiResult<()> {
+    for issuer in &bundle.content().issuers {
+        for entry in &issuer.keys {
+            let Some((_, key)) = bundle.key_by_kid(&entry.kid) else {
+                continue;
+            };
+            if let Err(weak) = check_ed25519(&key.key) {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "trust_bundle_rejected",
+                    weak.to_string(),
+                )
+                .with_details(json!({"reason": weak.code(), "issuer": issuer.id})));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A licence to issue.

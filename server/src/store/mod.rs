@@ -84,6 +84,21 @@ pub struct Session {
     pub expires_at: i64,
 }
 
+/// An authentication challenge to store (see [`Store::put_challenge`]).
+#[derive(Debug, Clone, Copy)]
+pub struct NewChallenge<'a> {
+    /// Challenge id.
+    pub id: &'a str,
+    /// The device it was issued to.
+    pub device_id: &'a str,
+    /// The nonce the device signs.
+    pub nonce: &'a str,
+    /// Expiry (Unix seconds).
+    pub expires_at: i64,
+    /// The most pending challenges one device keeps.
+    pub max_pending: u32,
+}
+
 /// What the server stores for an accepted submission.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSubmission {
@@ -331,14 +346,14 @@ pub trait Store: Send + Sync + 'static {
     fn device(&self, id: &str) -> StoreResult<Option<Device>>;
     /// All devices of a resident.
     fn devices_of(&self, resident_id: &str) -> StoreResult<Vec<Device>>;
-    /// Stores an authentication challenge.
-    fn put_challenge(
-        &self,
-        id: &str,
-        device_id: &str,
-        nonce: &str,
-        expires_at: i64,
-    ) -> StoreResult<()>;
+    /// Stores an authentication challenge, in one transaction with the
+    /// upkeep that keeps the table bounded: every challenge expired at `now`
+    /// is deleted, and of the device's pending challenges only the newest
+    /// `max_pending` are kept (the oldest are dropped, so a flood cannot
+    /// lock the device out, and the rows per device stay capped).
+    fn put_challenge(&self, challenge: &NewChallenge<'_>, now: i64) -> StoreResult<()>;
+    /// How many challenges are stored (all devices; for tests and upkeep).
+    fn challenge_count(&self) -> StoreResult<u64>;
     /// Deletes and returns a challenge (device id, nonce, expiry): at most once.
     fn take_challenge(&self, id: &str) -> StoreResult<Option<(String, String, i64)>>;
     /// Stores a session token hash.

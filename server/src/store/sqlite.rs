@@ -14,8 +14,8 @@ use sha2::{Digest as _, Sha256};
 
 use super::{
     AttachmentLink, CatalogChange, CatalogPage, ChunkOutcome, ChunkVerdict, Device, Grant,
-    NewSubmission, Receipt, Session, StatusEvent, StatusListRow, Store, StoreError, StoreResult,
-    SubmissionRecord, Submitted, Upload, UploadStart, WalletEntry,
+    NewChallenge, NewSubmission, Receipt, Session, StatusEvent, StatusListRow, Store, StoreError,
+    StoreResult, SubmissionRecord, Submitted, Upload, UploadStart, WalletEntry,
 };
 
 /// Numbered, append-only schema migrations. Never edit one that shipped: add another.
@@ -71,6 +71,7 @@ pub const MIGRATIONS: &[&str] = &[
     ",
     MIGRATION_2,
     MIGRATION_3,
+    MIGRATION_4,
 ];
 
 /// Migration 2: presentation nonces became stateless (an HMAC bound to the
@@ -113,6 +114,12 @@ const MIGRATION_3: &str = "
         PRIMARY KEY (client_id, field),
         FOREIGN KEY (resident_id, sha256) REFERENCES attachment_uploads(resident_id, sha256));
     CREATE INDEX submission_attachments_content ON submission_attachments(resident_id, sha256);
+";
+
+/// Migration 4: a device's pending challenges are found (and capped) by
+/// device id.
+const MIGRATION_4: &str = "
+    CREATE INDEX challenges_device ON challenges(device_id, expires_at);
 ";
 
 /// How many read connections a file database gets (WAL lets them read while
@@ -600,22 +607,30 @@ impl Store for SqliteStore {
         })
     }
 
-    fn put_challenge(
-        &self,
-        id: &str,
-        device_id: &str,
-        nonce: &str,
-        expires_at: i64,
-    ) -> StoreResult<()> {
-        let (id, device_id, nonce) = (owned(id), owned(device_id), owned(nonce));
+    fn put_challenge(&self, ch: &NewChallenge<'_>, now: i64) -> StoreResult<()> {
+        let (id, device_id, nonce) = (owned(ch.id), owned(ch.device_id), owned(ch.nonce));
+        let (expires_at, keep) = (ch.expires_at, ch.max_pending.max(1));
         self.write(move |c| {
             c.prepare_cached("DELETE FROM challenges WHERE expires_at < ?1")?
-                .execute([expires_at - 3600])?;
+                .execute([now])?;
             c.prepare_cached(
                 "INSERT INTO challenges(id, device_id, nonce, expires_at) VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![id, device_id, nonce, expires_at])?;
+            c.prepare_cached(
+                "DELETE FROM challenges WHERE device_id = ?1 AND rowid NOT IN (
+                     SELECT rowid FROM challenges WHERE device_id = ?1
+                     ORDER BY expires_at DESC, rowid DESC LIMIT ?2)",
+            )?
+            .execute(params![device_id, keep])?;
             Ok(())
+        })
+    }
+
+    fn challenge_count(&self) -> StoreResult<u64> {
+        self.read(|c| {
+            let n: i64 = c.query_row("SELECT COUNT(*) FROM challenges", [], |r| r.get(0))?;
+            Ok(to_u64(n))
         })
     }
 

@@ -117,6 +117,8 @@ fn fixture_subset(n: usize) -> String {
 pub struct TestServer {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
+    /// The admin listener (`/metrics`), `http://127.0.0.1:<port>`.
+    pub admin: String,
     /// A client that asks for gzip and decodes it.
     pub http: reqwest::Client,
     /// The server's clock.
@@ -200,11 +202,21 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = api::router(state.clone());
+        let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = admin_listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
+            use std::future::IntoFuture as _;
+            // One task: aborting it stops both listeners.
+            let (api, admin) = tokio::join!(
+                axum::serve(listener, app).into_future(),
+                axum::serve(admin_listener, api::admin_router()).into_future()
+            );
+            api.unwrap();
+            admin.unwrap();
         });
         Self {
             base: format!("http://{addr}"),
+            admin: format!("http://{admin}"),
             http: reqwest::Client::builder().build().unwrap(),
             clock,
             state,
@@ -234,6 +246,18 @@ impl TestServer {
     /// `base` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The `/metrics` text from the admin listener.
+    pub async fn metrics(&self) -> String {
+        let resp = self
+            .http
+            .get(format!("{}/metrics", self.admin))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.text().await.unwrap()
     }
 
     /// A request without credentials.

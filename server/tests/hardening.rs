@@ -1,0 +1,222 @@
+//! Abuse resistance (issue 12): bounded metrics, key hygiene, the bearer
+//! scheme, bounded challenge state. Each test starts its own server.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::*;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use zhangban_core::credential::jose::b64e;
+use zhangban_core::credential::{IssuerKeyEntry, KeyPair, PublicKey, TrustBundleContent};
+
+/// The `http_request*` series lines (not comments) whose route is one of `routes`.
+fn series(text: &str, routes: &[&str]) -> Vec<String> {
+    text.lines()
+        .filter(|l| l.starts_with("http_request"))
+        .filter(|l| routes.iter().any(|r| l.contains(&format!("route=\"{r}\""))))
+        .map(|l| l.rsplit_once(' ').map_or(l, |(k, _)| k).to_owned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_series_stay_constant_under_made_up_methods() {
+    let s = TestServer::start().await;
+    let routes = ["/livez", "unmatched"];
+    let send = |method: String, path: &'static str| {
+        let req = s.req(Method::from_bytes(method.as_bytes()).unwrap(), path);
+        async move { req.send().await.unwrap().status() }
+    };
+    // Warm-up: one made-up method per route, so the `other` series exist.
+    assert_eq!(
+        send("XWARM".into(), "/livez").await,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+    assert_eq!(
+        send("XWARM".into(), "/nowhere").await,
+        StatusCode::NOT_FOUND
+    );
+    let before = series(&s.metrics().await, &routes);
+    assert!(!before.is_empty());
+
+    let mut tasks = Vec::new();
+    for t in 0..8u32 {
+        let http = s.http.clone();
+        let base = s.base.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..1250u32 {
+                let method = Method::from_bytes(format!("XM{t}N{i}").as_bytes()).unwrap();
+                let path = if i % 2 == 0 { "/livez" } else { "/nowhere" };
+                let resp = http
+                    .request(method, format!("{base}{path}"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(resp.status().is_client_error());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let text = s.metrics().await;
+    let after = series(&text, &routes);
+    assert_eq!(
+        before,
+        after,
+        "10,000 made-up methods added series: {} before, {} after",
+        before.len(),
+        after.len()
+    );
+    assert!(!text.contains("XM0N"), "a made-up method became a label");
+    assert!(text.contains("method=\"other\""), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_not_served_on_the_api_address() {
+    let s = TestServer::start().await;
+    let resp = s.req(Method::GET, "/metrics").send().await.unwrap();
+    expect_error(resp, StatusCode::NOT_FOUND, "not_found").await;
+    assert!(s.metrics().await.contains("http_requests_total"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lower_case_bearer_scheme_is_accepted() {
+    let s = TestServer::start().await;
+    let (_, dev) = s.resident_with_device().await;
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let resp = s
+            .req(Method::GET, "/v1/wallet")
+            .header(AUTHORIZATION, format!("{scheme} {}", dev.token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{scheme}");
+    }
+    let resp = s
+        .req(Method::GET, "/v1/wallet")
+        .header(AUTHORIZATION, format!("Basic {}", dev.token))
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+fn raw_jwk(x: [u8; 32]) -> Value {
+    json!({"kty": "OKP", "crv": "Ed25519", "x": b64e(x)})
+}
+
+/// `p + k` little-endian: a non-canonical encoding of `y = k`.
+fn p_plus(k: u8) -> [u8; 32] {
+    let mut b = [0xffu8; 32];
+    b[31] = 0x7f;
+    b[0] = 0xed + k;
+    b
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weak_device_keys_are_refused_and_use_up_nothing() {
+    let s = TestServer::start().await;
+    let r = s.register_with(1, 30).await;
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    // A non-canonical encoding that decodes (some y = p + k does).
+    let non_canonical = (0..=18u8)
+        .map(p_plus)
+        .find(|b| PublicKey::from_jwk(&raw_jwk(*b)).is_ok())
+        .expect("a non-canonical encoding that decodes");
+    for (bytes, reason) in [
+        ([0u8; 32], "small_order_key"),
+        (identity, "identity_key"),
+        (non_canonical, ""),
+    ] {
+        let resp = s
+            .req(Method::POST, "/v1/devices/enrol")
+            .json(&json!({"activation_code": r.code, "device_jwk": raw_jwk(bytes)}))
+            .send()
+            .await
+            .unwrap();
+        let v = expect_error(resp, StatusCode::BAD_REQUEST, "weak_device_key").await;
+        if !reason.is_empty() {
+            assert_eq!(v["error"]["details"]["reason"], reason);
+        }
+    }
+    // The single use is still there for a real key.
+    let key = KeyPair::generate(&mut rand::rngs::OsRng);
+    let resp = s.enrol_raw(&r.code, &key).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trust_bundle_with_a_small_order_issuer_key_is_refused() {
+    let s = TestServer::start().await;
+    let zero = PublicKey::from_jwk(&raw_jwk([0u8; 32])).unwrap();
+    let mut c: TrustBundleContent = s.world.bundle_content.clone();
+    c.version = 2;
+    c.iat = s.now();
+    let first = c.issuers.first_mut().unwrap();
+    let window = first
+        .keys
+        .first()
+        .map(|k| (k.not_before, k.not_after))
+        .unwrap();
+    first.keys.push(IssuerKeyEntry {
+        kid: zero.thumbprint(),
+        jwk: zero.to_jwk(),
+        not_before: window.0,
+        not_after: window.1,
+    });
+    let jws = c.sign(&s.world.root).unwrap();
+    let resp = s
+        .op(Method::PUT, "/v1/operator/trust-bundle")
+        .header(CONTENT_TYPE, "application/jwt")
+        .body(jws)
+        .send()
+        .await
+        .unwrap();
+    let v = expect_error(
+        resp,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "trust_bundle_rejected",
+    )
+    .await;
+    assert_eq!(v["error"]["details"]["reason"], "small_order_key");
+    let health: Value = s
+        .req(Method::GET, "/healthz")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["trust_bundle_version"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_challenges_are_capped_per_device_and_pruned_when_expired() {
+    let s = TestServer::start_configured(Catalog::Small, |c| c.max_pending_challenges = 3).await;
+    let (r, dev) = s.resident_with_device().await;
+    let mut issued = Vec::new();
+    for _ in 0..10 {
+        issued.push(s.challenge(&dev.id).await);
+    }
+    assert_eq!(s.state.store.challenge_count().unwrap(), 3);
+    // The oldest were dropped; the newest still works.
+    let (cid, nonce) = &issued[0];
+    let resp = s.token_raw(&dev.id, cid, nonce, &dev.key).await;
+    expect_error(resp, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let (cid, nonce) = issued.last().unwrap();
+    let resp = s.token_raw(&dev.id, cid, nonce, &dev.key).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(s.state.store.challenge_count().unwrap(), 2);
+
+    // Once expired, they go with the next challenge anyone asks for.
+    s.clock.advance(s.state.config.challenge_ttl + 1);
+    let other = s.device(&r).await;
+    s.challenge(&other.id).await;
+    assert_eq!(s.state.store.challenge_count().unwrap(), 1);
+}
