@@ -3,6 +3,7 @@
 //! idempotent submissions with licence verification, status timelines, wallet
 //! delivery, trust data, and the operator's endpoints.
 
+pub mod activation;
 pub mod api;
 pub mod cache;
 pub mod clock;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use zhangban_server::clock::{Clock, SystemClock};
 use zhangban_server::setup::{self, DEMO_ACTIVATION_CODE};
-use zhangban_server::state::{AppState, Config};
+use zhangban_server::state::AppState;
 use zhangban_server::{api, issuing};
 
 mod operator_cli;
@@ -141,7 +141,7 @@ async fn serve(
         )
         .into());
     }
-    let config = Config::with_operator_token(&dir.operator_token);
+    let config = dir.config();
     let state = Arc::new(AppState::new(
         dir.store.clone(),
         clock,

@@ -10,6 +10,7 @@ use zhangban_core::credential::{Issuer, PublicKey, StatusListCache, TrustBundle}
 
 use zhangban_core::guide::Guide;
 
+use crate::activation::ActivationKey;
 use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::error::{ApiError, ApiResult};
@@ -26,6 +27,11 @@ pub const SESSION_CACHE_SECS: i64 = 60;
 /// Tunables.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The key activation codes are stored under (HMAC-SHA256); from the
+    /// data directory's `activation-key`.
+    pub activation_key: ActivationKey,
+    /// Wrong codes for one code id before that code is locked.
+    pub max_activation_failures: u32,
     /// SHA-256 (hex) of the operator bearer token.
     pub operator_token_hash: String,
     /// Session token lifetime (seconds).
@@ -54,9 +60,12 @@ pub const DEFAULT_MAX_ATTACHMENT_BYTES: u64 = 20 * 1024 * 1024;
 pub const DEFAULT_MAX_CHUNK_BYTES: usize = 1024 * 1024;
 
 impl Config {
-    /// Defaults with the given operator token.
+    /// Defaults with the given operator token (and a random activation
+    /// key: give the data directory's, see `setup::DataDir::config`).
     pub fn with_operator_token(token: &str) -> Self {
         Self {
+            activation_key: ActivationKey::generate(),
+            max_activation_failures: 5,
             operator_token_hash: sha256_hex(token.as_bytes()),
             token_ttl: 15 * 60,
             challenge_ttl: 120,

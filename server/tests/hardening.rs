@@ -220,3 +220,172 @@ async fn pending_challenges_are_capped_per_device_and_pruned_when_expired() {
     s.challenge(&other.id).await;
     assert_eq!(s.state.store.challenge_count().unwrap(), 1);
 }
+
+// ----------------------------------------------------------- activation --
+
+/// Status, content type and body bytes of an enrolment attempt.
+async fn enrol_answer(s: &TestServer, code: &str) -> (StatusCode, String, Vec<u8>) {
+    let key = KeyPair::generate(&mut rand::rngs::OsRng);
+    let resp = s.enrol_raw(code, &key).await;
+    let status = resp.status();
+    let ct = resp
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (status, ct, resp.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refused_activation_gets_the_same_bytes() {
+    let s = TestServer::start().await;
+    // Used up: one use, taken.
+    let used = s.register_with(1, 30).await;
+    s.device(&used).await;
+    // Expired: valid one day, the clock moves two.
+    let expired = s.register_with(3, 1).await;
+    // Locked: its id with wrong rest, five times.
+    let locked = s.register().await;
+    let wrong_rest = |code: &str| {
+        let id: String = code.chars().take(4).collect();
+        let rest = if code.ends_with('0') { "1" } else { "0" };
+        format!("{id}{}{rest}", &code[4..code.len() - 1])
+    };
+    for _ in 0..s.state.config.max_activation_failures {
+        let (status, _, _) = enrol_answer(&s, &wrong_rest(&locked.code)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    s.clock.advance(2 * 86_400);
+    let answers = [
+        ("unknown", enrol_answer(&s, "ZZZZ-ZZZZ-ZZZZ-ZZZ1").await),
+        ("malformed", enrol_answer(&s, "not a code!").await),
+        ("used up", enrol_answer(&s, &used.code).await),
+        ("expired", enrol_answer(&s, &expired.code).await),
+        (
+            "wrong rest",
+            enrol_answer(&s, &wrong_rest(&used.code)).await,
+        ),
+        ("locked, right code", enrol_answer(&s, &locked.code).await),
+    ];
+    let (_, first) = &answers[0];
+    assert_eq!(first.0, StatusCode::FORBIDDEN);
+    for (what, a) in &answers {
+        assert_eq!(a, first, "{what}: {}", String::from_utf8_lossy(&a.2));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_is_locked_after_its_failures_and_others_are_not() {
+    let s = TestServer::start().await;
+    let target = s.register().await;
+    let bystander = s.register().await;
+    let id: String = target.code.chars().take(4).collect();
+    for i in 0..s.state.config.max_activation_failures {
+        let guess = format!("{id}-{:04}-ZZZZ-ZZZZ", i);
+        let (status, _, _) = enrol_answer(&s, &guess).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+    let (status, _, _) = enrol_answer(&s, &target.code).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "locked: even the right code");
+    // Another code is untouched; the locked resident gets a new code.
+    s.device(&bystander).await;
+    let resp = s
+        .op(Method::POST, "/v1/operator/residents")
+        .json(&json!({"id": target.id, "name": "张三"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let fresh: Value = resp.json().await.unwrap();
+    let again = Resident {
+        id: target.id.clone(),
+        code: fresh["activation_code"].as_str().unwrap().to_owned(),
+    };
+    s.device(&again).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codes_are_generated_grouped_and_supplied_ones_must_meet_the_bar() {
+    let s = TestServer::start().await;
+    let r = s.register().await;
+    let groups: Vec<&str> = r.code.split('-').collect();
+    assert_eq!(groups.len(), 4, "{}", r.code);
+    assert!(groups.iter().all(|g| g.len() == 4));
+    // Typed in lower case, without dashes: the same code.
+    s.device(&Resident {
+        id: r.id.clone(),
+        code: r.code.to_lowercase().replace('-', ""),
+    })
+    .await;
+    for weak in [
+        "CODE-0001-ACTIVATE",
+        "ZB-DEMO-2026",
+        "AAAA-AAAA-AAAA-AAAA",
+        "1234-1234-1234-1234",
+    ] {
+        let resp = s
+            .op(Method::POST, "/v1/operator/residents")
+            .json(&json!({"id": "weak", "name": "x", "activation_code": weak}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(resp, StatusCode::BAD_REQUEST, "invalid_resident").await;
+    }
+    let resp = s
+        .op(Method::POST, "/v1/operator/residents")
+        .json(&json!({"id": "strong", "name": "x", "activation_code": "7KQ2-M9XD-4TRB-H0WE"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    let v: Value = resp.json().await.unwrap();
+    assert!(
+        v.get("activation_code").is_none(),
+        "a supplied code is not echoed"
+    );
+    // Another code with the same id is refused rather than shadowing it.
+    let resp = s
+        .op(Method::POST, "/v1/operator/residents")
+        .json(&json!({"id": "other", "name": "x", "activation_code": "7KQ2-ABCD-EFGH-JKMN"}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(resp, StatusCode::CONFLICT, "conflict").await;
+}
+
+#[test]
+fn the_activation_key_is_a_private_file_and_codes_are_stored_keyed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = zhangban_server::setup::open(dir.path(), None).unwrap();
+    let path = dir.path().join("activation-key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Opening again reads the same key.
+    let again = zhangban_server::setup::open(dir.path(), None).unwrap();
+    assert_eq!(d.activation_key.to_hex(), again.activation_key.to_hex());
+    drop((d, again));
+    // The demo code is stored as its HMAC, not as itself or its SHA-256.
+    let d = zhangban_server::setup::open(dir.path(), None).unwrap();
+    zhangban_server::setup::demo(dir.path(), d.store.as_ref(), T0).unwrap();
+    drop(d);
+    let db = rusqlite::Connection::open(dir.path().join("zhangban.db")).unwrap();
+    let (id, mac): (String, String) = db
+        .query_row("SELECT code_id, code_hash FROM activation_codes", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let code = zhangban_server::activation::normalise(zhangban_server::setup::DEMO_ACTIVATION_CODE)
+        .unwrap();
+    assert_eq!(id, code.id());
+    assert_ne!(
+        mac,
+        zhangban_server::state::sha256_hex(zhangban_server::setup::DEMO_ACTIVATION_CODE.as_bytes())
+    );
+    let key = zhangban_server::setup::activation_key(dir.path()).unwrap();
+    assert_eq!(mac, key.seal(&code).mac);
+}

@@ -6,8 +6,9 @@
 //! 3. `POST /v1/auth/token` exchanges the device's Ed25519 signature over
 //!    `zhangban-auth-v1.<challenge id>.<nonce>` for a short-lived bearer token.
 //!
-//! Challenges are consumed on first use (no replay), tokens expire, and only
-//! SHA-256 hashes of activation codes and tokens are stored.
+//! Challenges are consumed on first use (no replay), tokens expire, tokens
+//! are stored as SHA-256 hashes and activation codes as keyed hashes
+//! ([`crate::activation`]); every refused activation gets one answer.
 
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
@@ -21,10 +22,11 @@ use zhangban_core::credential::jose::{b64d, b64e};
 use zhangban_core::credential::key_hygiene::check_ed25519;
 use zhangban_core::credential::rejection::Part;
 
+use crate::activation;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::state::{SharedState, blocking, sha256_hex};
-use crate::store::{Device, NewChallenge, Session};
+use crate::store::{Device, Enrolment, NewChallenge, Session};
 
 /// The message a device signs to get a token.
 pub fn challenge_message(challenge_id: &str, nonce: &str) -> String {
@@ -76,15 +78,28 @@ pub async fn enrol(
         resident_id: String::new(),
         jwk: key.to_jwk().to_string(),
     };
-    let code_hash = sha256_hex(req.activation_code.as_bytes());
+    // Every refusal (unknown, wrong, locked, expired, used up, not even a
+    // code) gets the same answer.
+    let refused = || ApiError::forbidden("activation code not accepted");
+    let Ok(code) = activation::normalise(&req.activation_code) else {
+        return Err(refused());
+    };
+    let sealed = state.config.activation_key.seal(&code);
     let now = state.clock.now();
-    let enrolled = blocking(&state, move |s| s.enrol(&code_hash, &device, now))
-        .await
-        .map_err(|e| match e.code {
-            "not_found" => ApiError::forbidden("unknown activation code"),
-            "invalid_state" => ApiError::forbidden("activation code expired or used up"),
-            _ => e,
-        })?;
+    let max_failures = state.config.max_activation_failures;
+    let outcome = blocking(&state, move |s| {
+        s.enrol(&sealed, &device, now, max_failures)
+    })
+    .await?;
+    let enrolled = match outcome {
+        Enrolment::Enrolled(d) => d,
+        Enrolment::Refused(why) => {
+            tracing::info!(reason = why.code(), "activation refused");
+            ::metrics::counter!("zhangban_activations_refused_total", "reason" => why.code())
+                .increment(1);
+            return Err(refused());
+        }
+    };
     tracing::info!(device = %enrolled.id, "device enrolled");
     // Licences granted before this device existed: issue its copies now. A
     // failure here must not undo the enrolment; the next grant retries.

@@ -11,6 +11,8 @@ pub mod sqlite;
 
 use serde::{Deserialize, Serialize};
 
+use crate::activation::SealedCode;
+
 /// Why a storage call failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -82,6 +84,57 @@ pub struct Session {
     pub resident_id: String,
     /// Expiry (Unix seconds).
     pub expires_at: i64,
+}
+
+/// An activation code to store (see [`Store::put_activation`]).
+#[derive(Debug, Clone, Copy)]
+pub struct NewActivation<'a> {
+    /// The code's id and keyed hash.
+    pub code: &'a SealedCode,
+    /// The resident it enrols devices for.
+    pub resident_id: &'a str,
+    /// Expiry (Unix seconds).
+    pub expires_at: i64,
+    /// How many devices may enrol with it.
+    pub uses: u32,
+}
+
+/// Why an activation code was refused. Logged and counted only: every
+/// refusal gets the same answer, so a guesser learns nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No code has that id.
+    Unknown,
+    /// A code has that id but the rest is wrong (a failure was counted).
+    Wrong,
+    /// The code failed too often and is locked.
+    Locked,
+    /// The code expired.
+    Expired,
+    /// Every use is taken.
+    UsedUp,
+}
+
+impl Refusal {
+    /// A stable code for logs and metrics.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown",
+            Self::Wrong => "wrong",
+            Self::Locked => "locked",
+            Self::Expired => "expired",
+            Self::UsedUp => "used_up",
+        }
+    }
+}
+
+/// The outcome of [`Store::enrol`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enrolment {
+    /// The device is enrolled (now, or already for the same resident).
+    Enrolled(Device),
+    /// The code was refused.
+    Refused(Refusal),
 }
 
 /// An authentication challenge to store (see [`Store::put_challenge`]).
@@ -331,17 +384,22 @@ pub trait Store: Send + Sync + 'static {
     // -- residents, devices, auth --
     /// Creates a resident (idempotent by id).
     fn put_resident(&self, id: &str, name: &str, at: i64) -> StoreResult<()>;
-    /// Creates an activation code (stored as its hash).
-    fn put_activation(
+    /// Stores an activation code (its id and keyed hash, never the code).
+    /// Storing the same code again resets its expiry, uses and failures;
+    /// `Conflict` if another code has the same id.
+    fn put_activation(&self, activation: &NewActivation<'_>) -> StoreResult<()>;
+    /// Checks a code and, if it is good, consumes one use and enrols the
+    /// device, in one transaction. A wrong code for an existing id counts a
+    /// failure of that code (committed: `Ok(Refused(Wrong))`); at
+    /// `max_failures` the code is locked. Re-enrolling the same key for the
+    /// same resident is idempotent (no use consumed).
+    fn enrol(
         &self,
-        code_hash: &str,
-        resident_id: &str,
-        expires_at: i64,
-        uses: u32,
-    ) -> StoreResult<()>;
-    /// Consumes one use of an activation code and enrols the device, in one
-    /// transaction. Re-enrolling the same key for the same resident is idempotent.
-    fn enrol(&self, code_hash: &str, device: &Device, now: i64) -> StoreResult<Device>;
+        code: &SealedCode,
+        device: &Device,
+        now: i64,
+        max_failures: u32,
+    ) -> StoreResult<Enrolment>;
     /// A device by id.
     fn device(&self, id: &str) -> StoreResult<Option<Device>>;
     /// All devices of a resident.

@@ -278,26 +278,21 @@ impl TestServer {
     /// Registers a resident with an activation code.
     pub async fn register_with(&self, uses: u32, valid_days: u32) -> Resident {
         let n = self.next();
-        let r = Resident {
-            id: format!("resident-{n:04}"),
-            code: format!("CODE-{n:04}-ACTIVATE"),
-        };
+        let id = format!("resident-{n:04}");
         let resp = self
             .op(Method::POST, "/v1/operator/residents")
-            .json(
-                &json!({"id": r.id, "name": "张三", "activation_code": r.code,
-                "uses": uses, "valid_days": valid_days}),
-            )
+            .json(&json!({"id": id, "name": "张三", "uses": uses, "valid_days": valid_days}))
             .send()
             .await
             .unwrap();
-        assert_eq!(
-            resp.status(),
-            StatusCode::CREATED,
-            "{}",
-            resp.text().await.unwrap()
-        );
-        r
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        Resident {
+            id,
+            code: v["activation_code"].as_str().unwrap().to_owned(),
+        }
     }
 
     /// Registers a resident (3 uses, 30 days).
