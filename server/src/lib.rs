@@ -10,6 +10,7 @@ pub mod clock;
 pub mod error;
 pub mod extract;
 pub mod issuing;
+pub mod limits;
 pub mod metrics;
 pub mod nonce;
 pub mod setup;

@@ -14,6 +14,7 @@ use crate::activation::ActivationKey;
 use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::error::{ApiError, ApiResult};
+use crate::limits::{Limiters, Limits};
 use crate::nonce::NonceKey;
 use crate::store::{Session, Store};
 
@@ -32,6 +33,15 @@ pub struct Config {
     pub activation_key: ActivationKey,
     /// Wrong codes for one code id before that code is locked.
     pub max_activation_failures: u32,
+    /// Rate limits (ADR 0164).
+    pub limits: Limits,
+    /// The longest a request may take, body and handler included (408 after).
+    pub request_timeout: std::time::Duration,
+    /// The longest a request body may take to arrive (slow-loris).
+    pub body_timeout: std::time::Duration,
+    /// The header a trusted reverse proxy puts the client address in
+    /// (e.g. `x-forwarded-for`); `None`: the TCP peer is the client.
+    pub trusted_proxy_header: Option<axum::http::HeaderName>,
     /// SHA-256 (hex) of the operator bearer token.
     pub operator_token_hash: String,
     /// Session token lifetime (seconds).
@@ -66,6 +76,10 @@ impl Config {
         Self {
             activation_key: ActivationKey::generate(),
             max_activation_failures: 5,
+            limits: Limits::default(),
+            request_timeout: std::time::Duration::from_secs(60),
+            body_timeout: std::time::Duration::from_secs(30),
+            trusted_proxy_header: None,
             operator_token_hash: sha256_hex(token.as_bytes()),
             token_ttl: 15 * 60,
             challenge_ttl: 120,
@@ -122,6 +136,8 @@ pub struct AppState {
     pub device_keys: Cache<String, PublicKey>,
     /// Parsed live guides by id.
     pub guides: Cache<String, Arc<Guide>>,
+    /// Rate limiters (from `config.limits`).
+    pub limiters: Limiters,
 }
 
 impl std::fmt::Debug for AppState {
@@ -149,7 +165,9 @@ impl AppState {
         let secret = store.secret("presentation-nonce-hmac", &fresh, clock.now())?;
         let nonce_key = NonceKey::from_bytes(&secret)
             .ok_or_else(|| ApiError::internal("stored nonce key has the wrong length"))?;
+        let limiters = Limiters::new(&config.limits);
         let state = Self {
+            limiters,
             store,
             clock,
             config,

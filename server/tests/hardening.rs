@@ -389,3 +389,157 @@ fn the_activation_key_is_a_private_file_and_codes_are_stored_keyed() {
     let key = zhangban_server::setup::activation_key(dir.path()).unwrap();
     assert_eq!(mac, key.seal(&code).mac);
 }
+
+// ---------------------------------------------------------- rate limits --
+
+fn limits(specs: &[&str]) -> zhangban_server::limits::Limits {
+    let mut l = zhangban_server::limits::Limits::off();
+    for s in specs {
+        l.set(s).unwrap();
+    }
+    l
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sixth_wrong_activation_is_429_and_the_right_code_waits_too() {
+    let s = TestServer::start_configured(Catalog::Small, |c| {
+        c.limits = zhangban_server::limits::Limits::default();
+    })
+    .await;
+    let r = s.register().await;
+    for i in 0..5 {
+        let (status, _, body) = enrol_answer(&s, &format!("ZZZZ-{i:04}-ZZZZ-ZZZZ")).await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let key = KeyPair::generate(&mut rand::rngs::OsRng);
+    let resp = s.enrol_raw("ZZZZ-0005-ZZZZ-ZZZZ", &key).await;
+    let retry: u64 = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in whole seconds");
+    assert!((1..=60).contains(&retry), "{retry}");
+    expect_error(resp, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // The right code during the lockout: refused all the same.
+    let resp = s.enrol_raw(&r.code, &key).await;
+    expect_error(resp, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    assert!(
+        s.state.store.devices_of(&r.id).unwrap().is_empty(),
+        "nothing enrolled"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn challenges_tokens_and_uploads_are_limited_per_target() {
+    let s = TestServer::start_configured(Catalog::Small, |c| {
+        c.limits = limits(&[
+            "challenge-device=3/3600",
+            "token-device=2/3600",
+            "upload-resident=2/3600",
+        ]);
+    })
+    .await;
+    // Login = one challenge + one token.
+    let (_, dev) = s.resident_with_device().await;
+    let (_, other) = s.resident_with_device().await;
+    s.challenge(&dev.id).await;
+    s.challenge(&dev.id).await;
+    let resp = s
+        .req(Method::POST, "/v1/auth/challenge")
+        .json(&json!({"device_id": dev.id}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers().contains_key(reqwest::header::RETRY_AFTER));
+    expect_error(resp, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // Another device is not affected.
+    let (cid, nonce) = s.challenge(&other.id).await;
+    let resp = s.token_raw(&other.id, &cid, &nonce, &other.key).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    // Its third token request is.
+    let resp = s.token_raw(&other.id, "nope", "nope", &other.key).await;
+    expect_error(resp, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // Uploads: two per resident, then 429.
+    let sha = "0".repeat(64);
+    for expect in [
+        StatusCode::OK,
+        StatusCode::OK,
+        StatusCode::TOO_MANY_REQUESTS,
+    ] {
+        let resp = s
+            .as_dev(&dev, Method::PUT, &format!("/v1/attachments/{sha}"))
+            .json(&json!({"size": 10, "media_type": "application/pdf"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), expect, "{}", resp.text().await.unwrap());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_proxy_the_trusted_header_is_the_address() {
+    let s = TestServer::start_configured(Catalog::Small, |c| {
+        c.limits = limits(&["activation=2/3600"]);
+        c.trusted_proxy_header = Some(reqwest::header::HeaderName::from_static("x-forwarded-for"));
+    })
+    .await;
+    let attempt = |xff: &'static str| {
+        let key = KeyPair::generate(&mut rand::rngs::OsRng);
+        s.req(Method::POST, "/v1/devices/enrol")
+            .header("x-forwarded-for", xff)
+            .json(&json!({"activation_code": "ZZZZ-ZZZZ-ZZZZ-ZZZ1", "device_jwk": key.public().to_jwk()}))
+            .send()
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            attempt("10.0.0.1").await.unwrap().status(),
+            StatusCode::FORBIDDEN
+        );
+    }
+    assert_eq!(
+        attempt("10.0.0.1").await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // A client cannot pick its own address: the proxy's (last) entry counts.
+    assert_eq!(
+        attempt("10.0.0.9, 10.0.0.1").await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        attempt("10.0.0.2").await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_trickles_in_is_cut_off() {
+    let s = TestServer::start_configured(Catalog::Small, |c| {
+        c.body_timeout = std::time::Duration::from_millis(300);
+    })
+    .await;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(
+        b"POST /v1/auth/challenge HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    // Never sends the rest: the server answers and closes instead of waiting.
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        conn.read_to_end(&mut buf),
+    )
+    .await
+    .expect("the server gave up on the body");
+    read.unwrap();
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 4"), "{text}");
+}

@@ -27,6 +27,7 @@
 //! `attachment_missing` (upload, then retry the same submission). The
 //! operator reads a submission's attachments through the submission only.
 
+use crate::limits::ClientAddr;
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request, State};
@@ -124,9 +125,11 @@ pub struct Declaration {
 pub async fn declare(
     who: Resident,
     State(state): State<SharedState>,
+    addr: ClientAddr,
     ApiPath(sha256): ApiPath<String>,
     ApiJson(d): ApiJson<Declaration>,
 ) -> ApiResult<Json<UploadState>> {
+    crate::limits::check_upload(&state, &addr, &who.resident_id)?;
     check_sha256(&sha256)?;
     let max = state.config.max_attachment_bytes;
     if d.size == 0 {
@@ -248,9 +251,11 @@ fn verdict(digest: Option<(Upload, Sha256)>, offset: u64, chunk: &[u8]) -> Optio
 pub async fn put_chunk(
     who: Resident,
     State(state): State<SharedState>,
+    addr: ClientAddr,
     ApiPath((sha256, offset)): ApiPath<(String, u64)>,
     ChunkBody(data): ChunkBody,
 ) -> ApiResult<Json<UploadState>> {
+    crate::limits::check_upload(&state, &addr, &who.resident_id)?;
     check_sha256(&sha256)?;
     let now = state.clock.now();
     let len = u64::try_from(data.len()).map_err(ApiError::internal)?;

@@ -25,6 +25,7 @@ use zhangban_core::credential::rejection::Part;
 use crate::activation;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
+use crate::limits::{ClientAddr, Kind};
 use crate::state::{SharedState, blocking, sha256_hex};
 use crate::store::{Device, Enrolment, NewChallenge, Session};
 
@@ -62,8 +63,12 @@ pub struct EnrolResponse {
 /// `POST /v1/devices/enrol`
 pub async fn enrol(
     State(state): State<SharedState>,
+    ClientAddr(addr): ClientAddr,
     ApiJson(req): ApiJson<EnrolRequest>,
 ) -> ApiResult<Json<EnrolResponse>> {
+    // Every attempt counts, before anything is looked at: during a lockout
+    // even the right code is refused.
+    state.limiters.check(Kind::ActivationPerAddr, &addr)?;
     let key = PublicKey::from_jwk(&req.device_jwk)
         .map_err(|e| ApiError::bad_request("invalid_device_key", e.to_string()))?;
     check_device_key(&key)?;
@@ -134,8 +139,13 @@ pub struct ChallengeResponse {
 /// `POST /v1/auth/challenge`
 pub async fn challenge(
     State(state): State<SharedState>,
+    ClientAddr(addr): ClientAddr,
     ApiJson(req): ApiJson<ChallengeRequest>,
 ) -> ApiResult<Json<ChallengeResponse>> {
+    state.limiters.check(Kind::ChallengePerAddr, &addr)?;
+    state
+        .limiters
+        .check(Kind::ChallengePerDevice, &req.device_id)?;
     let device_id = req.device_id.clone();
     let known = blocking(&state, move |s| s.device(&device_id)).await?;
     if known.is_none() {
@@ -189,8 +199,11 @@ pub struct TokenResponse {
 /// `POST /v1/auth/token`
 pub async fn token(
     State(state): State<SharedState>,
+    ClientAddr(addr): ClientAddr,
     ApiJson(req): ApiJson<TokenRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
+    state.limiters.check(Kind::TokenPerAddr, &addr)?;
+    state.limiters.check(Kind::TokenPerDevice, &req.device_id)?;
     let cid = req.challenge_id.clone();
     // Taken (deleted) before checking: a challenge is good for one attempt only.
     let taken = blocking(&state, move |s| s.take_challenge(&cid)).await?;

@@ -187,6 +187,8 @@ impl TestServer {
         };
         let guides = setup::import_fixture(store.as_ref(), &json, T0).unwrap();
         let mut config = Config::with_operator_token(OPERATOR_TOKEN);
+        // Tests share one loopback address: limits only where a test asks.
+        config.limits = zhangban_server::limits::Limits::off();
         tune(&mut config);
         let state = Arc::new(
             AppState::new(
@@ -201,7 +203,8 @@ impl TestServer {
         issuing::ensure_status_lists(&state).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = api::router(state.clone());
+        let app = api::router(state.clone())
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let admin = admin_listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
