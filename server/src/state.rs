@@ -59,6 +59,10 @@ pub struct Config {
     /// Largest attachment a resident may declare (bytes). Guides whose
     /// attachment fields allow more are refused at publishing.
     pub max_attachment_bytes: u64,
+    /// Attachment storage per resident (declared bytes of all uploads).
+    pub max_resident_attachment_bytes: u64,
+    /// Incomplete uploads a resident may have at once.
+    pub max_pending_uploads: u64,
     /// Largest chunk of an attachment upload (bytes): the body limit of the
     /// chunk route, which replaces `max_body_bytes` there.
     pub max_chunk_bytes: usize,
@@ -89,6 +93,8 @@ impl Config {
             status_list_validity: 24 * 3600,
             max_attachment_bytes: DEFAULT_MAX_ATTACHMENT_BYTES,
             max_chunk_bytes: DEFAULT_MAX_CHUNK_BYTES,
+            max_resident_attachment_bytes: 10 * DEFAULT_MAX_ATTACHMENT_BYTES,
+            max_pending_uploads: 16,
         }
     }
 }

@@ -543,3 +543,44 @@ async fn a_body_that_trickles_in_is_cut_off() {
     let text = String::from_utf8_lossy(&buf);
     assert!(text.starts_with("HTTP/1.1 4"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachment_storage_and_pending_uploads_are_capped_per_resident() {
+    let s = TestServer::start_configured(Catalog::Small, |c| {
+        c.max_resident_attachment_bytes = 100;
+        c.max_pending_uploads = 2;
+    })
+    .await;
+    let (_, dev) = s.resident_with_device().await;
+    let (_, other) = s.resident_with_device().await;
+    let declare = |d: &Device, n: u8, size: u64| {
+        let sha = format!("{n:02x}").repeat(32);
+        s.as_dev(d, Method::PUT, &format!("/v1/attachments/{sha}"))
+            .json(&json!({"size": size, "media_type": "application/pdf"}))
+            .send()
+    };
+    assert_eq!(declare(&dev, 1, 40).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(declare(&dev, 2, 40).await.unwrap().status(), StatusCode::OK);
+    // A third pending upload: refused; declaring the first again is fine.
+    let v = expect_error(
+        declare(&dev, 3, 10).await.unwrap(),
+        StatusCode::CONFLICT,
+        "too_many_pending_uploads",
+    )
+    .await;
+    assert_eq!(v["error"]["details"]["max_pending"], 2);
+    assert_eq!(declare(&dev, 1, 40).await.unwrap().status(), StatusCode::OK);
+    // Past the storage quota (40 + 40 + 30 > 100), even with the cap raised.
+    let v = expect_error(
+        declare(&dev, 2, 70).await.unwrap(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "attachment_quota_exceeded",
+    )
+    .await;
+    assert_eq!(v["error"]["details"]["used_bytes"], 40);
+    // Another resident has its own quota.
+    assert_eq!(
+        declare(&other, 1, 100).await.unwrap().status(),
+        StatusCode::OK
+    );
+}

@@ -445,8 +445,8 @@ fn attachment_paths() -> Value {
                 "requestBody": json_body("AttachmentDeclaration"),
                 "responses": responses(&[("200", links(ok("The upload's state", upload.clone()), next_chunk.clone()))], &[R, P, J, L], &[
                     ("400", "`invalid_sha256`: not 64 lower-case hex digits"),
-                    ("409", "`attachment_conflict`: this content is complete with another size (details.size)"),
-                    ("413", "`attachment_too_large`: size exceeds max_attachment_bytes (details.max_bytes)"),
+                    ("409", "`attachment_conflict`: this content is complete with another size (details.size); `too_many_pending_uploads`: the resident has max_pending uploads incomplete (details.max_pending)"),
+                    ("413", "`attachment_too_large`: size exceeds max_attachment_bytes (details.max_bytes); `attachment_quota_exceeded`: the resident's uploads would exceed its storage (details.quota_bytes, details.used_bytes)"),
                     ("422", "`invalid_size`: size 0; `invalid_media_type`: not type/subtype")])},
             "get": {
                 "operationId": "getAttachment", "tags": ["attachments"], "security": resident,

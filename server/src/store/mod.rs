@@ -486,6 +486,9 @@ pub trait Store: Send + Sync + 'static {
         media_type: &str,
         now: i64,
     ) -> StoreResult<UploadStart>;
+    /// What the resident's uploads other than `except_sha256` take: the
+    /// declared bytes of all, and how many are incomplete (quotas).
+    fn upload_usage(&self, resident_id: &str, except_sha256: &str) -> StoreResult<(u64, u64)>;
     /// One of the resident's uploads.
     fn upload(&self, resident_id: &str, sha256: &str) -> StoreResult<Option<Upload>>;
     /// The resident's uploads of the given contents (those that exist).

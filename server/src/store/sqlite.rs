@@ -1048,6 +1048,19 @@ impl Store for SqliteStore {
         })
     }
 
+    fn upload_usage(&self, resident_id: &str, except_sha256: &str) -> StoreResult<(u64, u64)> {
+        let (resident_id, except) = (owned(resident_id), owned(except_sha256));
+        self.read(move |c| {
+            let (bytes, pending): (i64, i64) = c
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(size), 0), COALESCE(SUM(complete = 0), 0)
+                     FROM attachment_uploads WHERE resident_id = ?1 AND sha256 != ?2",
+                )?
+                .query_row(params![resident_id, except], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok((to_u64(bytes), to_u64(pending)))
+        })
+    }
+
     fn upload(&self, resident_id: &str, sha256: &str) -> StoreResult<Option<Upload>> {
         let (resident_id, sha256) = (owned(resident_id), owned(sha256));
         self.read(move |c| upload_row(c, &resident_id, &sha256))
