@@ -85,7 +85,13 @@ impl TestServer {
             AppState::new(
                 d.store.clone(),
                 Arc::new(SystemClock),
-                d.config(),
+                {
+                    // One loopback address and one resident flushing thousands
+                    // of submissions: durability is tested here, not limits.
+                    let mut config = d.config();
+                    config.limits = zhangban_server::limits::Limits::off();
+                    config
+                },
                 d.roots,
                 d.issuers,
             )
