@@ -23,7 +23,10 @@
 //! nothing else).
 //!
 //! Prints both rates, p50/p99 latencies and the ratio against the target
-//! (≥ 0.30). Nothing is asserted. With `ZHANGBAN_BENCH_QUICK=1`, or when run
+//! (≥ 0.30). Phases 1-2 run with `--no-rate-limits`. Then the rate
+//! limiter's cost: phase 1 again on two fresh servers, one with every
+//! limiter checking (limits set high enough that none refuses), one with
+//! none, and their ratio against the target (≥ 0.95). Nothing is asserted. With `ZHANGBAN_BENCH_QUICK=1`, or when run
 //! without `--bench` (e.g. by `cargo test --all-targets`), phases last 1 s.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -70,7 +73,20 @@ impl Drop for Server {
     }
 }
 
-async fn start_server() -> Server {
+/// Rate limits on, high enough that the 64 devices of one resident on one
+/// address are never refused: every request still goes through every
+/// limiter check (the cost measured), none is turned away.
+const LIMITS_ON: &[&str] = &[
+    "--rate-limit=activation=100000/0.001",
+    "--rate-limit=challenge=100000/0.001",
+    "--rate-limit=challenge-device=100000/0.001",
+    "--rate-limit=token=100000/0.001",
+    "--rate-limit=token-device=100000/0.001",
+    "--rate-limit=upload=100000/0.00001",
+    "--rate-limit=upload-resident=100000/0.00001",
+];
+
+async fn start_server(extra: &[&str]) -> Server {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -88,6 +104,7 @@ async fn start_server() -> Server {
         .arg(&dir)
         .arg("--addr")
         .arg(&addr)
+        .args(extra)
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -387,8 +404,34 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// The rate limiter's cost: the submission rate with limiting on against
+/// off, measured in the same run; target ≥ 0.95.
+const TARGET_LIMITED: f64 = 0.95;
+
+/// Submissions per second on a fresh server started with `extra` flags.
+async fn limited_rate(extra: &[&str], secs: f64, quick: bool) -> Outcome {
+    let server = start_server(extra).await;
+    let base = Arc::new(server.base.clone());
+    let guides = catalog(&reqwest::Client::new(), &base).await;
+    let (guide, licence_field, values) = pick_guide(&guides);
+    let form = Arc::new(Form {
+        guide_id: guide.id.clone(),
+        version: guide.form.version,
+        licence_field,
+        values,
+    });
+    let mut devices = Vec::with_capacity(CONNECTIONS);
+    for _ in 0..CONNECTIONS {
+        devices.push(device(&base).await);
+    }
+    let devices = Arc::new(devices);
+    let warm = if quick { 0.2 } else { 1.0 };
+    run_phase(&base, &devices, &form, Phase::Submit, "warm", warm).await;
+    run_phase(&base, &devices, &form, Phase::Submit, "load", secs).await
+}
+
 async fn run(secs: f64, quick: bool) {
-    let server = start_server().await;
+    let server = start_server(&["--no-rate-limits"]).await;
     let base = Arc::new(server.base.clone());
     let guides = catalog(&reqwest::Client::new(), &base).await;
     let (guide, licence_field, values) = pick_guide(&guides);
@@ -455,6 +498,35 @@ async fn run(secs: f64, quick: bool) {
         "BELOW TARGET"
     };
     println!("ratio {ratio:.3} (target ≥ {TARGET_RATIO:.2}) {verdict}");
+
+    // The same submissions on a server with every rate limiter checking.
+    let on = limited_rate(LIMITS_ON, secs, quick).await;
+    let off = limited_rate(&["--no-rate-limits"], secs, quick).await;
+    println!(
+        "  rate limiting on (every limiter checked, none refusing): {:>8.1} /s   PUT p50 {:>7.2} ms  p99 {:>7.2} ms   ({} errors)",
+        on.rate,
+        ms(on.p50),
+        ms(on.p99),
+        on.errors.len()
+    );
+    println!(
+        "  rate limiting off:                                       {:>8.1} /s   PUT p50 {:>7.2} ms  p99 {:>7.2} ms   ({} errors)",
+        off.rate,
+        ms(off.p50),
+        ms(off.p99),
+        off.errors.len()
+    );
+    let limited = if off.rate > 0.0 {
+        on.rate / off.rate
+    } else {
+        0.0
+    };
+    let verdict = if limited >= TARGET_LIMITED {
+        "OK"
+    } else {
+        "BELOW TARGET"
+    };
+    println!("rate limiter: on/off {limited:.3} (target ≥ {TARGET_LIMITED:.2}) {verdict}");
 }
 
 fn main() {

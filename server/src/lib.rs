@@ -3,12 +3,14 @@
 //! idempotent submissions with licence verification, status timelines, wallet
 //! delivery, trust data, and the operator's endpoints.
 
+pub mod activation;
 pub mod api;
 pub mod cache;
 pub mod clock;
 pub mod error;
 pub mod extract;
 pub mod issuing;
+pub mod limits;
 pub mod metrics;
 pub mod nonce;
 pub mod setup;

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use zhangban_server::clock::{Clock, SystemClock};
+use zhangban_server::limits::Limits;
 use zhangban_server::setup::{self, DEMO_ACTIVATION_CODE};
-use zhangban_server::state::{AppState, Config};
+use zhangban_server::state::AppState;
 use zhangban_server::{api, issuing};
 
 mod operator_cli;
@@ -31,6 +32,10 @@ enum Command {
         /// Listen address.
         #[arg(long, env = "ZHANGBAN_ADDR", default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
+        /// Admin listen address for `GET /metrics` (keep it loopback or
+        /// internal); without it metrics are not served.
+        #[arg(long, env = "ZHANGBAN_ADMIN_ADDR")]
+        admin_addr: Option<SocketAddr>,
         /// Data directory (database, keys).
         #[arg(long, env = "ZHANGBAN_DATA_DIR", default_value = "zhangban-data")]
         data_dir: PathBuf,
@@ -38,6 +43,19 @@ enum Command {
         /// 1,135 Guang'an guides, a demo resident with licences).
         #[arg(long)]
         demo: bool,
+        /// Override a rate limit: `NAME=BURST/SECONDS` or `NAME=off`
+        /// (names: activation, challenge, challenge-device, token,
+        /// token-device, upload, upload-resident). Repeatable.
+        #[arg(long = "rate-limit", value_name = "NAME=BURST/SECONDS")]
+        rate_limits: Vec<String>,
+        /// Turn every rate limit off (benchmarks).
+        #[arg(long)]
+        no_rate_limits: bool,
+        /// Behind a reverse proxy: the header it puts the client address in
+        /// (its last entry is used), e.g. `x-forwarded-for`. Without it the
+        /// TCP peer is the client and no header is believed.
+        #[arg(long, env = "ZHANGBAN_TRUSTED_PROXY_HEADER", value_name = "NAME")]
+        trusted_proxy_header: Option<String>,
         /// Operator bearer token (default: the data directory's `operator-token`, created if absent).
         #[arg(long, env = "ZHANGBAN_OPERATOR_TOKEN", hide_env_values = true)]
         operator_token: Option<String>,
@@ -87,15 +105,36 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     match cli.command {
         Command::Serve {
             addr,
+            admin_addr,
             data_dir,
             demo,
             operator_token,
+            rate_limits,
+            no_rate_limits,
+            trusted_proxy_header,
         } => {
+            let mut limits = if no_rate_limits {
+                Limits::off()
+            } else {
+                Limits::default()
+            };
+            for spec in &rate_limits {
+                limits.set(spec)?;
+            }
+            let proxy_header = trusted_proxy_header
+                .map(|h| axum::http::HeaderName::try_from(h.trim().to_ascii_lowercase()))
+                .transpose()?;
+            let net = Net {
+                addr,
+                admin_addr,
+                limits,
+                proxy_header,
+            };
             init_tracing(true);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(serve(addr, data_dir, demo, operator_token))?;
+            runtime.block_on(serve(net, data_dir, demo, operator_token))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::ImportGuides { data_dir, file } => {
@@ -116,8 +155,17 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
     }
 }
 
-async fn serve(
+/// Where and how `serve` listens.
+#[derive(Debug)]
+struct Net {
     addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
+    limits: Limits,
+    proxy_header: Option<axum::http::HeaderName>,
+}
+
+async fn serve(
+    net: Net,
     data_dir: PathBuf,
     demo: bool,
     operator_token: Option<String>,
@@ -135,7 +183,15 @@ async fn serve(
         )
         .into());
     }
-    let config = Config::with_operator_token(&dir.operator_token);
+    let Net {
+        addr,
+        admin_addr,
+        limits,
+        proxy_header,
+    } = net;
+    let mut config = dir.config();
+    config.limits = limits;
+    config.trusted_proxy_header = proxy_header;
     let state = Arc::new(AppState::new(
         dir.store.clone(),
         clock,
@@ -155,10 +211,30 @@ async fn serve(
         "掌办 Zhangban server listening on http://{local}  (data: {})",
         data_dir.display()
     );
+    if let Some(admin) = admin_addr {
+        let admin_listener = tokio::net::TcpListener::bind(admin).await?;
+        let admin_local = admin_listener.local_addr()?;
+        tracing::info!(%admin_local, "serving /metrics");
+        println!("metrics on http://{admin_local}/metrics");
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(admin_listener, api::admin_router()).await {
+                tracing::error!(error = %e, "admin listener stopped");
+            }
+        });
+    }
     if demo {
         print_demo_help(local, &data_dir);
     }
-    axum::serve(listener, api::router(state))
+    let upkeep = Arc::clone(&state);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            upkeep.limiters.prune();
+        }
+    });
+    let app = api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     tracing::info!("stopped");

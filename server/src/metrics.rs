@@ -1,13 +1,18 @@
-//! Prometheus metrics, served at `GET /metrics` in the text exposition format.
+//! Prometheus metrics, served at `GET /metrics` in the text exposition format
+//! on the admin listener only (`serve --admin-addr`, see [`crate::api::admin_router`]
+//! and ADR 0160), never on the public API address.
 //!
 //! Recorded through the `metrics` facade and rendered by
-//! `metrics-exporter-prometheus` (its recorder only: the endpoint is one of
-//! the API's routes, not a second listener).
+//! `metrics-exporter-prometheus` (its recorder only).
 //!
-//! - `http_requests_total{method, route, status}`: every request; `route` is
-//!   the matched route template (`/v1/submissions/{client_id}`), never the
-//!   raw path, so no id or personal data reaches a label; requests that
-//!   match no route are counted under `route="unmatched"`.
+//! Every label has a bounded set of values, so no client can grow the
+//! process or the exposition by sending odd requests:
+//!
+//! - `http_requests_total{method, route, status}`: every request; `method`
+//!   is one of [`METHODS`] or `other`; `route` is the matched route template
+//!   (`/v1/submissions/{client_id}`), never the raw path, so no id or
+//!   personal data reaches a label; requests that match no route are counted
+//!   under `route="unmatched"`.
 //! - `http_request_duration_seconds{method, route}`: latency histogram.
 //! - `zhangban_submissions_accepted_total`, `zhangban_submission_replays_total`,
 //!   `zhangban_submissions_rejected_total{code}`,
@@ -135,6 +140,20 @@ pub fn attachment_hash_mismatch() {
     ::metrics::counter!(ATTACHMENT_HASH_MISMATCHES).increment(1);
 }
 
+/// The methods counted under their own name; any other is `other`.
+pub const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"];
+
+/// The `method` label of a request: its name if it is one of [`METHODS`],
+/// else `other` (a client may send any token as a method).
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    let name = method.as_str();
+    METHODS
+        .iter()
+        .find(|m| **m == name)
+        .copied()
+        .unwrap_or("other")
+}
+
 /// Middleware recording the request counter and latency histogram. Added
 /// with `Router::layer`, so it runs after routing and sees [`MatchedPath`].
 pub async fn track(req: Request, next: Next) -> Response {
@@ -142,18 +161,19 @@ pub async fn track(req: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let start = Instant::now();
     let resp = next.run(req).await;
     let elapsed = start.elapsed().as_secs_f64();
     let status = resp.status().as_u16().to_string();
-    ::metrics::counter!(REQUESTS, "method" => method.clone(), "route" => route.clone(), "status" => status)
+    ::metrics::counter!(REQUESTS, "method" => method, "route" => route.clone(), "status" => status)
         .increment(1);
     ::metrics::histogram!(DURATION, "method" => method, "route" => route).record(elapsed);
     resp
 }
 
-/// `GET /metrics`: the Prometheus text exposition format. Public, read-only.
+/// `GET /metrics`: the Prometheus text exposition format. Served on the
+/// admin listener only.
 pub async fn serve() -> Response {
     let body = handle().render();
     (

@@ -139,9 +139,13 @@ pub enum ResidentCommand {
         /// Display name.
         #[arg(long, value_name = "NAME")]
         name: String,
-        /// The activation code to hand to the resident (8..=128 characters).
-        #[arg(long, value_name = "CODE")]
-        activation_code: String,
+        /// Read the activation code from this file (`-`: standard input),
+        /// never from the command line (it would show in the process list).
+        /// Without it the code comes from `ZHANGBAN_ACTIVATION_CODE`, else the
+        /// server generates one and it is printed once. A supplied code must
+        /// be 16+ Crockford base32 symbols (grouped with `-` as you like).
+        #[arg(long, value_name = "FILE|-")]
+        activation_code_file: Option<PathBuf>,
         /// How many devices may enrol with the code (server default 3).
         #[arg(long, value_name = "N")]
         uses: Option<u32>,
@@ -308,12 +312,15 @@ fn dispatch(command: OperatorCommand) -> Outcome<String> {
         OperatorCommand::Resident(ResidentCommand::Add {
             id,
             name,
-            activation_code,
+            activation_code_file,
             uses,
             valid_days,
             server,
         }) => {
-            let mut body = json!({"id": id, "name": name, "activation_code": activation_code});
+            let mut body = json!({"id": id, "name": name});
+            if let Some(code) = supplied_activation_code(activation_code_file.as_deref())? {
+                body["activation_code"] = json!(code);
+            }
             if let Some(uses) = uses {
                 body["uses"] = json!(uses);
             }
@@ -388,6 +395,32 @@ fn licence_status(a: &LicenceStatusArgs, status: &str) -> Outcome<String> {
 }
 
 // ---------------------------------------------------------------- files
+
+/// The environment variable an activation code may come from.
+pub const ACTIVATION_CODE_ENV: &str = "ZHANGBAN_ACTIVATION_CODE";
+
+/// The activation code the operator supplies: from `file` (`-`: stdin),
+/// else from [`ACTIVATION_CODE_ENV`]; `None`: let the server generate one.
+fn supplied_activation_code(file: Option<&Path>) -> Outcome<Option<String>> {
+    let text = match file {
+        Some(p) if p.as_os_str() == "-" => {
+            let mut t = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+                .map_err(|e| input(format!("cannot read the activation code from stdin: {e}")))?;
+            t
+        }
+        Some(p) => read_text(p)?,
+        None => match std::env::var(ACTIVATION_CODE_ENV) {
+            Ok(t) => t,
+            Err(_) => return Ok(None),
+        },
+    };
+    let code = text.trim();
+    if code.is_empty() {
+        return Err(input("the activation code is empty"));
+    }
+    Ok(Some(code.to_owned()))
+}
 
 fn read_text(path: &Path) -> Outcome<String> {
     std::fs::read_to_string(path).map_err(|e| input(format!("cannot read {}: {e}", path.display())))

@@ -7,6 +7,7 @@
 //! <data dir>/root.pub.json         the national root public JWK (pinned)
 //! <data dir>/issuers/*.json        {"issuer_id": …, "key": <private JWK>}
 //! <data dir>/operator-token        created on first start unless given (0600)
+//! <data dir>/activation-key        HMAC key of activation codes, created on first start (0600)
 //! ```
 
 use std::collections::BTreeMap;
@@ -18,8 +19,9 @@ use zhangban_core::credential::demo::{self as cdemo, DemoWorld, ISSUERS};
 use zhangban_core::credential::{Issuer, KeyPair, PublicKey, TrustBundleContent};
 use zhangban_core::guide::fixture;
 
-use crate::store::Store;
+use crate::activation::{self, ActivationKey};
 use crate::store::sqlite::SqliteStore;
+use crate::store::{NewActivation, Store};
 
 /// The real Guang'an service items the demo catalog is built from.
 pub const FIXTURE: &str = include_str!("../data/guang-an-service-items.json");
@@ -93,6 +95,31 @@ pub struct DataDir {
     pub issuers: Vec<Issuer>,
     /// The operator token.
     pub operator_token: String,
+    /// The key activation codes are stored under.
+    pub activation_key: ActivationKey,
+}
+
+impl DataDir {
+    /// The default configuration with this directory's operator token and
+    /// activation key.
+    pub fn config(&self) -> crate::state::Config {
+        let mut c = crate::state::Config::with_operator_token(&self.operator_token);
+        c.activation_key = self.activation_key.clone();
+        c
+    }
+}
+
+/// The data directory's activation key (`activation-key`, 64 hex digits,
+/// 0600), created if absent.
+pub fn activation_key(dir: &Path) -> Result<ActivationKey, SetupError> {
+    let path = dir.join("activation-key");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        return ActivationKey::from_hex(&text).ok_or_else(|| invalid(&path, "not 64 hex digits"));
+    }
+    let key = ActivationKey::generate();
+    write_secret(&path, &key.to_hex())?;
+    Ok(key)
 }
 
 /// Opens (creating if needed) a data directory.
@@ -141,6 +168,7 @@ pub fn open(dir: &Path, operator_token: Option<String>) -> Result<DataDir, Setup
         roots,
         issuers,
         operator_token,
+        activation_key: activation_key(dir)?,
     })
 }
 
@@ -193,12 +221,15 @@ pub fn demo(dir: &Path, store: &dyn Store, now: i64) -> Result<bool, SetupError>
     store.put_trust_bundle(content.version, &jws, now)?;
     import_fixture(store, FIXTURE, now)?;
     store.put_resident(DEMO_RESIDENT, "张三", now)?;
-    store.put_activation(
-        &crate::state::sha256_hex(DEMO_ACTIVATION_CODE.as_bytes()),
-        DEMO_RESIDENT,
-        now + 365 * cdemo::DAY,
-        100,
-    )?;
+    // The demo code is public by design (printed, in the README): it is
+    // stored directly, below the bar a supplied code must meet (ADR 0163).
+    let demo_code = activation::normalise(DEMO_ACTIVATION_CODE).map_err(|e| invalid(dir, e))?;
+    store.put_activation(&NewActivation {
+        code: &activation_key(dir)?.seal(&demo_code),
+        resident_id: DEMO_RESIDENT,
+        expires_at: now + 365 * cdemo::DAY,
+        uses: 100,
+    })?;
     for (i, claims) in demo_licences().into_iter().enumerate() {
         let spec = ISSUERS.get(i).copied().unwrap_or(cdemo::MARKET_REGULATION);
         let licence_id = claims

@@ -10,9 +10,11 @@ use zhangban_core::credential::{Issuer, PublicKey, StatusListCache, TrustBundle}
 
 use zhangban_core::guide::Guide;
 
+use crate::activation::ActivationKey;
 use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::error::{ApiError, ApiResult};
+use crate::limits::{Limiters, Limits};
 use crate::nonce::NonceKey;
 use crate::store::{Session, Store};
 
@@ -26,12 +28,28 @@ pub const SESSION_CACHE_SECS: i64 = 60;
 /// Tunables.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The key activation codes are stored under (HMAC-SHA256); from the
+    /// data directory's `activation-key`.
+    pub activation_key: ActivationKey,
+    /// Wrong codes for one code id before that code is locked.
+    pub max_activation_failures: u32,
+    /// Rate limits (ADR 0164).
+    pub limits: Limits,
+    /// The longest a request may take, body and handler included (408 after).
+    pub request_timeout: std::time::Duration,
+    /// The longest a request body may take to arrive (slow-loris).
+    pub body_timeout: std::time::Duration,
+    /// The header a trusted reverse proxy puts the client address in
+    /// (e.g. `x-forwarded-for`); `None`: the TCP peer is the client.
+    pub trusted_proxy_header: Option<axum::http::HeaderName>,
     /// SHA-256 (hex) of the operator bearer token.
     pub operator_token_hash: String,
     /// Session token lifetime (seconds).
     pub token_ttl: i64,
     /// Authentication challenge lifetime (seconds).
     pub challenge_ttl: i64,
+    /// The most pending challenges a device keeps (older ones are dropped).
+    pub max_pending_challenges: u32,
     /// Presentation nonce lifetime (seconds).
     pub nonce_ttl: i64,
     /// Largest request body (bytes).
@@ -41,6 +59,10 @@ pub struct Config {
     /// Largest attachment a resident may declare (bytes). Guides whose
     /// attachment fields allow more are refused at publishing.
     pub max_attachment_bytes: u64,
+    /// Attachment storage per resident (declared bytes of all uploads).
+    pub max_resident_attachment_bytes: u64,
+    /// Incomplete uploads a resident may have at once.
+    pub max_pending_uploads: u64,
     /// Largest chunk of an attachment upload (bytes): the body limit of the
     /// chunk route, which replaces `max_body_bytes` there.
     pub max_chunk_bytes: usize,
@@ -52,17 +74,27 @@ pub const DEFAULT_MAX_ATTACHMENT_BYTES: u64 = 20 * 1024 * 1024;
 pub const DEFAULT_MAX_CHUNK_BYTES: usize = 1024 * 1024;
 
 impl Config {
-    /// Defaults with the given operator token.
+    /// Defaults with the given operator token (and a random activation
+    /// key: give the data directory's, see `setup::DataDir::config`).
     pub fn with_operator_token(token: &str) -> Self {
         Self {
+            activation_key: ActivationKey::generate(),
+            max_activation_failures: 5,
+            limits: Limits::default(),
+            request_timeout: std::time::Duration::from_secs(60),
+            body_timeout: std::time::Duration::from_secs(30),
+            trusted_proxy_header: None,
             operator_token_hash: sha256_hex(token.as_bytes()),
             token_ttl: 15 * 60,
             challenge_ttl: 120,
+            max_pending_challenges: 4,
             nonce_ttl: 10 * 60,
             max_body_bytes: 1024 * 1024,
             status_list_validity: 24 * 3600,
             max_attachment_bytes: DEFAULT_MAX_ATTACHMENT_BYTES,
             max_chunk_bytes: DEFAULT_MAX_CHUNK_BYTES,
+            max_resident_attachment_bytes: 10 * DEFAULT_MAX_ATTACHMENT_BYTES,
+            max_pending_uploads: 16,
         }
     }
 }
@@ -110,6 +142,8 @@ pub struct AppState {
     pub device_keys: Cache<String, PublicKey>,
     /// Parsed live guides by id.
     pub guides: Cache<String, Arc<Guide>>,
+    /// Rate limiters (from `config.limits`).
+    pub limiters: Limiters,
 }
 
 impl std::fmt::Debug for AppState {
@@ -137,7 +171,9 @@ impl AppState {
         let secret = store.secret("presentation-nonce-hmac", &fresh, clock.now())?;
         let nonce_key = NonceKey::from_bytes(&secret)
             .ok_or_else(|| ApiError::internal("stored nonce key has the wrong length"))?;
+        let limiters = Limiters::new(&config.limits);
         let state = Self {
+            limiters,
             store,
             clock,
             config,

@@ -53,14 +53,7 @@ fn attachment_value(bytes: &[u8], name: &str) -> Value {
 }
 
 async fn counter(s: &TestServer, name: &str) -> u64 {
-    let text = s
-        .req(Method::GET, "/metrics")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics().await;
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} ")))
         .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)

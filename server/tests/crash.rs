@@ -88,6 +88,9 @@ impl Server {
             .arg(data)
             .arg("--addr")
             .arg(&addr)
+            // Durability under a flood of one resident's submissions, not
+            // rate limiting, is tested here.
+            .arg("--no-rate-limits")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())

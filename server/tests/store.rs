@@ -202,9 +202,9 @@ fn a_second_schema_database_gains_attachments() {
         )
         .unwrap();
     }
-    assert_eq!(MIGRATIONS.len(), 3);
+    assert!(MIGRATIONS.len() >= 3);
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.schema_version().unwrap() as usize, MIGRATIONS.len());
     // The old submission is intact and references nothing.
     assert_eq!(store.submissions_of("r1").unwrap().len(), 1);
     assert_eq!(
@@ -223,7 +223,7 @@ fn a_second_schema_database_gains_attachments() {
     drop(store);
     // Reopening runs nothing twice, and the link and bytes survive.
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 3);
+    assert_eq!(store.schema_version().unwrap() as usize, MIGRATIONS.len());
     assert_eq!(
         store.submission_attachments(&tracking).unwrap(),
         Some(vec![link("scan", &file)])

@@ -20,10 +20,11 @@ venv="$PWD/.venv"
 cargo build --quiet -p zhangban-server
 data=$(mktemp -d)
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+admin_port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
 log="$data/server.log"
 
-RUST_LOG=warn target/debug/zhangban-server serve --demo --data-dir "$data" --addr "127.0.0.1:$port" >"$log" 2>&1 &
+RUST_LOG=warn target/debug/zhangban-server serve --demo --data-dir "$data" --addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin_port" >"$log" 2>&1 &
 server=$!
 cleanup() {
   kill "$server" 2>/dev/null || true
@@ -65,8 +66,8 @@ echo "--- operator endpoints (operator token)"
 st --include-path-regex '^/v1/operator/' \
   --header "Authorization: Bearer $operator_token" || status=$?
 
-# What the server saw, from its own /metrics: requests by status code.
-if metrics=$(curl -fsS "$base/metrics"); then
+# What the server saw, from its own /metrics (the admin listener): requests by status code.
+if metrics=$(curl -fsS "http://127.0.0.1:$admin_port/metrics"); then
   echo "--- requests served, by status (from /metrics)"
   printf '%s\n' "$metrics" | sed -nE 's/^http_requests_total\{.*status="([0-9]+)"\} ([0-9]+)$/\1 \2/p' |
     awk '{n[$1]+=$2; t+=$2} END {for (s in n) printf "  %s: %d\n", s, n[s]; printf "  total: %d\n", t}' | sort

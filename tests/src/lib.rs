@@ -13,7 +13,7 @@ use std::sync::Arc;
 use zhangban_core::credential::PublicKey;
 use zhangban_server::clock::SystemClock;
 use zhangban_server::setup;
-use zhangban_server::state::{AppState, Config};
+use zhangban_server::state::AppState;
 use zhangban_server::store::Store as _;
 use zhangban_server::{api, issuing};
 
@@ -85,7 +85,13 @@ impl TestServer {
             AppState::new(
                 d.store.clone(),
                 Arc::new(SystemClock),
-                Config::with_operator_token(&d.operator_token),
+                {
+                    // One loopback address and one resident flushing thousands
+                    // of submissions: durability is tested here, not limits.
+                    let mut config = d.config();
+                    config.limits = zhangban_server::limits::Limits::off();
+                    config
+                },
                 d.roots,
                 d.issuers,
             )

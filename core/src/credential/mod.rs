@@ -17,6 +17,7 @@ pub mod holder;
 pub mod issuer;
 pub mod issuer_list;
 pub mod jose;
+pub mod key_hygiene;
 pub mod keys;
 pub mod licence_id;
 pub mod rejection;

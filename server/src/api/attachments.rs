@@ -27,6 +27,7 @@
 //! `attachment_missing` (upload, then retry the same submission). The
 //! operator reads a submission's attachments through the submission only.
 
+use crate::limits::ClientAddr;
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request, State};
@@ -119,14 +120,50 @@ pub struct Declaration {
     pub media_type: String,
 }
 
+/// Refuses a declaration that would take the resident past its attachment
+/// storage (413 `attachment_quota_exceeded`) or its incomplete uploads past
+/// their cap (409 `too_many_pending_uploads`). Checked before the upload is
+/// started: concurrent declarations of one resident may overshoot by their
+/// number, no more (each is bounded by `max_attachment_bytes`).
+async fn check_quota(
+    state: &SharedState,
+    resident_id: &str,
+    sha256: &str,
+    size: u64,
+) -> ApiResult<()> {
+    let (r, s) = (resident_id.to_owned(), sha256.to_owned());
+    let (bytes, pending) = blocking(state, move |st| st.upload_usage(&r, &s)).await?;
+    let quota = state.config.max_resident_attachment_bytes;
+    if bytes.saturating_add(size) > quota {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "attachment_quota_exceeded",
+            "the resident's attachment storage is full",
+        )
+        .with_details(json!({"quota_bytes": quota, "used_bytes": bytes})));
+    }
+    let max_pending = state.config.max_pending_uploads;
+    if pending >= max_pending {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "too_many_pending_uploads",
+            "finish an upload before starting another",
+        )
+        .with_details(json!({"max_pending": max_pending})));
+    }
+    Ok(())
+}
+
 /// `PUT /v1/attachments/{sha256}`: starts, or finds, the resident's upload
 /// of this content.
 pub async fn declare(
     who: Resident,
     State(state): State<SharedState>,
+    addr: ClientAddr,
     ApiPath(sha256): ApiPath<String>,
     ApiJson(d): ApiJson<Declaration>,
 ) -> ApiResult<Json<UploadState>> {
+    crate::limits::check_upload(&state, &addr, &who.resident_id)?;
     check_sha256(&sha256)?;
     let max = state.config.max_attachment_bytes;
     if d.size == 0 {
@@ -152,6 +189,7 @@ pub async fn declare(
             "the media type must be type/subtype without parameters",
         ));
     }
+    check_quota(&state, &who.resident_id, &sha256, d.size).await?;
     let now = state.clock.now();
     let size = d.size;
     let start = blocking(&state, move |s| {
@@ -248,9 +286,11 @@ fn verdict(digest: Option<(Upload, Sha256)>, offset: u64, chunk: &[u8]) -> Optio
 pub async fn put_chunk(
     who: Resident,
     State(state): State<SharedState>,
+    addr: ClientAddr,
     ApiPath((sha256, offset)): ApiPath<(String, u64)>,
     ChunkBody(data): ChunkBody,
 ) -> ApiResult<Json<UploadState>> {
+    crate::limits::check_upload(&state, &addr, &who.resident_id)?;
     check_sha256(&sha256)?;
     let now = state.clock.now();
     let len = u64::try_from(data.len()).map_err(ApiError::internal)?;

@@ -6,8 +6,9 @@
 //! 3. `POST /v1/auth/token` exchanges the device's Ed25519 signature over
 //!    `zhangban-auth-v1.<challenge id>.<nonce>` for a short-lived bearer token.
 //!
-//! Challenges are consumed on first use (no replay), tokens expire, and only
-//! SHA-256 hashes of activation codes and tokens are stored.
+//! Challenges are consumed on first use (no replay), tokens expire, tokens
+//! are stored as SHA-256 hashes and activation codes as keyed hashes
+//! ([`crate::activation`]); every refused activation gets one answer.
 
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
@@ -18,12 +19,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use zhangban_core::credential::PublicKey;
 use zhangban_core::credential::jose::{b64d, b64e};
+use zhangban_core::credential::key_hygiene::check_ed25519;
 use zhangban_core::credential::rejection::Part;
 
+use crate::activation;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
+use crate::limits::{ClientAddr, Kind};
 use crate::state::{SharedState, blocking, sha256_hex};
-use crate::store::{Device, Session};
+use crate::store::{Device, Enrolment, NewChallenge, Session};
 
 /// The message a device signs to get a token.
 pub fn challenge_message(challenge_id: &str, nonce: &str) -> String {
@@ -59,10 +63,15 @@ pub struct EnrolResponse {
 /// `POST /v1/devices/enrol`
 pub async fn enrol(
     State(state): State<SharedState>,
+    ClientAddr(addr): ClientAddr,
     ApiJson(req): ApiJson<EnrolRequest>,
 ) -> ApiResult<Json<EnrolResponse>> {
+    // Every attempt counts, before anything is looked at: during a lockout
+    // even the right code is refused.
+    state.limiters.check(Kind::ActivationPerAddr, &addr)?;
     let key = PublicKey::from_jwk(&req.device_jwk)
         .map_err(|e| ApiError::bad_request("invalid_device_key", e.to_string()))?;
+    check_device_key(&key)?;
     if req.activation_code.is_empty() || req.activation_code.len() > 128 {
         return Err(ApiError::bad_request(
             "invalid_activation_code",
@@ -74,15 +83,28 @@ pub async fn enrol(
         resident_id: String::new(),
         jwk: key.to_jwk().to_string(),
     };
-    let code_hash = sha256_hex(req.activation_code.as_bytes());
+    // Every refusal (unknown, wrong, locked, expired, used up, not even a
+    // code) gets the same answer.
+    let refused = || ApiError::forbidden("activation code not accepted");
+    let Ok(code) = activation::normalise(&req.activation_code) else {
+        return Err(refused());
+    };
+    let sealed = state.config.activation_key.seal(&code);
     let now = state.clock.now();
-    let enrolled = blocking(&state, move |s| s.enrol(&code_hash, &device, now))
-        .await
-        .map_err(|e| match e.code {
-            "not_found" => ApiError::forbidden("unknown activation code"),
-            "invalid_state" => ApiError::forbidden("activation code expired or used up"),
-            _ => e,
-        })?;
+    let max_failures = state.config.max_activation_failures;
+    let outcome = blocking(&state, move |s| {
+        s.enrol(&sealed, &device, now, max_failures)
+    })
+    .await?;
+    let enrolled = match outcome {
+        Enrolment::Enrolled(d) => d,
+        Enrolment::Refused(why) => {
+            tracing::info!(reason = why.code(), "activation refused");
+            ::metrics::counter!("zhangban_activations_refused_total", "reason" => why.code())
+                .increment(1);
+            return Err(refused());
+        }
+    };
     tracing::info!(device = %enrolled.id, "device enrolled");
     // Licences granted before this device existed: issue its copies now. A
     // failure here must not undo the enrolment; the next grant retries.
@@ -117,8 +139,13 @@ pub struct ChallengeResponse {
 /// `POST /v1/auth/challenge`
 pub async fn challenge(
     State(state): State<SharedState>,
+    ClientAddr(addr): ClientAddr,
     ApiJson(req): ApiJson<ChallengeRequest>,
 ) -> ApiResult<Json<ChallengeResponse>> {
+    state.limiters.check(Kind::ChallengePerAddr, &addr)?;
+    state
+        .limiters
+        .check(Kind::ChallengePerDevice, &req.device_id)?;
     let device_id = req.device_id.clone();
     let known = blocking(&state, move |s| s.device(&device_id)).await?;
     if known.is_none() {
@@ -126,9 +153,21 @@ pub async fn challenge(
     }
     let challenge_id = random_token(16);
     let nonce = random_token(16);
-    let expires_at = state.clock.now() + state.config.challenge_ttl;
+    let now = state.clock.now();
+    let expires_at = now + state.config.challenge_ttl;
+    let max_pending = state.config.max_pending_challenges;
     let (cid, n, d) = (challenge_id.clone(), nonce.clone(), req.device_id);
-    blocking(&state, move |s| s.put_challenge(&cid, &d, &n, expires_at)).await?;
+    blocking(&state, move |s| {
+        let challenge = NewChallenge {
+            id: &cid,
+            device_id: &d,
+            nonce: &n,
+            expires_at,
+            max_pending,
+        };
+        s.put_challenge(&challenge, now)
+    })
+    .await?;
     Ok(Json(ChallengeResponse {
         challenge_id,
         nonce,
@@ -160,8 +199,11 @@ pub struct TokenResponse {
 /// `POST /v1/auth/token`
 pub async fn token(
     State(state): State<SharedState>,
+    ClientAddr(addr): ClientAddr,
     ApiJson(req): ApiJson<TokenRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
+    state.limiters.check(Kind::TokenPerAddr, &addr)?;
+    state.limiters.check(Kind::TokenPerDevice, &req.device_id)?;
     let cid = req.challenge_id.clone();
     // Taken (deleted) before checking: a challenge is good for one attempt only.
     let taken = blocking(&state, move |s| s.take_challenge(&cid)).await?;
@@ -202,13 +244,35 @@ pub async fn token(
     }))
 }
 
+/// The token of an `Authorization` header value `Bearer <token>`. The
+/// scheme is matched case-insensitively (RFC 9110 §11.1: `bearer`, `BEARER`
+/// …), one or more spaces may follow it; anything else is no bearer token.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = rest.trim_start_matches(' ');
+    (!token.is_empty() && !token.contains(' ')).then_some(token)
+}
+
 fn bearer(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
+    bearer_token(
+        parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)?
+            .to_str()
+            .ok()?,
+    )
+}
+
+/// Refuses a device key that must never be trusted: the identity, a point
+/// of small order, a non-canonical encoding (ADR 0161).
+fn check_device_key(key: &PublicKey) -> ApiResult<()> {
+    check_ed25519(key.verifying_key()).map_err(|weak| {
+        ApiError::bad_request("weak_device_key", weak.to_string())
+            .with_details(serde_json::json!({"reason": weak.code()}))
+    })
 }
 
 /// An authenticated resident device (from a bearer token).
@@ -277,6 +341,33 @@ impl FromRequestParts<SharedState> for Operator {
             Ok(Self)
         } else {
             Err(ApiError::forbidden("operator credentials required"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_token;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for v in ["Bearer abc", "bearer abc", "BEARER abc", "bEaReR  abc"] {
+            assert_eq!(bearer_token(v), Some("abc"), "{v}");
+        }
+    }
+
+    #[test]
+    fn other_schemes_and_malformed_values_are_no_token() {
+        for v in [
+            "Basic abc",
+            "Bearer",
+            "Bearer ",
+            "Bearerabc",
+            "Bearer a b",
+            "Token abc",
+            "",
+        ] {
+            assert_eq!(bearer_token(v), None, "{v:?}");
         }
     }
 }

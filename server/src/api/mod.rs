@@ -1,5 +1,5 @@
 //! HTTP API: routes, and the layers every request passes (body limit, gzip,
-//! tracing, metrics). Errors are typed JSON ([`crate::error::ApiError`]). The
+//! tracing, metrics); and the admin router ([`admin_router`]: `/metrics`). Errors are typed JSON ([`crate::error::ApiError`]). The
 //! OpenAPI document is [`openapi`], served at `/openapi.json`.
 
 pub mod attachments;
@@ -18,6 +18,8 @@ use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate as _, SizeAbove};
+use tower_http::map_request_body::MapRequestBodyLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::error::{ApiError, ApiResult};
@@ -61,16 +63,26 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
+/// The admin router: `GET /metrics` only. Served on its own listener
+/// (`serve --admin-addr`, meant for a loopback or internal address), never
+/// on the public API address (ADR 0160).
+pub fn admin_router() -> Router {
+    crate::metrics::handle();
+    Router::new()
+        .route("/metrics", get(crate::metrics::serve))
+        .fallback(not_found)
+}
+
 /// The application router.
 pub fn router(state: SharedState) -> Router {
     let limit = state.config.max_body_bytes;
     let chunk_limit = state.config.max_chunk_bytes;
+    let (request_timeout, body_timeout) = (state.config.request_timeout, state.config.body_timeout);
     // Installs the metrics recorder (once per process) before any request.
     crate::metrics::handle();
     Router::new()
         .route("/healthz", get(health))
         .route("/livez", get(live))
-        .route("/metrics", get(crate::metrics::serve))
         .route("/openapi.json", get(openapi::serve))
         .route("/v1/catalog/changes", get(catalog::changes))
         .route("/v1/catalog/guides/{id}", get(catalog::guide))
@@ -127,6 +139,14 @@ pub fn router(state: SharedState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
+        // A body that trickles in is cut off (slow-loris), and no request
+        // holds a connection past `request_timeout` (408).
+        .layer(MapRequestBodyLayer::new(axum::body::Body::new))
+        .layer(RequestBodyTimeoutLayer::new(body_timeout))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
         // Small bodies (receipts, errors) are not worth a deflate state:
         // gzip from 1 KiB (catalog pages, guides, status lists).
         .layer(

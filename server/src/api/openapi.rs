@@ -48,6 +48,8 @@ enum Input {
     Resident,
     /// The operator bearer token (401 missing, 403 wrong).
     Operator,
+    /// Rate limited (429 with `Retry-After`, ADR 0164).
+    Limited,
 }
 
 /// Builds the `responses` object: the successes given, the errors implied
@@ -103,6 +105,10 @@ fn responses(success: &[(&str, Value)], inputs: &[Input], own: &[(&str, &str)]) 
                 add("401", "`unauthorized`: missing operator token");
                 add("403", "`forbidden`: not the operator token");
             }
+            Input::Limited => add(
+                "429",
+                "`rate_limited`: over a rate limit of the client address or the target; retry after `Retry-After` seconds",
+            ),
         }
     }
     for (status, text) in own {
@@ -112,6 +118,11 @@ fn responses(success: &[(&str, Value)], inputs: &[Input], own: &[(&str, &str)]) 
         "500",
         "`internal`: internal error (details are logged, not sent)",
     );
+    if let Some(limited) = r.get_mut("429") {
+        limited["headers"] = json!({"Retry-After": {"required": true,
+            "description": "Seconds until a retry can succeed",
+            "schema": {"type": "integer", "minimum": 1}}});
+    }
     Value::Object(r)
 }
 
@@ -355,13 +366,16 @@ fn schemas() -> Value {
             "id": text(), "seq": u64_schema(), "checksum": text()})),
         "DeletedGuide": object(&["id", "seq", "deleted"], json!({
             "id": text(), "seq": u64_schema(), "deleted": {"const": true}})),
-        "NewResident": object(&["id", "name", "activation_code"], json!({
+        "NewResident": object(&["id", "name"], json!({
             "id": {"type": "string", "minLength": 1, "maxLength": 64, "description": "1..=64 bytes"},
             "name": text(),
-            "activation_code": {"type": "string", "minLength": 8, "maxLength": 128, "description": "8..=128 bytes"},
+            "activation_code": nullable(json!({"type": "string", "maxLength": 128,
+                "description": "Omit to have the server generate one (returned once). A supplied code: 16+ Crockford base32 symbols (dashes and spaces ignored), 9+ distinct"})),
             "uses": nullable(u32_schema()), "valid_days": nullable(u32_schema())})),
         "ResidentCreated": object(&["id", "activation_expires_at", "uses"], json!({
-            "id": text(), "activation_expires_at": unix(), "uses": u32_schema()})),
+            "id": text(), "activation_expires_at": unix(), "uses": u32_schema(),
+            "activation_code": {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){3}$",
+                "description": "The generated code, shown this once (absent when the operator supplied one)"}})),
         "TrustBundleAccepted": object(&["version"], json!({"version": u64_schema()})),
         "IssueRequest": object(&["resident_id", "issuer_id", "claims"], json!({
             "resident_id": text(), "issuer_id": text(), "vct": nullable(text()),
@@ -412,7 +426,7 @@ fn sha256_param() -> Value {
 
 /// The attachment endpoints (resident uploads, operator reads).
 fn attachment_paths() -> Value {
-    use Input::{Json as J, Operator as Op, Path as P, Resident as R};
+    use Input::{Json as J, Limited as L, Operator as Op, Path as P, Resident as R};
     let resident = json!([{"residentToken": []}]);
     let operator = json!([{"operatorToken": []}]);
     let upload = schema_ref("AttachmentUpload");
@@ -429,10 +443,10 @@ fn attachment_paths() -> Value {
                 "summary": "Start, or find, the resident's upload of this content; answers the resume point",
                 "description": "Idempotent. An incomplete upload declared with another size restarts from byte 0; the media type is updated to the latest declaration.",
                 "requestBody": json_body("AttachmentDeclaration"),
-                "responses": responses(&[("200", links(ok("The upload's state", upload.clone()), next_chunk.clone()))], &[R, P, J], &[
+                "responses": responses(&[("200", links(ok("The upload's state", upload.clone()), next_chunk.clone()))], &[R, P, J, L], &[
                     ("400", "`invalid_sha256`: not 64 lower-case hex digits"),
-                    ("409", "`attachment_conflict`: this content is complete with another size (details.size)"),
-                    ("413", "`attachment_too_large`: size exceeds max_attachment_bytes (details.max_bytes)"),
+                    ("409", "`attachment_conflict`: this content is complete with another size (details.size); `too_many_pending_uploads`: the resident has max_pending uploads incomplete (details.max_pending)"),
+                    ("413", "`attachment_too_large`: size exceeds max_attachment_bytes (details.max_bytes); `attachment_quota_exceeded`: the resident's uploads would exceed its storage (details.quota_bytes, details.used_bytes)"),
                     ("422", "`invalid_size`: size 0; `invalid_media_type`: not type/subtype")])},
             "get": {
                 "operationId": "getAttachment", "tags": ["attachments"], "security": resident,
@@ -447,7 +461,7 @@ fn attachment_paths() -> Value {
             "description": "The last chunk is checked: the content must hash to sha256, else every byte is dropped and the upload restarts at 0.",
             "requestBody": {"required": true, "description": "The raw bytes, 1 up to max_chunk_bytes (default 1 MiB)",
                 "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
-            "responses": responses(&[("200", links(ok("The upload's state after the chunk", upload), next_chunk))], &[R, P], &[
+            "responses": responses(&[("200", links(ok("The upload's state after the chunk", upload), next_chunk))], &[R, P, L], &[
                 ("400", "`invalid_sha256`; `empty_chunk`: no bytes; `unreadable_body`"),
                 ("404", "`not_found`: no such upload of this resident (declare it first)"),
                 ("409", "`offset_mismatch`: the chunk does not start at the stored end (details.received: resume there)"),
@@ -476,7 +490,9 @@ fn attachment_paths() -> Value {
 }
 
 fn paths() -> Value {
-    use Input::{Json as J, Operator as Op, Path as P, Query as Q, Resident as R, Text as T};
+    use Input::{
+        Json as J, Limited as L, Operator as Op, Path as P, Query as Q, Resident as R, Text as T,
+    };
     let resident = json!([{"residentToken": []}]);
     let operator = json!([{"operatorToken": []}]);
     let public = json!([]);
@@ -504,10 +520,6 @@ fn paths() -> Value {
             "summary": "Liveness: the process serves HTTP (touches nothing else)",
             "responses": {"200": ok("Live", json!({"type": "object", "required": ["status"],
                 "properties": {"status": {"const": "ok"}}, "additionalProperties": false}))}}},
-        "/metrics": {"get": {
-            "operationId": "metrics", "tags": ["meta"], "security": public,
-            "summary": "Prometheus metrics (text exposition format 0.0.4)",
-            "responses": {"200": {"description": "Metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
         "/openapi.json": {"get": {
             "operationId": "openapi", "tags": ["meta"], "security": public,
             "summary": "This document",
@@ -543,21 +555,21 @@ fn paths() -> Value {
             "operationId": "enrolDevice", "tags": ["auth"], "security": public,
             "summary": "Bind a device key to a resident with an activation code",
             "requestBody": json_body("EnrolRequest"),
-            "responses": responses(&[("200", ok("Enrolled", schema_ref("EnrolResponse")))], &[J], &[
-                ("400", "`invalid_device_key`: not an Ed25519 public JWK; `invalid_activation_code`: empty or over 128 bytes"),
-                ("403", "`forbidden`: unknown, expired or used-up activation code"),
+            "responses": responses(&[("200", ok("Enrolled", schema_ref("EnrolResponse")))], &[J, L], &[
+                ("400", "`invalid_device_key`: not an Ed25519 public JWK; `weak_device_key`: the identity, a small-order point or a non-canonical encoding (details.reason); `invalid_activation_code`: empty or over 128 bytes"),
+                ("403", "`forbidden`: activation code not accepted (one answer for unknown, wrong, locked, expired, used up)"),
                 ("409", "`conflict`: the device is enrolled for another resident")])}},
         "/v1/auth/challenge": {"post": {
             "operationId": "authChallenge", "tags": ["auth"], "security": public,
             "summary": "A one-time challenge for an enrolled device",
             "requestBody": json_body("ChallengeRequest"),
-            "responses": responses(&[("200", ok("Challenge", schema_ref("ChallengeResponse")))], &[J], &[
+            "responses": responses(&[("200", ok("Challenge", schema_ref("ChallengeResponse")))], &[J, L], &[
                 ("401", "`unauthorized`: unknown device")])}},
         "/v1/auth/token": {"post": {
             "operationId": "authToken", "tags": ["auth"], "security": public,
             "summary": "Exchange a signed challenge for a short-lived resident bearer token",
             "requestBody": json_body("TokenRequest"),
-            "responses": responses(&[("200", ok("Token", schema_ref("TokenResponse")))], &[J], &[
+            "responses": responses(&[("200", ok("Token", schema_ref("TokenResponse")))], &[J, L], &[
                 ("401", "`unauthorized`: unknown, used or expired challenge, unknown device, malformed or bad signature")])}},
         "/v1/submissions": {"get": {
             "operationId": "listSubmissions", "tags": ["submissions"], "security": resident,
@@ -570,7 +582,7 @@ fn paths() -> Value {
                 "summary": "Submit once, idempotently: every retry with the same body gets the same receipt",
                 "requestBody": json_body("SubmissionRequest"),
                 "responses": responses(&[("200", links(ok("Receipt (new or replayed)", schema_ref("Receipt")), json!({
-                    "Submission": {"operationId": "getSubmission", "parameters": {"client_id": "$response.body#/client_id"}}})))], &[R, P, J], &[
+                    "Submission": {"operationId": "getSubmission", "parameters": {"client_id": "$response.body#/client_id"}}})))], &[R, P, J, L], &[
                     ("400", "`invalid_client_id`"),
                     ("409", "`client_id_taken`: used by another resident; `client_id_reused`: used for another submission"),
                     ("422", "`unknown_guide`; `validation_failed`: details.fields lists per-field form and licence errors")])},
@@ -615,7 +627,8 @@ fn paths() -> Value {
             "summary": "Register a resident and (re)set their activation code",
             "requestBody": json_body("NewResident"),
             "responses": responses(&[("201", ok("Registered", schema_ref("ResidentCreated")))], &[Op, J], &[
-                ("400", "`invalid_resident`: id 1..=64 bytes, activation code 8..=128 bytes")])}},
+                ("400", "`invalid_resident`: id 1..=64 bytes; a supplied activation code below the bar"),
+                ("409", "`conflict`: another activation code has the supplied code's id (first group)")])}},
         "/v1/operator/trust-bundle": {"put": {
             "operationId": "publishTrustBundle", "tags": ["operator"], "security": operator,
             "summary": "Publish a root-signed trust bundle (verified against the pinned roots, no rollback)",
@@ -736,7 +749,7 @@ mod tests {
                     r.keys().any(|k| k.starts_with('2')),
                     "{method} {path} has no success response"
                 );
-                if path != "/metrics" && path != "/openapi.json" && path != "/livez" {
+                if path != "/openapi.json" && path != "/livez" {
                     assert!(r.contains_key("500"), "{method} {path}");
                 }
                 for (status, resp) in r {
@@ -747,6 +760,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(n, 29);
+        assert_eq!(n, 28);
     }
 }

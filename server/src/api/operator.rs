@@ -10,15 +10,17 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use zhangban_core::credential::key_hygiene::check_ed25519;
 use zhangban_core::credential::{Status, TrustBundle};
 use zhangban_core::guide::{FieldKind, Guide};
 
 use super::auth::Operator;
+use crate::activation;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiText};
 use crate::issuing;
-use crate::state::{SharedState, blocking, sha256_hex};
-use crate::store::{StatusEvent, WalletEntry};
+use crate::state::{SharedState, blocking};
+use crate::store::{NewActivation, StatusEvent, WalletEntry};
 
 /// The states a submission moves through, and which may follow which.
 ///
@@ -128,8 +130,10 @@ pub struct NewResident {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// The activation code to hand to the resident.
-    pub activation_code: String,
+    /// The activation code to hand to the resident; omitted, the server
+    /// generates one and returns it (once). A supplied code must meet the
+    /// same bar as a generated one (16 Crockford base32 symbols, 9 distinct).
+    pub activation_code: Option<String>,
     /// How many devices may enrol with it (default 3).
     pub uses: Option<u32>,
     /// Days the code stays valid (default 30).
@@ -142,30 +146,48 @@ pub async fn put_resident(
     State(state): State<SharedState>,
     ApiJson(r): ApiJson<NewResident>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    if r.id.is_empty()
-        || r.id.len() > 64
-        || r.activation_code.len() < 8
-        || r.activation_code.len() > 128
-    {
-        return Err(ApiError::bad_request(
-            "invalid_resident",
-            "id 1..=64 chars, activation code 8..=128 chars",
-        ));
+    if r.id.is_empty() || r.id.len() > 64 {
+        return Err(ApiError::bad_request("invalid_resident", "id 1..=64 chars"));
     }
+    let supplied = match &r.activation_code {
+        Some(text) => Some(
+            activation::check_supplied(text)
+                .map_err(|e| ApiError::bad_request("invalid_resident", e.to_string()))?,
+        ),
+        None => None,
+    };
     let now = state.clock.now();
     let expires = now + i64::from(r.valid_days.unwrap_or(30)) * 86_400;
     let uses = r.uses.unwrap_or(3);
-    let hash = sha256_hex(r.activation_code.as_bytes());
     let (id, name) = (r.id.clone(), r.name);
-    blocking(&state, move |s| {
-        s.put_resident(&id, &name, now)?;
-        s.put_activation(&hash, &id, expires, uses)
-    })
-    .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"id": r.id, "activation_expires_at": expires, "uses": uses})),
-    ))
+    let i = id.clone();
+    blocking(&state, move |s| s.put_resident(&i, &name, now)).await?;
+    // A generated code whose id is taken is drawn again (ids are 20 bits).
+    let mut attempt = 0;
+    let code = loop {
+        let code = supplied.clone().unwrap_or_else(activation::generate);
+        let sealed = state.config.activation_key.seal(&code);
+        let i = id.clone();
+        let stored = blocking(&state, move |s| {
+            s.put_activation(&NewActivation {
+                code: &sealed,
+                resident_id: &i,
+                expires_at: expires,
+                uses,
+            })
+        })
+        .await;
+        match stored {
+            Ok(()) => break code,
+            Err(e) if e.code == "conflict" && supplied.is_none() && attempt < 8 => attempt += 1,
+            Err(e) => return Err(e),
+        }
+    };
+    let mut body = json!({"id": r.id, "activation_expires_at": expires, "uses": uses});
+    if supplied.is_none() {
+        body["activation_code"] = json!(code.grouped());
+    }
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
 /// `PUT /v1/operator/trust-bundle` (body: the JWS): verified against the
@@ -190,12 +212,35 @@ pub async fn put_trust_bundle(
         )
         .with_details(json!({"reason": r.code()}))
     })?;
+    refuse_weak_issuer_keys(&bundle)?;
     let version = bundle.version();
     let now = state.clock.now();
     blocking(&state, move |s| s.put_trust_bundle(version, &jws, now)).await?;
     state.reload_trust()?;
     issuing::ensure_status_lists(&state).await?;
     Ok(Json(json!({"version": version})))
+}
+
+/// Refuses a bundle listing an issuer key that must never be trusted (the
+/// identity, a point of small order, a non-canonical encoding; ADR 0161):
+/// the root signed it, but publishing it would plant a trap.
+fn refuse_weak_issuer_keys(bundle: &TrustBundle) -> ApiResult<()> {
+    for issuer in &bundle.content().issuers {
+        for entry in &issuer.keys {
+            let Some((_, key)) = bundle.key_by_kid(&entry.kid) else {
+                continue;
+            };
+            if let Err(weak) = check_ed25519(&key.key) {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "trust_bundle_rejected",
+                    weak.to_string(),
+                )
+                .with_details(json!({"reason": weak.code(), "issuer": issuer.id})));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A licence to issue.

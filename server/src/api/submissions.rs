@@ -3,6 +3,7 @@
 //! core's verifier. Plus the resident's own views: submissions, the status
 //! timeline feed and the wallet.
 
+use crate::limits::ClientAddr;
 use std::sync::Arc;
 
 use axum::Json;
@@ -176,9 +177,11 @@ async fn check_licences(
 pub async fn submit(
     who: Resident,
     State(state): State<SharedState>,
+    addr: ClientAddr,
     ApiPath(client_id): ApiPath<String>,
     ApiJson(req): ApiJson<SubmissionIn>,
 ) -> ApiResult<Json<Receipt>> {
+    crate::limits::check_upload(&state, &addr, &who.resident_id)?;
     let result = submit_checked(who, state, client_id, req).await;
     if let Err(e) = &result {
         crate::metrics::submission_rejected(e.code);

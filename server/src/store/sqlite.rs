@@ -12,10 +12,13 @@ use std::thread;
 
 use sha2::{Digest as _, Sha256};
 
+use crate::activation::{SealedCode, macs_equal};
+
 use super::{
-    AttachmentLink, CatalogChange, CatalogPage, ChunkOutcome, ChunkVerdict, Device, Grant,
-    NewSubmission, Receipt, Session, StatusEvent, StatusListRow, Store, StoreError, StoreResult,
-    SubmissionRecord, Submitted, Upload, UploadStart, WalletEntry,
+    AttachmentLink, CatalogChange, CatalogPage, ChunkOutcome, ChunkVerdict, Device, Enrolment,
+    Grant, NewActivation, NewChallenge, NewSubmission, Receipt, Refusal, Session, StatusEvent,
+    StatusListRow, Store, StoreError, StoreResult, SubmissionRecord, Submitted, Upload,
+    UploadStart, WalletEntry,
 };
 
 /// Numbered, append-only schema migrations. Never edit one that shipped: add another.
@@ -71,6 +74,8 @@ pub const MIGRATIONS: &[&str] = &[
     ",
     MIGRATION_2,
     MIGRATION_3,
+    MIGRATION_4,
+    MIGRATION_5,
 ];
 
 /// Migration 2: presentation nonces became stateless (an HMAC bound to the
@@ -113,6 +118,26 @@ const MIGRATION_3: &str = "
         PRIMARY KEY (client_id, field),
         FOREIGN KEY (resident_id, sha256) REFERENCES attachment_uploads(resident_id, sha256));
     CREATE INDEX submission_attachments_content ON submission_attachments(resident_id, sha256);
+";
+
+/// Migration 4: a device's pending challenges are found (and capped) by
+/// device id.
+const MIGRATION_4: &str = "
+    CREATE INDEX challenges_device ON challenges(device_id, expires_at);
+";
+
+/// Migration 5: activation codes are found by their id (first group) and
+/// checked by HMAC-SHA256 under the server's activation key, with a failure
+/// count that locks a code (ADR 0163). Codes stored before were unsalted
+/// SHA-256 hashes of codes that may be guessable; they cannot be turned into
+/// keyed hashes without the codes, so they are dropped: devices already
+/// enrolled stay enrolled, and operators issue new codes with
+/// `resident add`.
+const MIGRATION_5: &str = "
+    DELETE FROM activation_codes;
+    ALTER TABLE activation_codes ADD COLUMN code_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE activation_codes ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+    CREATE UNIQUE INDEX activation_codes_id ON activation_codes(code_id);
 ";
 
 /// How many read connections a file database gets (WAL lets them read while
@@ -508,37 +533,54 @@ impl Store for SqliteStore {
         })
     }
 
-    fn put_activation(
-        &self,
-        code_hash: &str,
-        resident_id: &str,
-        expires_at: i64,
-        uses: u32,
-    ) -> StoreResult<()> {
-        let (code_hash, resident_id) = (owned(code_hash), owned(resident_id));
+    fn put_activation(&self, a: &NewActivation<'_>) -> StoreResult<()> {
+        let (id, mac, resident_id) = (a.code.id.clone(), a.code.mac.clone(), owned(a.resident_id));
+        let (expires_at, uses) = (a.expires_at, a.uses);
         self.write(move |c| {
-            c.execute(
-                "INSERT INTO activation_codes(code_hash, resident_id, expires_at, uses_left) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(code_hash) DO UPDATE SET resident_id = ?2, expires_at = ?3, uses_left = ?4",
-                params![code_hash, resident_id, expires_at, uses],
+            let changed = c.execute(
+                "INSERT INTO activation_codes(code_hash, code_id, resident_id, expires_at, uses_left, failures)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 0)
+                 ON CONFLICT(code_id) DO UPDATE SET resident_id = ?3, expires_at = ?4, uses_left = ?5, failures = 0
+                 WHERE code_hash = ?1",
+                params![mac, id, resident_id, expires_at, uses],
             )?;
+            if changed == 0 {
+                return Err(StoreError::Conflict("another activation code has this id"));
+            }
             Ok(())
         })
     }
 
-    fn enrol(&self, code_hash: &str, device: &Device, now: i64) -> StoreResult<Device> {
-        let (code_hash, device) = (owned(code_hash), device.clone());
+    fn enrol(
+        &self,
+        code: &SealedCode,
+        device: &Device,
+        now: i64,
+        max_failures: u32,
+    ) -> StoreResult<Enrolment> {
+        let (code, device) = (code.clone(), device.clone());
         self.write(move |c| {
-            let code: Option<(String, i64, i64)> = c
+            let row: Option<(String, String, i64, i64, i64)> = c
                 .query_row(
-                    "SELECT resident_id, expires_at, uses_left FROM activation_codes WHERE code_hash = ?1",
-                    [&code_hash],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    "SELECT code_hash, resident_id, expires_at, uses_left, failures
+                     FROM activation_codes WHERE code_id = ?1",
+                    [&code.id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
                 )
                 .optional()?;
-            let Some((resident_id, expires_at, uses_left)) = code else {
-                return Err(StoreError::NotFound);
+            let Some((mac, resident_id, expires_at, uses_left, failures)) = row else {
+                return Ok(Enrolment::Refused(Refusal::Unknown));
             };
+            if failures >= i64::from(max_failures) {
+                return Ok(Enrolment::Refused(Refusal::Locked));
+            }
+            if !macs_equal(&mac, &code.mac) {
+                c.execute(
+                    "UPDATE activation_codes SET failures = failures + 1 WHERE code_id = ?1",
+                    [&code.id],
+                )?;
+                return Ok(Enrolment::Refused(Refusal::Wrong));
+            }
             let existing: Option<String> = c
                 .query_row(
                     "SELECT resident_id FROM devices WHERE id = ?1",
@@ -548,31 +590,34 @@ impl Store for SqliteStore {
                 .optional()?;
             match existing {
                 Some(owner) if owner == resident_id => {
-                    return Ok(Device {
+                    return Ok(Enrolment::Enrolled(Device {
                         resident_id,
                         ..device
-                    });
+                    }));
                 }
-                Some(_) => return Err(StoreError::Conflict("device enrolled for another resident")),
+                Some(_) => {
+                    return Err(StoreError::Conflict("device enrolled for another resident"));
+                }
                 None => {}
             }
-            if expires_at < now || uses_left <= 0 {
-                return Err(StoreError::InvalidState(
-                    "activation code expired or used up",
-                ));
+            if expires_at < now {
+                return Ok(Enrolment::Refused(Refusal::Expired));
+            }
+            if uses_left <= 0 {
+                return Ok(Enrolment::Refused(Refusal::UsedUp));
             }
             c.execute(
                 "UPDATE activation_codes SET uses_left = uses_left - 1 WHERE code_hash = ?1",
-                [&code_hash],
+                [&mac],
             )?;
             c.execute(
                 "INSERT INTO devices(id, resident_id, jwk, enrolled_at) VALUES (?1, ?2, ?3, ?4)",
                 params![device.id, resident_id, device.jwk, now],
             )?;
-            Ok(Device {
+            Ok(Enrolment::Enrolled(Device {
                 resident_id,
                 ..device
-            })
+            }))
         })
     }
 
@@ -600,22 +645,30 @@ impl Store for SqliteStore {
         })
     }
 
-    fn put_challenge(
-        &self,
-        id: &str,
-        device_id: &str,
-        nonce: &str,
-        expires_at: i64,
-    ) -> StoreResult<()> {
-        let (id, device_id, nonce) = (owned(id), owned(device_id), owned(nonce));
+    fn put_challenge(&self, ch: &NewChallenge<'_>, now: i64) -> StoreResult<()> {
+        let (id, device_id, nonce) = (owned(ch.id), owned(ch.device_id), owned(ch.nonce));
+        let (expires_at, keep) = (ch.expires_at, ch.max_pending.max(1));
         self.write(move |c| {
             c.prepare_cached("DELETE FROM challenges WHERE expires_at < ?1")?
-                .execute([expires_at - 3600])?;
+                .execute([now])?;
             c.prepare_cached(
                 "INSERT INTO challenges(id, device_id, nonce, expires_at) VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![id, device_id, nonce, expires_at])?;
+            c.prepare_cached(
+                "DELETE FROM challenges WHERE device_id = ?1 AND rowid NOT IN (
+                     SELECT rowid FROM challenges WHERE device_id = ?1
+                     ORDER BY expires_at DESC, rowid DESC LIMIT ?2)",
+            )?
+            .execute(params![device_id, keep])?;
             Ok(())
+        })
+    }
+
+    fn challenge_count(&self) -> StoreResult<u64> {
+        self.read(|c| {
+            let n: i64 = c.query_row("SELECT COUNT(*) FROM challenges", [], |r| r.get(0))?;
+            Ok(to_u64(n))
         })
     }
 
@@ -992,6 +1045,19 @@ impl Store for SqliteStore {
                 media_type,
                 ..found
             }))
+        })
+    }
+
+    fn upload_usage(&self, resident_id: &str, except_sha256: &str) -> StoreResult<(u64, u64)> {
+        let (resident_id, except) = (owned(resident_id), owned(except_sha256));
+        self.read(move |c| {
+            let (bytes, pending): (i64, i64) = c
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(size), 0), COALESCE(SUM(complete = 0), 0)
+                     FROM attachment_uploads WHERE resident_id = ?1 AND sha256 != ?2",
+                )?
+                .query_row(params![resident_id, except], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok((to_u64(bytes), to_u64(pending)))
         })
     }
 

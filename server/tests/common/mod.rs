@@ -117,6 +117,8 @@ fn fixture_subset(n: usize) -> String {
 pub struct TestServer {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
+    /// The admin listener (`/metrics`), `http://127.0.0.1:<port>`.
+    pub admin: String,
     /// A client that asks for gzip and decodes it.
     pub http: reqwest::Client,
     /// The server's clock.
@@ -185,6 +187,8 @@ impl TestServer {
         };
         let guides = setup::import_fixture(store.as_ref(), &json, T0).unwrap();
         let mut config = Config::with_operator_token(OPERATOR_TOKEN);
+        // Tests share one loopback address: limits only where a test asks.
+        config.limits = zhangban_server::limits::Limits::off();
         tune(&mut config);
         let state = Arc::new(
             AppState::new(
@@ -199,12 +203,23 @@ impl TestServer {
         issuing::ensure_status_lists(&state).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = api::router(state.clone());
+        let app = api::router(state.clone())
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = admin_listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
+            use std::future::IntoFuture as _;
+            // One task: aborting it stops both listeners.
+            let (api, admin) = tokio::join!(
+                axum::serve(listener, app).into_future(),
+                axum::serve(admin_listener, api::admin_router()).into_future()
+            );
+            api.unwrap();
+            admin.unwrap();
         });
         Self {
             base: format!("http://{addr}"),
+            admin: format!("http://{admin}"),
             http: reqwest::Client::builder().build().unwrap(),
             clock,
             state,
@@ -236,6 +251,18 @@ impl TestServer {
         format!("{}{path}", self.base)
     }
 
+    /// The `/metrics` text from the admin listener.
+    pub async fn metrics(&self) -> String {
+        let resp = self
+            .http
+            .get(format!("{}/metrics", self.admin))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.text().await.unwrap()
+    }
+
     /// A request without credentials.
     pub fn req(&self, method: Method, path: &str) -> RequestBuilder {
         self.http.request(method, self.url(path))
@@ -254,26 +281,21 @@ impl TestServer {
     /// Registers a resident with an activation code.
     pub async fn register_with(&self, uses: u32, valid_days: u32) -> Resident {
         let n = self.next();
-        let r = Resident {
-            id: format!("resident-{n:04}"),
-            code: format!("CODE-{n:04}-ACTIVATE"),
-        };
+        let id = format!("resident-{n:04}");
         let resp = self
             .op(Method::POST, "/v1/operator/residents")
-            .json(
-                &json!({"id": r.id, "name": "张三", "activation_code": r.code,
-                "uses": uses, "valid_days": valid_days}),
-            )
+            .json(&json!({"id": id, "name": "张三", "uses": uses, "valid_days": valid_days}))
             .send()
             .await
             .unwrap();
-        assert_eq!(
-            resp.status(),
-            StatusCode::CREATED,
-            "{}",
-            resp.text().await.unwrap()
-        );
-        r
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        Resident {
+            id,
+            code: v["activation_code"].as_str().unwrap().to_owned(),
+        }
     }
 
     /// Registers a resident (3 uses, 30 days).
