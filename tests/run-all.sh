@@ -22,6 +22,9 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "Rust tests"
 cargo test --workspace --all-features 2>&1 | tee -a "$log"
 
+step "Fuzzing, short fixed run of every target (cargo-fuzz, nightly)"
+bash core/fuzz/run-short.sh
+
 step "Python interop environment (.venv)"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv || { echo "python3 -m venv failed: install python3-venv (Debian) and retry" >&2; exit 1; }
