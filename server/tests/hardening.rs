@@ -599,3 +599,52 @@ async fn attachment_storage_and_pending_uploads_are_capped_per_resident() {
         StatusCode::OK
     );
 }
+
+#[test]
+fn migration_5_drops_the_old_unkeyed_codes_and_keeps_devices() {
+    use zhangban_server::activation::{ActivationKey, normalise};
+    use zhangban_server::store::sqlite::{MIGRATIONS, SqliteStore};
+    use zhangban_server::store::{Device as StoredDevice, Enrolment, Refusal, Store as _};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zhangban.db");
+    let old_code = "ZB-OLD-CODE-2025";
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        for sql in MIGRATIONS.iter().take(4) {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", 4).unwrap();
+        c.execute("INSERT INTO residents VALUES ('r1', '甲', 0)", [])
+            .unwrap();
+        c.execute(
+            "INSERT INTO activation_codes VALUES (?1, 'r1', 9999999999, 3)",
+            [zhangban_server::state::sha256_hex(old_code.as_bytes())],
+        )
+        .unwrap();
+        c.execute("INSERT INTO devices VALUES ('d1', 'r1', '{}', 0)", [])
+            .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap() as usize, MIGRATIONS.len());
+    assert!(
+        store.device("d1").unwrap().is_some(),
+        "devices stay enrolled"
+    );
+    let sealed = ActivationKey::generate().seal(&normalise(old_code).unwrap());
+    let device = StoredDevice {
+        id: "d2".into(),
+        resident_id: String::new(),
+        jwk: "{}".into(),
+    };
+    assert_eq!(
+        store.enrol(&sealed, &device, T0, 5).unwrap(),
+        Enrolment::Refused(Refusal::Unknown),
+        "the old code is gone"
+    );
+    drop(store);
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let n: i64 = c
+        .query_row("SELECT COUNT(*) FROM activation_codes", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 0);
+}
