@@ -8,8 +8,9 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
 use super::claims::{self, ClaimsError};
+use super::holder_key::HolderKey;
 use super::jose::{b64e, header, sign_compact};
-use super::keys::{KeyPair, PublicKey};
+use super::keys::KeyPair;
 use super::sd_jwt::{Disclosure, SD_ALG, TYP_SD_JWT_VC};
 
 /// Where a licence's status lives: index `idx` of the list at `uri`.
@@ -29,7 +30,7 @@ pub struct LicenceRequest {
     /// The licence fields (GB/T 36903 metadata and face fields), all disclosable.
     pub claims: BTreeMap<String, Value>,
     /// The holder device's public key (`cnf.jwk`).
-    pub holder: PublicKey,
+    pub holder: HolderKey,
     /// The status list entry.
     pub status: StatusReference,
 }

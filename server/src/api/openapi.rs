@@ -544,7 +544,7 @@ fn paths() -> Value {
             "summary": "Bind a device key to a resident with an activation code",
             "requestBody": json_body("EnrolRequest"),
             "responses": responses(&[("200", ok("Enrolled", schema_ref("EnrolResponse")))], &[J], &[
-                ("400", "`invalid_device_key`: not an Ed25519 public JWK; `invalid_activation_code`: empty or over 128 bytes"),
+                ("400", "`invalid_device_key`: not a P-256 (EC) or Ed25519 (OKP) public JWK, or a point off the curve; `invalid_activation_code`: empty or over 128 bytes"),
                 ("403", "`forbidden`: unknown, expired or used-up activation code"),
                 ("409", "`conflict`: the device is enrolled for another resident")])}},
         "/v1/auth/challenge": {"post": {
