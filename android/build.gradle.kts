@@ -28,7 +28,8 @@ android {
     sourceSets {
         getByName("main") {
             // Written by build-android.sh (uniffi bindgen, library mode).
-            java.srcDirs("src/main/kotlin")
+            // Generated bindings, and the hand-written Android Keystore implementation.
+            java.srcDirs("src/main/kotlin", "keystore")
             // libzhangban_ffi.so per ABI, written by cargo-ndk.
             jniLibs.srcDirs("src/main/jniLibs")
         }

@@ -9,6 +9,8 @@ let package = Package(
     platforms: [.iOS(.v15)],
     products: [
         .library(name: "Zhangban", targets: ["Zhangban"]),
+        // The Secure Enclave implementation of the HolderKeystore trait.
+        .library(name: "ZhangbanKeystore", targets: ["ZhangbanKeystore"]),
     ],
     targets: [
         // The static library and the C module ZhangbanFFIFFI (header + modulemap).
@@ -18,6 +20,12 @@ let package = Package(
             name: "Zhangban",
             dependencies: ["ZhangbanFFIBinary"],
             path: "Sources/Zhangban"
+        ),
+        // Hand-written: CryptoKit SecureEnclave.P256 behind HolderKeystore.
+        .target(
+            name: "ZhangbanKeystore",
+            dependencies: ["Zhangban"],
+            path: "Sources/ZhangbanKeystore"
         ),
     ]
 )

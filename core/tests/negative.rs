@@ -468,7 +468,7 @@ fn n26_issuer_absent_from_bundle() {
     let request = LicenceRequest {
         vct: demo::vct_for(MARKET_REGULATION.type_code),
         claims: DemoWorld::typical_claims(1),
-        holder: f.w.holder.public(),
+        holder: f.w.holder.public().into(),
         status: StatusReference {
             uri: demo::status_uri(&MARKET_REGULATION),
             idx: 1,
@@ -490,7 +490,7 @@ fn n27_issuer_not_authorized_for_type() {
     let request = LicenceRequest {
         vct: demo::vct_for(PUBLIC_SECURITY.type_code),
         claims,
-        holder: f.w.holder.public(),
+        holder: f.w.holder.public().into(),
         status: StatusReference {
             uri: demo::status_uri(&MARKET_REGULATION),
             idx: 1,
@@ -846,7 +846,7 @@ fn n51_kb_alg_none_and_wrong_typ() {
 fn n52_wrong_holder() {
     let mut f = fx();
     let mut p = policy();
-    p.expected_holder = Some(KeyPair::generate(&mut f.rng).public());
+    p.expected_holder = Some(KeyPair::generate(&mut f.rng).public().into());
     assert_eq!(
         f.verify_with(&f.present(&f.issued), &p, NOW).unwrap_err(),
         Rejection::WrongHolder

@@ -38,7 +38,7 @@ fn typical_presentation_verifies_with_only_disclosed_fields() {
         v.key_binding.as_ref().map(|k| k.nonce.as_str()),
         Some("n-1")
     );
-    assert_eq!(v.holder, Some(w.holder.public()));
+    assert_eq!(v.holder, Some(w.holder.public().into()));
     assert_eq!(v.status.as_ref().map(|s| s.idx), Some(42));
 }
 

@@ -159,7 +159,7 @@ fn request(
     LicenceRequest {
         vct: demo::vct_for(vct_type),
         claims,
-        holder: w.holder.public(),
+        holder: w.holder.public().into(),
         status: StatusReference {
             uri: demo::status_uri(&MARKET_REGULATION),
             idx: 1,
@@ -658,7 +658,7 @@ fn p5_issue_refuses_a_small_order_holder_key() {
         MARKET_REGULATION.type_code,
         DemoWorld::typical_claims(1),
     );
-    req.holder = PublicKey::new(weak);
+    req.holder = PublicKey::new(weak).into();
     assert_eq!(
         f.w.issuers[0].issue(&req, NOW, &mut f.rng).unwrap_err(),
         IssueError::WeakHolderKey

@@ -13,6 +13,7 @@ use zhangban_core::inspection::showing::{ShowMode as CoreShowMode, Shown as Core
 
 use crate::error::ZhangbanError;
 use crate::inspector::Inspector;
+use crate::keystore::{ForeignKeystore, HolderKeystore};
 use crate::listeners::{
     OutboxAdapter, OutboxObserver, StatusAdapter, StatusObserver, SyncAdapter, SyncObserver,
 };
@@ -44,6 +45,7 @@ pub(crate) fn open_core(
     store_path: &str,
     server_url: &str,
     root_jwk_json: &str,
+    keystore: Arc<dyn zhangban_core::client::HolderKeystore>,
 ) -> Result<Arc<CoreClient>, ZhangbanError> {
     let root = root_key(root_jwk_json)?;
     Ok(Arc::new(CoreClient::open(
@@ -51,6 +53,7 @@ pub(crate) fn open_core(
         server_url,
         vec![root],
         Arc::new(SystemClock),
+        keystore,
     )?))
 }
 
@@ -66,6 +69,43 @@ fn core_draft(d: Draft, now: i64) -> Result<CoreDraft, ZhangbanError> {
         form_version: d.form_version,
         created_at: now,
         updated_at: now,
+    })
+}
+
+/// A printable card: the sealed presentation and its A4 SVG.
+async fn print_card(
+    inner: &CoreClient,
+    licence_id: String,
+    fields: Vec<String>,
+    validity_secs: Option<i64>,
+) -> Result<PrintCard, ZhangbanError> {
+    let names: Vec<&str> = fields.iter().map(String::as_str).collect();
+    let s = inner.print_card(&licence_id, &names, validity_secs).await?;
+
+    let CoreShowMode::Printable {
+        printed_at,
+        valid_until,
+    } = s.mode
+    else {
+        return Err(ZhangbanError::Internal);
+    };
+    // The card prints the disclosed fields: the wallet's copy of them.
+    let licence = inner
+        .wallet()?
+        .into_iter()
+        .find(|l| l.licence_id == licence_id)
+        .ok_or_else(|| ZhangbanError::NotFound {
+            what: "wallet licence".into(),
+        })?;
+    let claims: BTreeMap<String, Value> = licence
+        .claims
+        .into_iter()
+        .filter(|(k, _)| fields.contains(k))
+        .collect();
+    let (shown, qr) = shown(s)?;
+    Ok(PrintCard {
+        svg: card_svg(&qr, &claims, printed_at, valid_until),
+        shown,
     })
 }
 
@@ -88,16 +128,43 @@ fn shown(s: CoreShown) -> Result<(Shown, Qr), ZhangbanError> {
 impl Client {
     /// Opens (creating or upgrading) the store at `store_path` for the
     /// server at `server_url`, trusting bundles signed by the pinned root
-    /// key `root_jwk_json` (a public Ed25519 JWK).
+    /// key `root_jwk_json` (a public Ed25519 JWK), with the device key in
+    /// `keystore` (the app's platform keystore; see [`HolderKeystore`]).
     #[uniffi::constructor]
     pub fn open(
         store_path: String,
         server_url: String,
         root_jwk_json: String,
+        keystore: Arc<dyn HolderKeystore>,
     ) -> Result<Arc<Self>, ZhangbanError> {
         Ok(Arc::new(Self {
-            inner: open_core(&store_path, &server_url, &root_jwk_json)?,
+            inner: open_core(
+                &store_path,
+                &server_url,
+                &root_jwk_json,
+                Arc::new(ForeignKeystore(keystore)),
+            )?,
         }))
+    }
+
+    /// Moves this device to a new key under `alias` in the app's keystore
+    /// (e.g. from a key migrated out of an old store to a hardware key):
+    /// enrols it with a fresh activation code; the server then issues fresh
+    /// licence copies bound to it and refuses the old key a token.
+    pub async fn reenrol(
+        &self,
+        activation_code: String,
+        alias: String,
+    ) -> Result<Device, ZhangbanError> {
+        let inner = Arc::clone(&self.inner);
+        run(async move {
+            let d = inner.reenrol(&activation_code, &alias).await?;
+            Ok(Device {
+                device_id: d.device_id,
+                resident_id: d.resident_id,
+            })
+        })
+        .await
     }
 
     /// Enrols this device with the resident's activation code.
@@ -249,55 +316,33 @@ impl Client {
     /// A dynamic presentation of a wallet licence for an inspector: only
     /// `fields` disclosed, key-bound, with the inspector's nonce if it
     /// showed one.
-    pub fn show(
+    pub async fn show(
         &self,
         licence_id: String,
         fields: Vec<String>,
         inspector_nonce: Option<String>,
     ) -> Result<Shown, ZhangbanError> {
-        let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
-        let s = self
-            .inner
-            .show(&licence_id, &fields, inspector_nonce.as_deref())?;
-        Ok(shown(s)?.0)
+        let inner = Arc::clone(&self.inner);
+        run(async move {
+            let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+            let s = inner
+                .show(&licence_id, &fields, inspector_nonce.as_deref())
+                .await?;
+            Ok(shown(s)?.0)
+        })
+        .await
     }
 
     /// A printable card (for a resident without a smartphone): an unbound
     /// presentation valid for `validity_secs` (default 180 days), as SVG.
-    pub fn print_card(
+    pub async fn print_card(
         &self,
         licence_id: String,
         fields: Vec<String>,
         validity_secs: Option<i64>,
     ) -> Result<PrintCard, ZhangbanError> {
-        let names: Vec<&str> = fields.iter().map(String::as_str).collect();
-        let s = self.inner.print_card(&licence_id, &names, validity_secs)?;
-        let CoreShowMode::Printable {
-            printed_at,
-            valid_until,
-        } = s.mode
-        else {
-            return Err(ZhangbanError::Internal);
-        };
-        // The card prints the disclosed fields: the wallet's copy of them.
-        let licence = self
-            .inner
-            .wallet()?
-            .into_iter()
-            .find(|l| l.licence_id == licence_id)
-            .ok_or_else(|| ZhangbanError::NotFound {
-                what: "wallet licence".into(),
-            })?;
-        let claims: BTreeMap<String, Value> = licence
-            .claims
-            .into_iter()
-            .filter(|(k, _)| fields.contains(k))
-            .collect();
-        let (shown, qr) = shown(s)?;
-        Ok(PrintCard {
-            svg: card_svg(&qr, &claims, printed_at, valid_until),
-            shown,
-        })
+        let inner = Arc::clone(&self.inner);
+        run(async move { print_card(&inner, licence_id, fields, validity_secs).await }).await
     }
 
     /// An inspector on this device's trust data and replay cache.

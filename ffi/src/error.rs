@@ -60,6 +60,13 @@ pub enum ZhangbanError {
         /// Why (core's fixed text; never a submitted value).
         reason: String,
     },
+    /// The device key could not be made or could not sign (the app's
+    /// keystore failed, the key is gone, or the user did not authorise).
+    #[error("holder keystore: {reason}")]
+    Keystore {
+        /// `key_unavailable`, `not_authorised`, or the keystore's reason.
+        reason: String,
+    },
     /// The library itself failed (its runtime could not start, a task died).
     #[error("internal error")]
     Internal,
@@ -85,6 +92,15 @@ impl From<ClientError> for ZhangbanError {
                     .collect(),
             },
             ClientError::Invalid(reason) => Self::Invalid { reason },
+            ClientError::Keystore(e) => Self::Keystore {
+                reason: match e {
+                    zhangban_core::credential::SignError::KeyUnavailable => {
+                        "key_unavailable".into()
+                    }
+                    zhangban_core::credential::SignError::NotAuthorised => "not_authorised".into(),
+                    other => other.to_string(),
+                },
+            },
         }
     }
 }

@@ -37,6 +37,8 @@ impl Inspector {
             &store_path,
             &server_url,
             &root_jwk_json,
+            // An inspector never signs.
+            Arc::new(zhangban_core::client::keystore::NoKeystore),
         )?)))
     }
 

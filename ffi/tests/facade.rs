@@ -7,9 +7,15 @@
 use std::sync::{Arc, Mutex};
 
 use zhangban_ffi::{
-    Client, Draft, Inspector, LogLevel, Logger, ObserverError, OutboxObserver, OutboxState,
-    ShowMode, StatusEvent, StatusObserver, SyncObserver, SyncProgress, ZhangbanError, set_logger,
+    Client, Draft, HolderKeystore, Inspector, LogLevel, Logger, ObserverError, OutboxObserver,
+    OutboxState, ShowMode, SoftwareKeystore, StatusEvent, StatusObserver, SyncObserver,
+    SyncProgress, ZhangbanError, set_logger,
 };
+
+/// The non-hardware keystore beside a store (tests have no platform keystore).
+fn keys(store: &str) -> Arc<dyn HolderKeystore> {
+    SoftwareKeystore::open(format!("{store}.keys")).unwrap()
+}
 use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill, system_now};
 
 #[derive(Default)]
@@ -75,7 +81,8 @@ async fn phone_and_inspector_through_the_facade() {
     let mut server = TestServer::start_demo().await;
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("phone.db").to_string_lossy().into_owned();
-    let client = Client::open(store.clone(), server.url(), root_jwk(&server)).unwrap();
+    let client =
+        Client::open(store.clone(), server.url(), root_jwk(&server), keys(&store)).unwrap();
     client.add_outbox_observer(Arc::new(Ears(heard.clone())));
     client.add_status_observer(Arc::new(Ears(heard.clone())));
     client.add_sync_observer(Arc::new(Ears(heard.clone())));
@@ -189,6 +196,7 @@ async fn phone_and_inspector_through_the_facade() {
     let fields = vec!["licence_name".to_owned(), "holder_name".to_owned()];
     let shown = client
         .show(licence.licence_id.clone(), fields.clone(), None)
+        .await
         .unwrap();
     assert_eq!(&shown.png[..4], b"\x89PNG");
     assert!(!shown.text.is_empty());
@@ -224,12 +232,14 @@ async fn phone_and_inspector_through_the_facade() {
     assert!(device.sync_trust().await.unwrap().is_some());
     let fresh = client
         .show(licence.licence_id.clone(), fields.clone(), None)
+        .await
         .unwrap();
     assert!(device.verify(fresh.frame, None).unwrap().valid);
 
     // A printable card: unbound, an SVG with the chosen fields.
     let card = client
         .print_card(licence.licence_id.clone(), fields, None)
+        .await
         .unwrap();
     assert!(
         card.svg.contains("<svg"),
@@ -250,7 +260,12 @@ fn bad_root_key_is_invalid_input() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("x.db").to_string_lossy().into_owned();
     for jwk in ["not json", r#"{"kty":"RSA"}"#] {
-        match Client::open(store.clone(), "http://127.0.0.1:9".into(), jwk.into()) {
+        match Client::open(
+            store.clone(),
+            "http://127.0.0.1:9".into(),
+            jwk.into(),
+            keys(&store),
+        ) {
             Err(ZhangbanError::Invalid { .. }) => {}
             other => panic!("{other:?}"),
         }
@@ -316,7 +331,13 @@ async fn cancelled_calls_and_failing_observers_lose_nothing() {
     let server = TestServer::start_demo().await;
     let dir = tempfile::tempdir().unwrap();
     let path = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
-    let reference = Client::open(path("reference.db"), server.url(), root_jwk(&server)).unwrap();
+    let reference = Client::open(
+        path("reference.db"),
+        server.url(),
+        root_jwk(&server),
+        keys(&path("reference.db")),
+    )
+    .unwrap();
     reference.sync().await.unwrap();
     let all = |c: &Client| {
         let mut ids: Vec<String> = c
@@ -333,7 +354,13 @@ async fn cancelled_calls_and_failing_observers_lose_nothing() {
     let whole = reference.catalog_info().unwrap();
     assert_eq!(whole.guides, 1135);
 
-    let client = Client::open(path("phone.db"), server.url(), root_jwk(&server)).unwrap();
+    let client = Client::open(
+        path("phone.db"),
+        server.url(),
+        root_jwk(&server),
+        keys(&path("phone.db")),
+    )
+    .unwrap();
     client.enrol(DEMO_ACTIVATION_CODE.to_owned()).await.unwrap();
 
     // A sync given up on at its first progress report (the failing

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use zhangban_core::credential::claims::{self, ClaimsError};
 use zhangban_core::credential::{
-    LicenceId, LicenceIdError, LicenceRequest, PublicKey, Status, StatusList, StatusListToken,
+    HolderKey, LicenceId, LicenceIdError, LicenceRequest, Status, StatusList, StatusListToken,
     StatusReference,
 };
 
@@ -304,7 +304,7 @@ async fn issue_copy(
     let claims: BTreeMap<String, Value> =
         serde_json::from_str(&grant.claims).map_err(ApiError::internal)?;
     let jwk: Value = serde_json::from_str(&device.jwk).map_err(ApiError::internal)?;
-    let holder = PublicKey::from_jwk(&jwk).map_err(ApiError::internal)?;
+    let holder = HolderKey::from_jwk(&jwk).map_err(ApiError::internal)?;
     let u = uri.clone();
     let idx = blocking(state, move |s| s.allocate_status_index(&u)).await?;
     let request = LicenceRequest {

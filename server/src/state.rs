@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use sha2::{Digest as _, Sha256};
-use zhangban_core::credential::{Issuer, PublicKey, StatusListCache, TrustBundle};
+use zhangban_core::credential::{HolderKey, Issuer, PublicKey, StatusListCache, TrustBundle};
 
 use zhangban_core::guide::Guide;
 
@@ -139,7 +139,7 @@ pub struct AppState {
     /// Sessions by token hash.
     pub sessions: Cache<String, Session>,
     /// Holder keys by device id (a device id is its key's thumbprint).
-    pub device_keys: Cache<String, PublicKey>,
+    pub device_keys: Cache<String, HolderKey>,
     /// Parsed live guides by id.
     pub guides: Cache<String, Arc<Guide>>,
     /// Rate limiters (from `config.limits`).
@@ -254,7 +254,7 @@ impl AppState {
     }
 
     /// The holder key of an enrolled device.
-    pub async fn device_key(self: &Arc<Self>, device_id: &str) -> ApiResult<PublicKey> {
+    pub async fn device_key(self: &Arc<Self>, device_id: &str) -> ApiResult<HolderKey> {
         let now = self.clock.now();
         if let Some(k) = self.device_keys.get(&device_id.to_owned(), now) {
             return Ok(k);
@@ -265,7 +265,7 @@ impl AppState {
             .ok_or_else(|| ApiError::unauthorized("unknown device"))?;
         let jwk: serde_json::Value =
             serde_json::from_str(&device.jwk).map_err(ApiError::internal)?;
-        let key = PublicKey::from_jwk(&jwk).map_err(ApiError::internal)?;
+        let key = HolderKey::from_jwk(&jwk).map_err(ApiError::internal)?;
         self.device_keys
             .put(device_id.to_owned(), key.clone(), i64::MAX);
         Ok(key)

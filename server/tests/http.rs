@@ -15,7 +15,7 @@ use reqwest::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use zhangban_core::credential::demo::{self as cdemo, ISSUERS};
-use zhangban_core::credential::{KeyPair, StatusListCache, TrustBundleContent};
+use zhangban_core::credential::{HolderSigner as _, KeyPair, StatusListCache, TrustBundleContent};
 use zhangban_core::guide::Guide;
 
 async fn get_json(s: &TestServer, path: &str) -> Value {
@@ -849,14 +849,19 @@ async fn licence_refusal(resp: reqwest::Response) -> (String, String, String) {
 }
 
 /// A key binding JWT over `unbound` (a presentation ending in `~`), signed by any key.
-fn bind_with(unbound: &str, key: &KeyPair, aud: &str, nonce: &str, iat: i64) -> String {
-    use zhangban_core::credential::jose::{header, sha256_b64, sign_compact};
-    use zhangban_core::credential::sd_jwt::TYP_KB_JWT;
+fn bind_with(
+    unbound: &str,
+    key: &dyn zhangban_core::credential::HolderSigner,
+    aud: &str,
+    nonce: &str,
+    iat: i64,
+) -> String {
+    use zhangban_core::credential::jose::{b64e, sha256_b64};
     let payload = json!({"iat": iat, "aud": aud, "nonce": nonce, "sd_hash": sha256_b64(unbound)});
-    format!(
-        "{unbound}{}",
-        sign_compact(header(TYP_KB_JWT, None), &payload, key.signing_key())
-    )
+    let header = json!({"alg": key.holder_key().alg(), "typ": "kb+jwt"});
+    let input = format!("{}.{}", b64e(header.to_string()), b64e(payload.to_string()));
+    let sig = key.sign_raw(input.as_bytes()).unwrap();
+    format!("{unbound}{input}.{}", b64e(sig))
 }
 
 fn unbound(sd_jwt: &str) -> String {
@@ -1437,7 +1442,7 @@ async fn every_device_gets_its_own_copy_and_revocation_reaches_all() {
             .unwrap();
         assert_eq!(
             held.holder_key(),
-            Some(dev.key.public()),
+            Some(dev.key.holder_key()),
             "bound to its device"
         );
         holders.push(held.holder_key());
@@ -1754,7 +1759,7 @@ async fn concurrent_deliveries_issue_one_copy_per_device() {
     let attempts = (0..16).map(|_| {
         let req = s
             .req(Method::POST, "/v1/devices/enrol")
-            .json(&json!({"activation_code": r.code, "device_jwk": dev.key.public().to_jwk()}));
+            .json(&json!({"activation_code": r.code, "device_jwk": dev.key.holder_key().to_jwk()}));
         tokio::spawn(async move { req.send().await.unwrap().status() })
     });
     let results = futures_join(attempts.collect()).await;

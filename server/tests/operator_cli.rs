@@ -676,7 +676,7 @@ fn resident_add_then_licence_issue_suspend_reinstate_revoke() {
     let held = HeldLicence::parse(&sd_jwt).unwrap();
     assert_eq!(
         held.holder_key(),
-        Some(device.public()),
+        Some(device.public().into()),
         "bound to the device"
     );
     assert_eq!(published_status(&server, &sd_jwt), 0, "valid when issued");

@@ -24,7 +24,9 @@ use rusqlite::{Connection, OpenFlags, params};
 use serde_json::{Value, json};
 use zhangban_core::client::catalog::CatalogReport;
 use zhangban_core::client::flush::new_client_id;
-use zhangban_core::client::{Client, Clock, Draft, SyncListener, SyncProgress, SystemClock};
+use zhangban_core::client::{
+    Client, Clock, Draft, SoftwareKeystore, SyncListener, SyncProgress, SystemClock,
+};
 use zhangban_core::guide::{FieldKind, Guide, demo_catalog};
 use zhangban_server::store::Store as _;
 use zhangban_server::store::sqlite::SqliteStore;
@@ -199,7 +201,14 @@ async fn server_with(n: usize, at: i64) -> (TestServer, Vec<Guide>) {
 
 fn open_client(server: &TestServer, path: &Path) -> Client {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    Client::open(path, &server.url(), vec![server.root.clone()], clock).unwrap()
+    Client::open(
+        path,
+        &server.url(),
+        vec![server.root.clone()],
+        clock,
+        Arc::new(SoftwareKeystore::beside(path).unwrap()),
+    )
+    .unwrap()
 }
 
 fn remove_db(path: &Path) {
@@ -738,12 +747,8 @@ async fn post_direct(
 }
 
 /// A token for the client's device, by the same challenge handshake.
-async fn device_token(client: &Client, url: &str) -> String {
-    let api = zhangban_core::client::api::ServerApi::new(url).unwrap();
-    zhangban_core::client::session::Session::default()
-        .token(&api, &client.device().unwrap(), now())
-        .await
-        .unwrap()
+async fn device_token(client: &Client, _url: &str) -> String {
+    client.token().await.unwrap()
 }
 
 /// One small durable commit on a store configured like the client's (WAL,

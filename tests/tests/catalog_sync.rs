@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use zhangban_core::client::{Client, ManualClock};
+use zhangban_core::client::{Client, ManualClock, SoftwareKeystore};
 use zhangban_tests::proxy::{FaultPlan, FaultProxy};
 use zhangban_tests::{TestServer, system_now};
 
@@ -18,6 +18,7 @@ fn client(url: &str, server: &TestServer, dir: &tempfile::TempDir) -> Client {
         url,
         vec![server.root.clone()],
         Arc::new(ManualClock::new(system_now())),
+        Arc::new(SoftwareKeystore::beside(&dir.path().join("phone.db")).unwrap()),
     )
     .unwrap()
 }

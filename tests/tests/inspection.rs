@@ -8,12 +8,19 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use zhangban_core::client::{Client, Clock as _, ManualClock};
+use zhangban_core::client::{Client, Clock as _, ManualClock, SoftwareKeystore};
 use zhangban_core::inspection::qr::{Qr, read_png};
 use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, system_now};
 
 fn open(server: &TestServer, path: &std::path::Path, clock: Arc<ManualClock>) -> Client {
-    Client::open(path, &server.url(), vec![server.root.clone()], clock).unwrap()
+    Client::open(
+        path,
+        &server.url(),
+        vec![server.root.clone()],
+        clock,
+        Arc::new(SoftwareKeystore::beside(path).unwrap()),
+    )
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,6 +49,7 @@ async fn a_phone_shows_a_licence_and_an_offline_inspector_verifies_it() {
             &["licence_name", "holder_name", "address"],
             None,
         )
+        .await
         .unwrap();
     let png = Qr::new(&shown.frame).unwrap().to_png(5);
     let scanned = read_png(&png).unwrap().remove(0);
@@ -63,10 +71,12 @@ async fn a_phone_shows_a_licence_and_an_offline_inspector_verifies_it() {
     let mine = "checkpoint-7-nonce";
     let shown = phone
         .show(&residence.licence_id, &["licence_name"], Some(mine))
+        .await
         .unwrap();
     assert!(inspector.inspect(&shown.frame, Some(mine)).unwrap().valid);
     let wrong = phone
         .show(&residence.licence_id, &["licence_name"], None)
+        .await
         .unwrap();
     assert_eq!(
         inspector.inspect(&wrong.frame, Some(mine)).unwrap().code,
@@ -75,6 +85,7 @@ async fn a_phone_shows_a_licence_and_an_offline_inspector_verifies_it() {
     // Too late: 90 s + skew.
     let old = phone
         .show(&residence.licence_id, &["licence_name"], None)
+        .await
         .unwrap();
     clock.advance(391);
     assert_eq!(
@@ -99,11 +110,13 @@ async fn a_phone_shows_a_licence_and_an_offline_inspector_verifies_it() {
     // Until it syncs, an offline inspector can only say what its data says.
     let before = phone
         .show(&residence.licence_id, &["licence_name"], None)
+        .await
         .unwrap();
     assert!(inspector.inspect(&before.frame, None).unwrap().valid);
     inspector.sync_trust().await.unwrap();
     let after = phone
         .show(&residence.licence_id, &["licence_name"], None)
+        .await
         .unwrap();
     let v = inspector.inspect(&after.frame, None).unwrap();
     assert_eq!((v.code.as_str(), v.class.as_str()), ("revoked", "revoked"));
@@ -121,6 +134,7 @@ async fn a_phone_shows_a_licence_and_an_offline_inspector_verifies_it() {
             &["licence_name", "holder_name", "spouse_name"],
             None,
         )
+        .await
         .unwrap();
     let v = inspector.inspect(&card.frame, None).unwrap();
     assert!(v.valid && !v.bound, "{v:?}");

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
-use zhangban_core::client::{Client, ClientStore, Draft, ManualClock};
+use zhangban_core::client::{Client, ClientStore, Draft, ManualClock, SoftwareKeystore};
 use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill, fillable_guides, system_now};
 
 /// The `zhangban` binary cargo built next to this test (`cargo test
@@ -60,7 +60,14 @@ const MAX_ROUNDS: usize = 200;
 /// Queues `count` more submissions with the library (as the app would), then closes.
 async fn queue_batch(store_path: &Path, server: &TestServer, from: usize, count: usize) {
     let clock = Arc::new(ManualClock::new(system_now()));
-    let client = Client::open(store_path, &server.url(), vec![server.root.clone()], clock).unwrap();
+    let client = Client::open(
+        store_path,
+        &server.url(),
+        vec![server.root.clone()],
+        clock,
+        Arc::new(SoftwareKeystore::beside(store_path).unwrap()),
+    )
+    .unwrap();
     if client.device().is_err() {
         client.enrol(DEMO_ACTIVATION_CODE).await.unwrap();
         client.sync().await.unwrap();

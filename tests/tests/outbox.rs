@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use zhangban_core::client::{Client, ClientStore, Draft, ManualClock, OutboxEntry};
+use zhangban_core::client::{
+    Client, ClientStore, Draft, ManualClock, OutboxEntry, SoftwareKeystore,
+};
 use zhangban_core::outbox::OutboxState;
 use zhangban_tests::proxy::{FaultPlan, FaultProxy};
 use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill, fillable_guides, system_now};
@@ -28,6 +30,7 @@ async fn phone(server: &TestServer, url: &str) -> Phone {
         url,
         vec![server.root.clone()],
         clock.clone(),
+        Arc::new(SoftwareKeystore::beside(&dir.path().join("phone.db")).unwrap()),
     )
     .unwrap();
     client.enrol(DEMO_ACTIVATION_CODE).await.unwrap();

@@ -12,7 +12,8 @@ use zhangban_core::client::api::StatusEventIn;
 use zhangban_core::client::events::StatusListener;
 use zhangban_core::client::wallet::LicenceState;
 use zhangban_core::client::{
-    Client, Clock as _, Draft, ManualClock, OutboxEntry, OutboxListener, WalletLicenceRef,
+    Client, Clock as _, Draft, ManualClock, OutboxEntry, OutboxListener, SoftwareKeystore,
+    WalletLicenceRef,
 };
 use zhangban_core::guide::{FieldKind, Guide};
 use zhangban_core::outbox::OutboxState;
@@ -26,6 +27,7 @@ async fn phone(server: &TestServer) -> (Client, Arc<ManualClock>, tempfile::Temp
         &server.url(),
         vec![server.root.clone()],
         clock.clone(),
+        Arc::new(SoftwareKeystore::beside(&dir.path().join("phone.db")).unwrap()),
     )
     .unwrap();
     client.enrol(DEMO_ACTIVATION_CODE).await.unwrap();

@@ -5,6 +5,7 @@
 
 import cn.zhangban.ffi.*
 import java.io.File
+import java.util.Base64
 import java.util.Properties
 import java.util.concurrent.CopyOnWriteArrayList
 import kotlinx.coroutines.CompletableDeferred
@@ -92,17 +93,27 @@ fun main(args: Array<String>) = runBlocking {
     val heard = Heard()
     setLogger(heard, LogLevel.DEBUG)
 
+    // The device key lives in the JVM's JCA keystore; the library gets
+    // only its public JWK and raw ES256 signatures.
+    val keys = JcaKeystore()
+    val broken = Client.open(File(args[1], "broken.db").path, url, root, BrokenKeystore())
+    check("a keystore that throws gives ZhangbanException.Keystore, not a crash",
+        runCatching { broken.enrol("ZB-DEMO-2026") }.exceptionOrNull() is ZhangbanException.Keystore)
+    broken.close()
+
     // Enrol and sync.
-    val online = Client.open(store, url, root)
+    val online = Client.open(store, url, root, keys)
     online.addSyncObserver(heard)
     online.addStatusObserver(heard)
     check("device not enrolled yet is ZhangbanException.NotEnrolled",
         runCatching { online.device() }.exceptionOrNull() is ZhangbanException.NotEnrolled)
     val device = online.enrol("ZB-DEMO-2026")
     check("enrol with ZB-DEMO-2026", device.deviceId.isNotEmpty())
+    check("the enrolled key is the JCA key (created in the JVM)", keys.aliases().size == 1) { "${keys.aliases()}" }
     val report = online.sync()
     check("sync fetched the catalog", report.guidesUpserted > 0UL) { "$report" }
     check("sync fetched the wallet", (report.licencesReceived ?: 0U) > 0U) { "$report" }
+    check("the token came from an ES256 signature by the JCA key", keys.signatures.get() >= 1) { "${keys.signatures.get()}" }
     check("sync progress listener fired",
         heard.progress.any { it is SyncProgress.Catalog } && heard.progress.contains(SyncProgress.Wallet)) { "${heard.progress}" }
 
@@ -121,7 +132,7 @@ fun main(args: Array<String>) = runBlocking {
     online.close()
 
     // No network: the submission queues, the flush finds no server.
-    val offline = Client.open(store, closedUrl, root)
+    val offline = Client.open(store, closedUrl, root, keys)
     val draft = Draft(
         id = "kotlin-draft-1",
         guideId = info.getProperty("guide_id"),
@@ -140,7 +151,7 @@ fun main(args: Array<String>) = runBlocking {
     offline.close()
 
     // Online again: the flush delivers it exactly once.
-    val phone = Client.open(store, url, root)
+    val phone = Client.open(store, url, root, keys)
     phone.addOutboxObserver(heard)
     phone.addStatusObserver(heard)
     var delivered: FlushReport? = null
@@ -165,6 +176,8 @@ fun main(args: Array<String>) = runBlocking {
     val inspector = phone.inspector()
     val verdict = inspector.verify(shown.frame, null)
     check("inspector: valid and bound", verdict.valid && verdict.bound && verdict.code == "valid") { "$verdict" }
+    val kb = String(shown.presentation.substringAfterLast('~').substringBefore('.').let { Base64.getUrlDecoder().decode(it) })
+    check("the 亮证 key binding is ES256", kb.contains("\"alg\":\"ES256\"")) { kb }
     check("inspector: only the chosen fields",
         verdict.claimsJson.contains("holder_name") && !verdict.claimsJson.contains("\"licence_id\"")) { verdict.claimsJson }
     val replay = inspector.verify(shown.frame, null)
@@ -177,7 +190,7 @@ fun main(args: Array<String>) = runBlocking {
     // A cancelled coroutine loses nothing: a sync cancelled at its first
     // progress report still ends with the whole catalog, and the observer
     // that threw there stays registered until removed.
-    val fresh = Client.open(File(args[1], "cancel.db").path, url, root)
+    val fresh = Client.open(File(args[1], "cancel.db").path, url, root, JcaKeystore())
     val throwing = Throwing()
     val syncId = fresh.addSyncObserver(throwing)
     val syncJob = cancelWhileHeld(throwing.first, throwing.release) { fresh.sync() }

@@ -28,10 +28,10 @@ use zhangban_core::credential::jose::b64e;
 use zhangban_core::credential::status_list::{BITS, MAX_LIST_BYTES};
 use zhangban_core::credential::verifier::AUD_INSPECTION;
 use zhangban_core::credential::{
-    HeldLicence, Issuer, KeyBindingPolicy, KeyBindingRequest, KeyPair, LicenceId, LicenceRequest,
-    NoncePolicy, PublicKey, Rejection, Status, StatusList, StatusListCache, StatusListToken,
-    StatusReference, TrustBundle, TrustBundleContent, VerifiedLicence, VerifyPolicy,
-    verify_presentation,
+    HeldLicence, HolderKey, HolderSigner, Issuer, KeyBindingPolicy, KeyBindingRequest, KeyPair,
+    LicenceId, LicenceRequest, NoncePolicy, P256KeyPair, PublicKey, Rejection, SoftwareHolderKey,
+    Status, StatusList, StatusListCache, StatusListToken, StatusReference, TrustBundle,
+    TrustBundleContent, VerifiedLicence, VerifyPolicy, verify_presentation,
 };
 use zhangban_core::inspection::inspector::read_scan;
 use zhangban_core::inspection::printable::card_svg;
@@ -83,6 +83,10 @@ struct KeygenArgs {
     /// Where to write the public JWK.
     #[arg(long, value_name = "PUB.json")]
     public_out: Option<PathBuf>,
+    /// Make a P-256 holder key (ES256) instead of an Ed25519 key (issuers,
+    /// the root, legacy holder keys).
+    #[arg(long)]
+    p256: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -378,15 +382,44 @@ fn read_json(path: &Path) -> Outcome<Value> {
 
 /// Checks an optional `kid` member against the key's RFC 7638 thumbprint.
 fn check_kid(jwk: &Value, key: &PublicKey, path: &Path) -> Outcome<()> {
+    check_kid_is(jwk, &key.thumbprint(), path)
+}
+
+fn check_kid_is(jwk: &Value, thumbprint: &str, path: &Path) -> Outcome<()> {
     match jwk.get("kid") {
         None => Ok(()),
-        Some(Value::String(kid)) if *kid == key.thumbprint() => Ok(()),
+        Some(Value::String(kid)) if kid == thumbprint => Ok(()),
         Some(kid) => Err(input(format!(
-            "{}: kid {kid} is not the key's RFC 7638 thumbprint {}",
+            "{}: kid {kid} is not the key's RFC 7638 thumbprint {thumbprint}",
             path.display(),
-            key.thumbprint()
         ))),
     }
+}
+
+/// A holder device's private JWK: P-256 or (legacy) Ed25519.
+fn read_holder_private_key(path: &Path) -> Outcome<SoftwareHolderKey> {
+    let jwk = read_json(path)?;
+    let key = SoftwareHolderKey::from_private_jwk(&jwk).map_err(|e| {
+        input(format!(
+            "{}: not a private P-256 or Ed25519 JWK: {e}",
+            path.display()
+        ))
+    })?;
+    check_kid_is(&jwk, &key.holder_key().thumbprint(), path)?;
+    Ok(key)
+}
+
+/// A holder device's public JWK: P-256 or (legacy) Ed25519.
+fn read_holder_public_key(path: &Path) -> Outcome<HolderKey> {
+    let jwk = read_json(path)?;
+    let key = HolderKey::from_jwk(&jwk).map_err(|e| {
+        input(format!(
+            "{}: not a public P-256 or Ed25519 JWK: {e}",
+            path.display()
+        ))
+    })?;
+    check_kid_is(&jwk, &key.thumbprint(), path)?;
+    Ok(key)
 }
 
 fn read_private_key(path: &Path) -> Outcome<KeyPair> {
@@ -468,6 +501,19 @@ fn public_jwk_with_kid(key: &PublicKey) -> Value {
 // ---------------------------------------------------------------- keygen
 
 fn keygen<R: RngCore + CryptoRng>(a: &KeygenArgs, rng: &mut R) -> Outcome<Done> {
+    if a.p256 {
+        let key = P256KeyPair::generate(rng);
+        let public = key.holder_key();
+        write_json(&a.out, &key.to_private_jwk(), FileKind::NewSecret)?;
+        if let Some(path) = &a.public_out {
+            let mut jwk = public.to_jwk();
+            if let Value::Object(m) = &mut jwk {
+                m.insert("kid".into(), Value::String(public.thumbprint()));
+            }
+            write_json(path, &jwk, FileKind::Public)?;
+        }
+        return Ok(Done::ok(format!("{}\n", public.thumbprint())));
+    }
     let key = KeyPair::generate(rng);
     write_json(&a.out, &key.to_private_jwk(), FileKind::NewSecret)?;
     if let Some(path) = &a.public_out {
@@ -607,7 +653,7 @@ fn default_vct(claims: &BTreeMap<String, Value>) -> Outcome<String> {
 
 fn issue<R: RngCore + CryptoRng>(a: &IssueArgs, clock: i64, rng: &mut R) -> Outcome<Done> {
     let key = read_private_key(&a.issuer_key)?;
-    let holder = read_public_key(&a.holder)?;
+    let holder = read_holder_public_key(&a.holder)?;
     let claims: BTreeMap<String, Value> =
         serde_json::from_value(read_json(&a.claims)?).map_err(|_| {
             input(format!(
@@ -674,7 +720,11 @@ fn present<R: RngCore + CryptoRng>(a: &PresentArgs, clock: i64, rng: &mut R) -> 
     } else {
         a.disclose.iter().map(|f| f.trim()).collect()
     };
-    let key = a.holder_key.as_deref().map(read_private_key).transpose()?;
+    let key = a
+        .holder_key
+        .as_deref()
+        .map(read_holder_private_key)
+        .transpose()?;
     let now = a.now.unwrap_or(clock);
     if let Some(card_path) = &a.printable {
         let key = key
@@ -917,7 +967,7 @@ fn verify(a: &VerifyArgs, clock: i64) -> Outcome<Done> {
         policy.skew = skew;
     }
     if let Some(path) = &a.holder {
-        policy.expected_holder = Some(read_public_key(path)?);
+        policy.expected_holder = Some(read_holder_public_key(path)?);
     }
     let scanned = read_scan_file(&a.presentation)?;
     let presentation = read_scan(&scanned).map_err(Failure::Rejected)?;

@@ -37,6 +37,10 @@ pub enum ApiFailure {
     /// A success status with a body that does not parse.
     #[error("bad response: {0}")]
     Decode(String),
+    /// The device key could not sign (the keystore failed or the user did
+    /// not authorise); nothing was sent.
+    #[error("keystore: {0}")]
+    Keystore(String),
 }
 
 /// Result alias.

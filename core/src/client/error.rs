@@ -43,6 +43,10 @@ pub enum ClientError {
     /// The caller's input is not acceptable (e.g. a form that does not validate).
     #[error("invalid input: {0}")]
     Invalid(String),
+    /// The device key could not sign or be created (the app's keystore
+    /// failed, the key is gone, or the user did not authorise).
+    #[error("holder keystore: {0}")]
+    Keystore(crate::credential::SignError),
 }
 
 impl From<rusqlite::Error> for ClientError {

@@ -12,8 +12,11 @@ use super::api::{ApiFailure, CatalogPageIn, ServerApi, StatusEventIn};
 use super::catalog::{CatalogReport, CatalogStep, CatalogSync, PAGE_SIZE};
 use super::error::{ClientError, ClientResult};
 use super::events::{StatusListener, sync_events};
+use super::keystore::{HolderKeystore, SoftwareKeystore, sign_checked};
 use super::listeners::{ListenerId, ListenerIds, ListenerSet};
-use super::session::{DeviceIdentity, Session, enrol, failure};
+use super::session::{
+    DeviceIdentity, KeyHome, Session, enrol, failure, legacy_key_dir, migrate_legacy_key,
+};
 use super::store::ClientStore;
 use super::trust::{TrustReport, sync_trust};
 use super::wallet::{WalletLicence, WalletReport, sync_wallet};
@@ -67,6 +70,11 @@ pub struct Client {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) roots: Vec<PublicKey>,
     pub(crate) session: Session,
+    /// The app's keystore: where new device keys are made and sign.
+    pub(crate) keystore: Arc<dyn HolderKeystore>,
+    /// The software keystore beside the store (`<store>.keys`, 0700): holds
+    /// an Ed25519 key migrated out of a store written before hardware keys.
+    pub(crate) legacy_keys: SoftwareKeystore,
     pub(crate) listener_ids: ListenerIds,
     pub(crate) status_listeners: ListenerSet<dyn StatusListener>,
     pub(crate) sync_listeners: ListenerSet<dyn SyncListener>,
@@ -93,16 +101,26 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// Opens the store at `path` (created and upgraded as needed) for the
-    /// server at `server_url`, trusting bundles signed by `roots`. One
-    /// `Client` per store file at a time: sends left in flight by a previous
-    /// process are made due again.
+    /// server at `server_url`, trusting bundles signed by `roots`, with the
+    /// device key in `keystore` (the platform keystore on a phone; a
+    /// [`SoftwareKeystore`] for the CLI and tests). One `Client` per store
+    /// file at a time: sends left in flight by a previous process are made
+    /// due again. A private key kept in the store by an earlier version is
+    /// moved into the software keystore file `<store>.keys/` (0600 in 0700)
+    /// and deleted from the database.
     pub fn open(
         path: &Path,
         server_url: &str,
         roots: Vec<PublicKey>,
         clock: Arc<dyn Clock>,
+        keystore: Arc<dyn HolderKeystore>,
     ) -> ClientResult<Self> {
         let store = Arc::new(ClientStore::open(path)?);
+        let legacy_keys =
+            SoftwareKeystore::open(&legacy_key_dir(path)).map_err(ClientError::Keystore)?;
+        if migrate_legacy_key(&store, &legacy_keys)? {
+            tracing::info!("device key moved out of the store into the software keystore");
+        }
         // One client per store: whatever was in flight died with its process.
         let recovered = store.recover_sends(clock.now())?;
         if recovered > 0 {
@@ -118,6 +136,8 @@ impl Client {
             clock,
             roots,
             session: Session::default(),
+            keystore,
+            legacy_keys,
             listener_ids: ListenerIds::default(),
             status_listeners: ListenerSet::default(),
             sync_listeners: ListenerSet::default(),
@@ -177,14 +197,87 @@ impl Client {
         }
     }
 
-    /// Enrols this device with the resident's activation code.
+    /// Enrols this device with the resident's activation code: the app's
+    /// keystore makes the device key (once; enrolling again reuses it).
     pub async fn enrol(&self, activation_code: &str) -> ClientResult<DeviceIdentity> {
-        let d = enrol(&self.store, &self.api, activation_code).await?;
+        let d = enrol(
+            &self.store,
+            &self.api,
+            self.keystore.as_ref(),
+            activation_code,
+            None,
+        )
+        .await?;
         self.session.invalidate();
         if let Ok(mut guard) = self.device_cache.lock() {
             *guard = Some(d.clone());
         }
         Ok(d)
+    }
+
+    /// Moves this device to a new key in the app's keystore (e.g. from a
+    /// migrated Ed25519 software key to a hardware P-256 key): enrols the
+    /// new key with a fresh activation code, after which the server issues
+    /// fresh copies of the resident's licences bound to it and no longer
+    /// gives the old key a token. The old key is then deleted. Licences
+    /// bound to the old key stay in the wallet until the next wallet sync
+    /// replaces them. `alias` names the new key in the app's keystore and
+    /// must differ from the current one.
+    pub async fn reenrol(
+        &self,
+        activation_code: &str,
+        alias: &str,
+    ) -> ClientResult<DeviceIdentity> {
+        let old = self.device()?;
+        if old.home == KeyHome::App && old.alias == alias {
+            return Err(ClientError::Invalid(
+                "re-enrolment needs a new key alias".into(),
+            ));
+        }
+        let d = enrol(
+            &self.store,
+            &self.api,
+            self.keystore.as_ref(),
+            activation_code,
+            Some(alias),
+        )
+        .await?;
+        self.session.invalidate();
+        if let Ok(mut guard) = self.device_cache.lock() {
+            *guard = Some(d.clone());
+        }
+        let removed = match old.home {
+            KeyHome::App => self.keystore.delete_key(old.alias).await,
+            KeyHome::LegacySoftware => self.legacy_keys.delete_key(old.alias).await,
+        };
+        if let Err(e) = removed {
+            tracing::warn!(error = %e, "the old device key could not be deleted");
+        }
+        Ok(d)
+    }
+
+    /// The keystore holding `device`'s private key.
+    fn keystore_of(&self, device: &DeviceIdentity) -> &dyn HolderKeystore {
+        match device.home {
+            KeyHome::App => self.keystore.as_ref(),
+            KeyHome::LegacySoftware => &self.legacy_keys,
+        }
+    }
+
+    /// Signs `message` with the device key (checked against its public key).
+    pub(crate) async fn sign_with_device(
+        &self,
+        device: &DeviceIdentity,
+        message: &[u8],
+    ) -> ClientResult<Vec<u8>> {
+        sign_checked(
+            self.keystore_of(device),
+            &device.alias,
+            &device.key,
+            message,
+        )
+        .await
+        .map_err(ClientError::Keystore)
     }
 
     /// The enrolled device (read from the store once, then kept).
@@ -201,8 +294,9 @@ impl Client {
         Ok(d)
     }
 
-    /// A valid bearer token (renewed as needed).
-    pub(crate) async fn token(&self) -> Result<String, ApiFailure> {
+    /// A valid bearer token (renewed as needed; the device key signs the
+    /// server's challenge).
+    pub async fn token(&self) -> Result<String, ApiFailure> {
         let device = self.device().map_err(|_| ApiFailure::Http {
             status: 401,
             code: "not_enrolled".into(),
@@ -210,7 +304,9 @@ impl Client {
             details: None,
             retry_after: None,
         })?;
-        self.session.token(&self.api, &device, self.now()).await
+        self.session
+            .token(&self.api, &device, self.keystore_of(&device), self.now())
+            .await
     }
 
     /// Syncs the catalog: pages since the stored cursor, each applied in one

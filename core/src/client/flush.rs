@@ -21,9 +21,12 @@ use super::error::{ClientError, ClientResult};
 use super::facade::Client;
 use super::listeners::ListenerId;
 use super::outbox_store::OutboxEntry;
-use crate::credential::{HeldLicence, KeyBindingRequest};
+use crate::credential::{HeldLicence, KeyBindingClaims, PendingPresentation};
 use crate::guide::{FieldKind, Guide, validate_versioned_submission};
 use crate::outbox::{self, Heal, OutboxState, SendOutcome};
+
+/// Attached licences waiting for the device key's signature, by field name.
+type PendingFields = Vec<(String, PendingPresentation)>;
 
 /// A licence from the wallet attached to a `licence_ref` field, as a draft
 /// keeps it: which licence and which of its fields to disclose. Replaced by
@@ -110,6 +113,12 @@ pub fn classify_failure(failure: ApiFailure) -> SendOutcome {
             code: "bad_response".into(),
             retry_after: None,
         },
+        // The key is away (user did not authorise, keystore busy): the entry
+        // waits, unchanged, for the next flush.
+        ApiFailure::Keystore(_) => SendOutcome::Transient {
+            code: "holder_key".into(),
+            retry_after: None,
+        },
         ApiFailure::Http {
             status,
             code,
@@ -185,16 +194,17 @@ impl Client {
         self.store.save_draft(draft)
     }
 
-    /// Replaces wallet references in `values` by presentations. With
-    /// `kb = None` the presentations carry a placeholder nonce: good for
-    /// validating the form's shape, never sent.
-    fn wire_values(
+    /// Replaces wallet references in `values` by shape-only presentations
+    /// and returns, per field, the presentation waiting for its signature
+    /// (`nonce = None`: a placeholder nonce, for validation only).
+    fn prepare_values(
         &self,
         guide: &Guide,
         values: &Map<String, Value>,
         nonce: Option<&str>,
-    ) -> ClientResult<Map<String, Value>> {
+    ) -> ClientResult<(Map<String, Value>, PendingFields)> {
         let mut out = values.clone();
+        let mut pending_all = Vec::new();
         for f in &guide.form.fields {
             if !matches!(f.kind, FieldKind::LicenceRef { .. }) {
                 continue;
@@ -216,18 +226,56 @@ impl Client {
                 .ok_or_else(|| ClientError::NotFound("wallet licence".into()))?;
             let held = HeldLicence::parse(&sd_jwt).map_err(ClientError::Verification)?;
             let fields: Vec<&str> = r.disclose.iter().map(String::as_str).collect();
-            let presentation = held
-                .present(
+            let pending = held
+                .prepare(
                     &fields,
-                    Some(KeyBindingRequest {
+                    KeyBindingClaims {
                         key: &device.key,
                         audience: &guide.id,
                         nonce: nonce.unwrap_or("validation-only"),
                         iat: self.now(),
-                    }),
+                    },
                 )
                 .map_err(|e| ClientError::Invalid(e.to_string()))?;
-            out.insert(f.name.clone(), json!({ "presentation": presentation }));
+            out.insert(
+                f.name.clone(),
+                json!({ "presentation": pending.shape_only() }),
+            );
+            pending_all.push((f.name.clone(), pending));
+        }
+        Ok((out, pending_all))
+    }
+
+    /// The values as the validator sees them before sending: each attached
+    /// licence as a presentation of the exact shape and size, its KB-JWT
+    /// signature zeros (no keystore prompt to queue offline; never sent).
+    fn shape_values(
+        &self,
+        guide: &Guide,
+        values: &Map<String, Value>,
+    ) -> ClientResult<Map<String, Value>> {
+        Ok(self.prepare_values(guide, values, None)?.0)
+    }
+
+    /// The values as sent: each attached licence as a presentation
+    /// key-bound to the server's `nonce`, signed by the device key.
+    async fn wire_values(
+        &self,
+        guide: &Guide,
+        values: &Map<String, Value>,
+        nonce: &str,
+    ) -> ClientResult<Map<String, Value>> {
+        let (mut out, pending) = self.prepare_values(guide, values, Some(nonce))?;
+        if pending.is_empty() {
+            return Ok(out);
+        }
+        let device = self.device()?;
+        for (name, p) in pending {
+            let sig = self.sign_with_device(&device, p.signing_input()).await?;
+            let presentation = p
+                .finish(&sig)
+                .map_err(|e| ClientError::Invalid(e.to_string()))?;
+            out.insert(name, json!({ "presentation": presentation }));
         }
         Ok(out)
     }
@@ -239,7 +287,7 @@ impl Client {
     pub fn submit(&self, draft: &Draft) -> ClientResult<String> {
         let guide = self.guide(&draft.guide_id)?;
         let now = self.now();
-        let values = self.wire_values(&guide, &draft.values, None)?;
+        let values = self.shape_values(&guide, &draft.values)?;
         validate_versioned_submission(&guide.form, draft.form_version, &values, today_cst(now))
             .map_err(ClientError::Form)?;
         let id = self.store.queue(draft, &new_client_id(), now)?;
@@ -257,7 +305,7 @@ impl Client {
             .ok_or_else(|| ClientError::NotFound("outbox entry".into()))?;
         let guide = self.guide(&e.guide_id)?;
         let now = self.now();
-        let wire = self.wire_values(&guide, values, None)?;
+        let wire = self.shape_values(&guide, values)?;
         validate_versioned_submission(&guide.form, guide.form.version, &wire, today_cst(now))
             .map_err(ClientError::Form)?;
         self.store
@@ -295,15 +343,24 @@ impl Client {
         } else {
             None
         };
-        let values = self
-            .wire_values(&guide, &e.values, nonce.as_deref())
-            .map_err(|err| SendOutcome::Rejected {
-                code: match err {
-                    ClientError::NotFound(_) => "licence_not_in_wallet".into(),
-                    _ => "presentation_failed".into(),
-                },
+        let values = match nonce.as_deref() {
+            Some(n) => self.wire_values(&guide, &e.values, n).await,
+            None => self.shape_values(&guide, &e.values),
+        };
+        let values = values.map_err(|err| match err {
+            ClientError::Keystore(_) => SendOutcome::Transient {
+                code: "holder_key".into(),
+                retry_after: None,
+            },
+            ClientError::NotFound(_) => SendOutcome::Rejected {
+                code: "licence_not_in_wallet".into(),
                 details: None,
-            })?;
+            },
+            _ => SendOutcome::Rejected {
+                code: "presentation_failed".into(),
+                details: None,
+            },
+        })?;
         let body =
             json!({"guide_id": e.guide_id, "form_version": e.form_version, "values": values})
                 .to_string();

@@ -8,7 +8,8 @@ use super::error::{ClientError, ClientResult};
 use super::facade::Client;
 use crate::credential::HeldLicence;
 use crate::inspection::showing::DEFAULT_PRINT_VALIDITY_SECS;
-use crate::inspection::{InspectionVerdict, Inspector, Shown, present_dynamic, present_printable};
+use crate::inspection::showing::{PendingShow, prepare_dynamic, prepare_printable};
+use crate::inspection::{InspectionVerdict, Inspector, Shown};
 
 impl Client {
     fn held(&self, licence_id: &str) -> ClientResult<HeldLicence> {
@@ -24,8 +25,8 @@ impl Client {
 
     /// A dynamic presentation of a wallet licence for an inspector: the
     /// chosen fields, key-bound now, with the inspector's nonce if one was
-    /// scanned (else a random one).
-    pub fn show(
+    /// scanned (else a random one). The device key signs in the app's keystore.
+    pub async fn show(
         &self,
         licence_id: &str,
         fields: &[&str],
@@ -33,7 +34,7 @@ impl Client {
     ) -> ClientResult<Shown> {
         let held = self.held(licence_id)?;
         let device = self.device()?;
-        present_dynamic(
+        let pending = prepare_dynamic(
             &held,
             fields,
             &device.key,
@@ -41,12 +42,26 @@ impl Client {
             self.now(),
             &mut rand::rngs::OsRng,
         )
-        .map_err(|e| ClientError::Invalid(e.to_string()))
+        .map_err(|e| ClientError::Invalid(e.to_string()))?;
+        self.finish_show(&device, pending).await
+    }
+
+    async fn finish_show(
+        &self,
+        device: &super::session::DeviceIdentity,
+        pending: PendingShow,
+    ) -> ClientResult<Shown> {
+        let sig = self
+            .sign_with_device(device, pending.signing_input())
+            .await?;
+        pending
+            .finish(&sig)
+            .map_err(|e| ClientError::Invalid(e.to_string()))
     }
 
     /// A printable card of a wallet licence, valid for `validity_secs`
     /// (default 180 days).
-    pub fn print_card(
+    pub async fn print_card(
         &self,
         licence_id: &str,
         fields: &[&str],
@@ -54,14 +69,15 @@ impl Client {
     ) -> ClientResult<Shown> {
         let held = self.held(licence_id)?;
         let device = self.device()?;
-        present_printable(
+        let pending = prepare_printable(
             &held,
             fields,
             &device.key,
             self.now(),
             validity_secs.unwrap_or(DEFAULT_PRINT_VALIDITY_SECS),
         )
-        .map_err(|e| ClientError::Invalid(e.to_string()))
+        .map_err(|e| ClientError::Invalid(e.to_string()))?;
+        self.finish_show(&device, pending).await
     }
 
     /// An inspector over the stored trust data and replay cache.

@@ -93,9 +93,34 @@ pub struct ClientStore {
 }
 
 impl ClientStore {
-    /// Opens (creating and upgrading in place) the store at `path`.
+    /// Opens (creating and upgrading in place) the store at `path`. The
+    /// file, its WAL and SHM are 0600 (SQLite gives the WAL and SHM the
+    /// database file's mode; an older store's 0644 is tightened); a missing
+    /// parent directory is created 0700.
     pub fn open(path: &Path) -> ClientResult<Self> {
-        Self::setup(Connection::open(path)?)
+        let io = |e: std::io::Error| ClientError::Store(format!("store file: {}", e.kind()));
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            if !parent.exists() {
+                super::files::private_dir(parent).map_err(io)?;
+            }
+        }
+        super::files::create_private(path).map_err(io)?;
+        let store = Self::setup(Connection::open(path)?)?;
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut name = path.as_os_str().to_os_string();
+            name.push(suffix);
+            super::files::private_file(Path::new(&name)).map_err(io)?;
+        }
+        Ok(store)
+    }
+
+    /// Rewrites the database so that deleted rows leave no bytes behind in
+    /// free pages or the WAL (after a secret was removed from it).
+    pub fn scrub(&self) -> ClientResult<()> {
+        self.conn()?.execute_batch(
+            "PRAGMA wal_checkpoint(TRUNCATE); VACUUM; PRAGMA wal_checkpoint(TRUNCATE);",
+        )?;
+        Ok(())
     }
 
     /// An in-memory store (tests).

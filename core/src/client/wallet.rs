@@ -121,7 +121,7 @@ impl ClientStore {
                 ),
                 Some(bundle) => {
                     let mut policy = VerifyPolicy::wallet();
-                    policy.expected_holder = Some(device.key.public());
+                    policy.expected_holder = Some(device.key.clone());
                     match verify_presentation(&sd_jwt, bundle, &trust.status, &policy, now) {
                         Ok(_) => (LicenceState::Valid, None),
                         Err(r) => (state_of(&r), Some(r.code())),
@@ -159,7 +159,7 @@ pub async fn sync_wallet(
     let entries = api.wallet(token).await.map_err(super::session::failure)?;
     let mut report = WalletReport::default();
     let mut policy = VerifyPolicy::wallet();
-    policy.expected_holder = Some(device.key.public());
+    policy.expected_holder = Some(device.key.clone());
     for e in entries.iter().filter(|e| e.device_id == device.device_id) {
         let refused = match verify_presentation(&e.sd_jwt, bundle, &trust.status, &policy, now) {
             Ok(v) if v.vct == e.vct => None,

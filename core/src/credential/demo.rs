@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 use super::holder::{HeldLicence, KeyBindingRequest};
+use super::holder_key::{HolderKey, HolderSigner, P256KeyPair};
 use super::issuer::{IssueError, Issuer, LicenceRequest, StatusReference};
 use super::keys::KeyPair;
 use super::licence_id::LicenceId;
@@ -82,8 +83,10 @@ pub struct DemoWorld {
     pub root: KeyPair,
     /// One issuer per [`ISSUERS`] entry, same order.
     pub issuers: Vec<Issuer>,
-    /// The holder's device key.
+    /// The holder's legacy Ed25519 device key (enrolled before issue 11).
     pub holder: KeyPair,
+    /// The holder's P-256 device key (what a platform keystore holds).
+    pub holder_p256: P256KeyPair,
     /// The bundle content.
     pub bundle_content: TrustBundleContent,
     /// The verified bundle.
@@ -142,6 +145,7 @@ impl DemoWorld {
             root,
             issuers,
             holder,
+            holder_p256: P256KeyPair::generate(rng),
             bundle_content,
             bundle,
             status_lists,
@@ -223,6 +227,22 @@ impl DemoWorld {
         self.issue(0, Self::typical_claims(serial), u64::from(serial), rng)
     }
 
+    /// Issues the typical licence bound to the P-256 holder key (ES256).
+    pub fn issue_typical_es256<R: RngCore + CryptoRng>(
+        &self,
+        serial: u32,
+        rng: &mut R,
+    ) -> Result<String, IssueError> {
+        let holder = self.holder_p256.holder_key();
+        self.issue_to(
+            0,
+            Self::typical_claims(serial),
+            u64::from(serial),
+            holder,
+            rng,
+        )
+    }
+
     /// Issues a licence of issuer `i`'s type with `claims` at status index `idx`.
     pub fn issue<R: RngCore + CryptoRng>(
         &self,
@@ -231,12 +251,25 @@ impl DemoWorld {
         idx: u64,
         rng: &mut R,
     ) -> Result<String, IssueError> {
+        self.issue_to(i, claims, idx, self.holder.public().into(), rng)
+    }
+
+    /// Issues a licence of issuer `i`'s type with `claims` at status index
+    /// `idx`, bound to `holder`.
+    pub fn issue_to<R: RngCore + CryptoRng>(
+        &self,
+        i: usize,
+        claims: BTreeMap<String, Value>,
+        idx: u64,
+        holder: HolderKey,
+        rng: &mut R,
+    ) -> Result<String, IssueError> {
         let spec = ISSUERS.get(i).copied().unwrap_or(MARKET_REGULATION);
         let issuer = self.issuers.get(i).ok_or(IssueError::EmptyType)?;
         let request = LicenceRequest {
             vct: vct_for(spec.type_code),
             claims,
-            holder: self.holder.public(),
+            holder,
             status: StatusReference {
                 uri: status_uri(&spec),
                 idx,
@@ -249,11 +282,22 @@ impl DemoWorld {
     /// A typical inspection presentation of `issued`: 5 fields, key binding
     /// for `aud` = "inspection" with `nonce` at `at`.
     pub fn present_typical(&self, issued: &str, nonce: &str, at: i64) -> Option<String> {
+        self.present_typical_with(issued, nonce, at, &self.holder)
+    }
+
+    /// As [`Self::present_typical`], signed by `key` (e.g. [`Self::holder_p256`]).
+    pub fn present_typical_with(
+        &self,
+        issued: &str,
+        nonce: &str,
+        at: i64,
+        key: &dyn HolderSigner,
+    ) -> Option<String> {
         let held = HeldLicence::parse(issued).ok()?;
         held.present(
             &Self::TYPICAL_DISCLOSED,
             Some(KeyBindingRequest {
-                key: &self.holder,
+                key,
                 audience: AUD_INSPECTION,
                 nonce,
                 iat: at,

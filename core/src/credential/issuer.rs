@@ -8,8 +8,9 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
 use super::claims::{self, ClaimsError};
+use super::holder_key::HolderKey;
 use super::jose::{b64e, header, sign_compact};
-use super::keys::{KeyPair, PublicKey};
+use super::keys::KeyPair;
 use super::licence_id::LicenceId;
 use super::sd_jwt::{Disclosure, SD_ALG, TYP_SD_JWT_VC};
 
@@ -30,7 +31,7 @@ pub struct LicenceRequest {
     /// The licence fields (GB/T 36903 metadata and face fields), all disclosable.
     pub claims: BTreeMap<String, Value>,
     /// The holder device's public key (`cnf.jwk`).
-    pub holder: PublicKey,
+    pub holder: HolderKey,
     /// The status list entry.
     pub status: StatusReference,
     /// The issuing body's code (ZZBFJGDM) as the trust bundle lists it for
@@ -99,8 +100,12 @@ impl Issuer {
             .parse()
             .map_err(ClaimsError::from)?;
         claims::check_identity(&id, &request.vct, &request.issuer_code)?;
-        if request.holder.verifying_key().is_weak() {
-            return Err(IssueError::WeakHolderKey);
+        // A P-256 holder key was checked when parsed (on the curve, not the
+        // identity); an Ed25519 one must not be a weak point.
+        if let super::holder_key::HolderKey::Ed25519(k) = &request.holder {
+            if k.verifying_key().is_weak() {
+                return Err(IssueError::WeakHolderKey);
+            }
         }
         if validity.expires.is_some_and(|exp| exp < now) {
             return Err(IssueError::AlreadyExpired);

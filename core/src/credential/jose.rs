@@ -1,6 +1,6 @@
 //! The small, strict subset of JOSE that Zhangban speaks: base64url without
 //! padding, JSON objects without duplicate members, and compact JWS signed
-//! with EdDSA (Ed25519) only.
+//! with EdDSA (Ed25519), or ES256 for key binding JWTs of P-256 holder keys.
 //!
 //! Strictness here is a security property: every signed object (licence, key
 //! binding, trust bundle, status list) is read through [`CompactJws::parse`],
@@ -16,8 +16,10 @@ use sha2::{Digest as _, Sha256};
 
 use super::rejection::{Part, Rejection};
 
-/// The only JWS algorithm accepted.
+/// The JWS algorithm of issuers, the root, status lists and Ed25519 holder keys.
 pub const ALG_EDDSA: &str = "EdDSA";
+/// The JWS algorithm of P-256 holder keys (key binding JWTs only).
+pub const ALG_ES256: &str = "ES256";
 
 /// base64url without padding.
 pub fn b64e(bytes: impl AsRef<[u8]>) -> String {
@@ -127,13 +129,26 @@ pub struct CompactJws<'a> {
     pub header: Map<String, Value>,
     /// The payload (unverified until [`CompactJws::verify`] returns `true`).
     pub payload: Map<String, Value>,
-    signature: Signature,
+    signature: Vec<u8>,
 }
 
 impl<'a> CompactJws<'a> {
     /// Parses `header.payload.signature` and checks the header: `alg` must be
     /// `EdDSA`, `typ` must equal `expected_typ`, and no `crit` may be present.
     pub fn parse(text: &'a str, expected_typ: &str, part: Part) -> Result<Self, Rejection> {
+        Self::parse_with_alg(text, expected_typ, part, ALG_EDDSA)
+    }
+
+    /// As [`CompactJws::parse`], but `alg` must be `expected_alg`: the one
+    /// algorithm of the key that will verify it (a holder key's type decides,
+    /// never the header). The signature must be 64 bytes (Ed25519, or ES256
+    /// raw `r‖s`; DER is refused).
+    pub fn parse_with_alg(
+        text: &'a str,
+        expected_typ: &str,
+        part: Part,
+        expected_alg: &str,
+    ) -> Result<Self, Rejection> {
         let mut segments = text.split('.');
         let (Some(h), Some(p), Some(s), None) = (
             segments.next(),
@@ -145,7 +160,7 @@ impl<'a> CompactJws<'a> {
         };
         let header = parse_json_object(&b64d(h, part)?, part)?;
         match header.get("alg") {
-            Some(Value::String(alg)) if alg == ALG_EDDSA => {}
+            Some(Value::String(alg)) if alg == expected_alg => {}
             _ => return Err(Rejection::AlgorithmNotAllowed(part)),
         }
         match header.get("typ") {
@@ -156,17 +171,16 @@ impl<'a> CompactJws<'a> {
             return Err(Rejection::CriticalHeader(part));
         }
         let payload = parse_json_object(&b64d(p, part)?, part)?;
-        let sig_bytes = b64d(s, part)?;
-        let sig_array: [u8; 64] = match sig_bytes.try_into() {
-            Ok(a) => a,
-            Err(_) => return Err(Rejection::SignatureLength(part)),
-        };
+        let signature = b64d(s, part)?;
+        if signature.len() != 64 {
+            return Err(Rejection::SignatureLength(part));
+        }
         let signing_input = &text[..h.len() + 1 + p.len()];
         Ok(Self {
             signing_input,
             header,
             payload,
-            signature: Signature::from_bytes(&sig_array),
+            signature,
         })
     }
 
@@ -178,8 +192,19 @@ impl<'a> CompactJws<'a> {
     /// Strict Ed25519 verification (refuses non-canonical `S`, small-order
     /// `R` and weak public keys).
     pub fn verify(&self, key: &VerifyingKey) -> bool {
-        key.verify_strict(self.signing_input.as_bytes(), &self.signature)
-            .is_ok()
+        let Ok(bytes) = <[u8; 64]>::try_from(self.signature.as_slice()) else {
+            return false;
+        };
+        key.verify_strict(
+            self.signing_input.as_bytes(),
+            &Signature::from_bytes(&bytes),
+        )
+        .is_ok()
+    }
+
+    /// Verifies with a holder key (its own algorithm; see [`super::holder_key`]).
+    pub fn verify_holder(&self, key: &super::holder_key::HolderKey) -> bool {
+        key.verify(self.signing_input.as_bytes(), &self.signature)
     }
 }
 

@@ -28,6 +28,9 @@ pub enum KeyError {
     /// A public JWK was expected but this one carries `d`.
     #[error("a private key was given where a public key is expected")]
     PrivatePartPresent,
+    /// Not a holder key type: neither `OKP`/`Ed25519` nor `EC`/`P-256`.
+    #[error("not an Ed25519 or P-256 JWK")]
+    UnsupportedKeyType,
 }
 
 /// An Ed25519 public key with its JWK thumbprint.

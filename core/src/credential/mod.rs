@@ -14,6 +14,7 @@
 pub mod claims;
 pub mod demo;
 pub mod holder;
+pub mod holder_key;
 pub mod issuer;
 pub mod issuer_list;
 pub mod jose;
@@ -26,7 +27,10 @@ pub mod status_list;
 pub mod trust_bundle;
 pub mod verifier;
 
-pub use holder::{HeldLicence, KeyBindingRequest, PresentError};
+pub use holder::{
+    HeldLicence, KeyBindingClaims, KeyBindingRequest, PendingPresentation, PresentError,
+};
+pub use holder_key::{HolderKey, HolderSigner, P256KeyPair, SignError, SoftwareHolderKey};
 pub use issuer::{IssueError, Issuer, LicenceRequest, StatusReference};
 pub use keys::{KeyError, KeyPair, PublicKey};
 pub use licence_id::{LicenceId, LicenceIdError};

@@ -14,9 +14,9 @@ use std::collections::{BTreeMap, HashSet};
 use super::claims::{
     NEVER_DISCLOSABLE, check_identity, is_valid_claim_name, type_code_of_vct, validity_edge,
 };
+use super::holder_key::HolderKey;
 use super::issuer::StatusReference;
 use super::jose::{CompactJws, int_claim, sha256_b64, str_claim};
-use super::keys::PublicKey;
 use super::licence_id::LicenceId;
 use super::rejection::{Part, Rejection};
 use super::sd_jwt::{Disclosure, SD_ALG, TYP_KB_JWT, TYP_SD_JWT_VC, split};
@@ -65,7 +65,7 @@ pub struct VerifyPolicy {
     /// How old a KB-JWT may be (seconds, in addition to `skew`).
     pub kb_max_age: i64,
     /// If set, the licence must be bound (`cnf`) to exactly this key.
-    pub expected_holder: Option<PublicKey>,
+    pub expected_holder: Option<HolderKey>,
     /// How old a status list without `exp` may be (seconds).
     pub status_max_age: i64,
     /// Whether a licence must carry a status reference (government licences
@@ -132,7 +132,7 @@ pub struct VerifiedLicence {
     /// The disclosed claims.
     pub claims: BTreeMap<String, Value>,
     /// The holder device key (`cnf`), if the licence is bound.
-    pub holder: Option<PublicKey>,
+    pub holder: Option<HolderKey>,
     /// The key binding, if the presentation had one (`None`: unbound).
     pub key_binding: Option<KeyBindingInfo>,
     /// The status reference that was checked.
@@ -198,7 +198,7 @@ pub fn verify_presentation(
         None => None,
         Some(cnf) => Some(
             cnf.get("jwk")
-                .and_then(|jwk| PublicKey::from_jwk(jwk).ok())
+                .and_then(|jwk| HolderKey::from_jwk(jwk).ok())
                 .ok_or(Rejection::InvalidClaim("cnf"))?,
         ),
     };
@@ -349,14 +349,15 @@ fn check_disclosed_consistency(
 
 fn verify_key_binding(
     kb: &str,
-    holder: &PublicKey,
+    holder: &HolderKey,
     sd_hash_input: &str,
     kb_policy: &KeyBindingPolicy,
     policy: &VerifyPolicy,
     now: i64,
 ) -> Result<KeyBindingInfo, Rejection> {
-    let jws = CompactJws::parse(kb, TYP_KB_JWT, Part::KeyBinding)?;
-    if !jws.verify(holder.verifying_key()) {
+    // The holder key's type decides the one algorithm (ADR 0120).
+    let jws = CompactJws::parse_with_alg(kb, TYP_KB_JWT, Part::KeyBinding, holder.alg())?;
+    if !jws.verify_holder(holder) {
         return Err(Rejection::KeyBindingSignature);
     }
     let p = &jws.payload;

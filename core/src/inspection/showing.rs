@@ -18,7 +18,9 @@ use rand::{CryptoRng, RngCore};
 
 use crate::credential::jose::b64e;
 use crate::credential::verifier::AUD_INSPECTION;
-use crate::credential::{HeldLicence, KeyBindingRequest, KeyPair, PresentError};
+use crate::credential::{
+    HeldLicence, HolderKey, HolderSigner, KeyBindingClaims, PendingPresentation, PresentError,
+};
 
 use super::compact::{self, CompactError};
 
@@ -78,15 +80,42 @@ pub fn random_nonce<R: RngCore + CryptoRng>(rng: &mut R) -> String {
     b64e(b)
 }
 
-/// A dynamic presentation for an inspector.
-pub fn present_dynamic<R: RngCore + CryptoRng>(
+/// A presentation waiting for the device key's signature: sign
+/// [`PendingShow::signing_input`] (in a platform keystore, asynchronously)
+/// and call [`PendingShow::finish`].
+#[derive(Debug, Clone)]
+pub struct PendingShow {
+    pending: PendingPresentation,
+    mode: ShowMode,
+}
+
+impl PendingShow {
+    /// The bytes the device key signs.
+    pub fn signing_input(&self) -> &[u8] {
+        self.pending.signing_input()
+    }
+
+    /// The presentation and its QR frame, with the raw signature.
+    pub fn finish(self, raw_signature: &[u8]) -> Result<Shown, ShowError> {
+        let presentation = self.pending.finish(raw_signature)?;
+        let frame = compact::encode(&presentation)?;
+        Ok(Shown {
+            presentation,
+            frame,
+            mode: self.mode,
+        })
+    }
+}
+
+/// The first half of a dynamic presentation for an inspector (see [`PendingShow`]).
+pub fn prepare_dynamic<R: RngCore + CryptoRng>(
     licence: &HeldLicence,
     fields: &[&str],
-    key: &KeyPair,
+    key: &HolderKey,
     inspector_nonce: Option<&str>,
     now: i64,
     rng: &mut R,
-) -> Result<Shown, ShowError> {
+) -> Result<PendingShow, ShowError> {
     if fields.is_empty() {
         return Err(ShowError::Invalid("choose at least one field"));
     }
@@ -94,31 +123,30 @@ pub fn present_dynamic<R: RngCore + CryptoRng>(
         Some(n) if !n.trim().is_empty() => n.to_owned(),
         _ => random_nonce(rng),
     };
-    let presentation = licence.present(
+    let pending = licence.prepare(
         fields,
-        Some(KeyBindingRequest {
+        KeyBindingClaims {
             key,
             audience: AUD_INSPECTION,
             nonce: &nonce,
             iat: now,
-        }),
+        },
     )?;
-    let frame = compact::encode(&presentation)?;
-    Ok(Shown {
-        presentation,
-        frame,
+    Ok(PendingShow {
+        pending,
         mode: ShowMode::Dynamic,
     })
 }
 
-/// A printable presentation, valid for `validity_secs` from `now`.
-pub fn present_printable(
+/// The first half of a printable presentation valid for `validity_secs`
+/// from `now` (see [`PendingShow`]).
+pub fn prepare_printable(
     licence: &HeldLicence,
     fields: &[&str],
-    key: &KeyPair,
+    key: &HolderKey,
     now: i64,
     validity_secs: i64,
-) -> Result<Shown, ShowError> {
+) -> Result<PendingShow, ShowError> {
     if fields.is_empty() {
         return Err(ShowError::Invalid("choose at least one field"));
     }
@@ -129,24 +157,62 @@ pub fn present_printable(
     }
     let valid_until = now.saturating_add(validity_secs);
     let nonce = format!("{PRINT_NONCE_PREFIX}{valid_until}");
-    let presentation = licence.present(
+    let pending = licence.prepare(
         fields,
-        Some(KeyBindingRequest {
+        KeyBindingClaims {
             key,
             audience: AUD_PRINT,
             nonce: &nonce,
             iat: now,
-        }),
+        },
     )?;
-    let frame = compact::encode(&presentation)?;
-    Ok(Shown {
-        presentation,
-        frame,
+    Ok(PendingShow {
+        pending,
         mode: ShowMode::Printable {
             printed_at: now,
             valid_until,
         },
     })
+}
+
+fn sign_now(p: PendingShow, key: &dyn HolderSigner) -> Result<Shown, ShowError> {
+    let sig = key
+        .sign_raw(p.signing_input())
+        .map_err(PresentError::from)?;
+    p.finish(&sig)
+}
+
+/// A dynamic presentation for an inspector, signed by an in-process key.
+pub fn present_dynamic<R: RngCore + CryptoRng>(
+    licence: &HeldLicence,
+    fields: &[&str],
+    key: &dyn HolderSigner,
+    inspector_nonce: Option<&str>,
+    now: i64,
+    rng: &mut R,
+) -> Result<Shown, ShowError> {
+    let p = prepare_dynamic(
+        licence,
+        fields,
+        &key.holder_key(),
+        inspector_nonce,
+        now,
+        rng,
+    )?;
+    sign_now(p, key)
+}
+
+/// A printable presentation, valid for `validity_secs` from `now`, sealed by
+/// an in-process key.
+pub fn present_printable(
+    licence: &HeldLicence,
+    fields: &[&str],
+    key: &dyn HolderSigner,
+    now: i64,
+    validity_secs: i64,
+) -> Result<Shown, ShowError> {
+    let p = prepare_printable(licence, fields, &key.holder_key(), now, validity_secs)?;
+    sign_now(p, key)
 }
 
 /// The validity end a print seal's nonce states, if it is one.

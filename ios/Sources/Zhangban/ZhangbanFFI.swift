@@ -731,7 +731,15 @@ public protocol ClientProtocol: AnyObject, Sendable {
      * A printable card (for a resident without a smartphone): an unbound
      * presentation valid for `validity_secs` (default 180 days), as SVG.
      */
-    func printCard(licenceId: String, fields: [String], validitySecs: Int64?) throws  -> PrintCard
+    func printCard(licenceId: String, fields: [String], validitySecs: Int64?) async throws  -> PrintCard
+    
+    /**
+     * Moves this device to a new key under `alias` in the app's keystore
+     * (e.g. from a key migrated out of an old store to a hardware key):
+     * enrols it with a fresh activation code; the server then issues fresh
+     * licence copies bound to it and refuses the old key a token.
+     */
+    func reenrol(activationCode: String, alias: String) async throws  -> Device
     
     /**
      * Removes an observer of any kind by the id its `add_*_observer`
@@ -757,7 +765,7 @@ public protocol ClientProtocol: AnyObject, Sendable {
      * `fields` disclosed, key-bound, with the inspector's nonce if it
      * showed one.
      */
-    func show(licenceId: String, fields: [String], inspectorNonce: String?) throws  -> Shown
+    func show(licenceId: String, fields: [String], inspectorNonce: String?) async throws  -> Shown
     
     /**
      * Validates the draft and queues it (works offline); returns the
@@ -839,15 +847,17 @@ open class Client: ClientProtocol, @unchecked Sendable {
     /**
      * Opens (creating or upgrading) the store at `store_path` for the
      * server at `server_url`, trusting bundles signed by the pinned root
-     * key `root_jwk_json` (a public Ed25519 JWK).
+     * key `root_jwk_json` (a public Ed25519 JWK), with the device key in
+     * `keystore` (the app's platform keystore; see [`HolderKeystore`]).
      */
-public static func `open`(storePath: String, serverUrl: String, rootJwkJson: String)throws  -> Client  {
+public static func `open`(storePath: String, serverUrl: String, rootJwkJson: String, keystore: HolderKeystore)throws  -> Client  {
     return try  FfiConverterTypeClient_lift(try rustCallWithError(FfiConverterTypeZhangbanError_lift) {
         uniffiCallStatus in
     uniffi_zhangban_ffi_fn_constructor_client_open(
         FfiConverterString.lower(storePath),
         FfiConverterString.lower(serverUrl),
-        FfiConverterString.lower(rootJwkJson),uniffiCallStatus
+        FfiConverterString.lower(rootJwkJson),
+        FfiConverterTypeHolderKeystore_lower(keystore),uniffiCallStatus
     )
 })
 }
@@ -1038,16 +1048,42 @@ open func outbox()throws  -> [OutboxEntry]  {
      * A printable card (for a resident without a smartphone): an unbound
      * presentation valid for `validity_secs` (default 180 days), as SVG.
      */
-open func printCard(licenceId: String, fields: [String], validitySecs: Int64?)throws  -> PrintCard  {
-    return try  FfiConverterTypePrintCard_lift(try rustCallWithError(FfiConverterTypeZhangbanError_lift) {
-        uniffiCallStatus in
-    uniffi_zhangban_ffi_fn_method_client_print_card(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(licenceId),
-        FfiConverterSequenceString.lower(fields),
-        FfiConverterOptionInt64.lower(validitySecs),uniffiCallStatus
-    )
-})
+open func printCard(licenceId: String, fields: [String], validitySecs: Int64?)async throws  -> PrintCard  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_zhangban_ffi_fn_method_client_print_card(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(licenceId),FfiConverterSequenceString.lower(fields),FfiConverterOptionInt64.lower(validitySecs)
+                )
+            },
+            pollFunc: ffi_zhangban_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_zhangban_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_zhangban_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypePrintCard_lift,
+            errorHandler: FfiConverterTypeZhangbanError_lift
+        )
+}
+    
+    /**
+     * Moves this device to a new key under `alias` in the app's keystore
+     * (e.g. from a key migrated out of an old store to a hardware key):
+     * enrols it with a fresh activation code; the server then issues fresh
+     * licence copies bound to it and refuses the old key a token.
+     */
+open func reenrol(activationCode: String, alias: String)async throws  -> Device  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_zhangban_ffi_fn_method_client_reenrol(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(activationCode),FfiConverterString.lower(alias)
+                )
+            },
+            pollFunc: ffi_zhangban_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_zhangban_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_zhangban_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeDevice_lift,
+            errorHandler: FfiConverterTypeZhangbanError_lift
+        )
 }
     
     /**
@@ -1098,16 +1134,20 @@ open func search(query: String, limit: UInt32)throws  -> [SearchHit]  {
      * `fields` disclosed, key-bound, with the inspector's nonce if it
      * showed one.
      */
-open func show(licenceId: String, fields: [String], inspectorNonce: String?)throws  -> Shown  {
-    return try  FfiConverterTypeShown_lift(try rustCallWithError(FfiConverterTypeZhangbanError_lift) {
-        uniffiCallStatus in
-    uniffi_zhangban_ffi_fn_method_client_show(
-            self.uniffiCloneHandle(),
-        FfiConverterString.lower(licenceId),
-        FfiConverterSequenceString.lower(fields),
-        FfiConverterOptionString.lower(inspectorNonce),uniffiCallStatus
-    )
-})
+open func show(licenceId: String, fields: [String], inspectorNonce: String?)async throws  -> Shown  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_zhangban_ffi_fn_method_client_show(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(licenceId),FfiConverterSequenceString.lower(fields),FfiConverterOptionString.lower(inspectorNonce)
+                )
+            },
+            pollFunc: ffi_zhangban_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_zhangban_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_zhangban_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeShown_lift,
+            errorHandler: FfiConverterTypeZhangbanError_lift
+        )
 }
     
     /**
@@ -1212,6 +1252,382 @@ public func FfiConverterTypeClient_lift(_ handle: UInt64) throws -> Client {
 #endif
 public func FfiConverterTypeClient_lower(_ value: Client) -> UInt64 {
     return FfiConverterTypeClient.lower(value)
+}
+
+
+
+
+
+
+/**
+ * The app's keystore for the device (holder) key: P-256, ideally in
+ * secure hardware. The core names keys by alias and never sees a private key.
+ */
+public protocol HolderKeystore: AnyObject, Sendable {
+    
+    /**
+     * Creates a P-256 key under `alias` (or returns the existing one's) and
+     * returns its public JWK as JSON text: `{"kty":"EC","crv":"P-256","x":…,"y":…}`.
+     */
+    func createKey(alias: String) async throws  -> String
+    
+    /**
+     * Signs `message` with the key under `alias`: ECDSA P-256 with SHA-256,
+     * returned as raw `r‖s` (64 bytes; convert from DER).
+     */
+    func sign(alias: String, message: Data) async throws  -> Data
+    
+    /**
+     * Deletes the key under `alias` (no error if there is none).
+     */
+    func deleteKey(alias: String) async throws 
+    
+}
+/**
+ * The app's keystore for the device (holder) key: P-256, ideally in
+ * secure hardware. The core names keys by alias and never sees a private key.
+ */
+open class HolderKeystoreImpl: HolderKeystore, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_zhangban_ffi_fn_clone_holderkeystore(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_zhangban_ffi_fn_free_holderkeystore(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * Creates a P-256 key under `alias` (or returns the existing one's) and
+     * returns its public JWK as JSON text: `{"kty":"EC","crv":"P-256","x":…,"y":…}`.
+     */
+open func createKey(alias: String)async throws  -> String  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_zhangban_ffi_fn_method_holderkeystore_create_key(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(alias)
+                )
+            },
+            pollFunc: ffi_zhangban_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_zhangban_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_zhangban_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterString.lift,
+            errorHandler: FfiConverterTypeKeystoreError_lift
+        )
+}
+    
+    /**
+     * Signs `message` with the key under `alias`: ECDSA P-256 with SHA-256,
+     * returned as raw `r‖s` (64 bytes; convert from DER).
+     */
+open func sign(alias: String, message: Data)async throws  -> Data  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_zhangban_ffi_fn_method_holderkeystore_sign(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(alias),FfiConverterData.lower(message)
+                )
+            },
+            pollFunc: ffi_zhangban_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_zhangban_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_zhangban_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterData.lift,
+            errorHandler: FfiConverterTypeKeystoreError_lift
+        )
+}
+    
+    /**
+     * Deletes the key under `alias` (no error if there is none).
+     */
+open func deleteKey(alias: String)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_zhangban_ffi_fn_method_holderkeystore_delete_key(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(alias)
+                )
+            },
+            pollFunc: ffi_zhangban_ffi_rust_future_poll_void,
+            completeFunc: ffi_zhangban_ffi_rust_future_complete_void,
+            freeFunc: ffi_zhangban_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeKeystoreError_lift
+        )
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceHolderKeystore {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceHolderKeystore = UniffiVTableCallbackInterfaceHolderKeystore(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeHolderKeystore.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface HolderKeystore: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeHolderKeystore.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface HolderKeystore: handle missing in uniffiClone")
+            }
+        },
+        createKey: { (
+            uniffiHandle: UInt64,
+            alias: RustBuffer,
+            uniffiFutureCallback: @escaping UniffiForeignFutureCompleteRustBuffer,
+            uniffiCallbackData: UInt64,
+            uniffiOutDroppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+        ) in
+            let makeCall = {
+                () async throws -> String in
+                guard let uniffiObj = try? FfiConverterTypeHolderKeystore.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try await uniffiObj.createKey(
+                     alias: try FfiConverterString.lift(alias)
+                )
+            }
+
+            let uniffiHandleSuccess = { (returnValue: String) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultRustBuffer(
+                        returnValue: FfiConverterString.lower(returnValue),
+                        callStatus: RustCallStatus()
+                    )
+                )
+            }
+            let uniffiHandleError = { (statusCode, errorBuf) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultRustBuffer(
+                        returnValue: RustBuffer.empty(),
+                        callStatus: RustCallStatus(code: statusCode, errorBuf: errorBuf)
+                    )
+                )
+            }
+            uniffiTraitInterfaceCallAsyncWithError(
+                makeCall: makeCall,
+                handleSuccess: uniffiHandleSuccess,
+                handleError: uniffiHandleError,
+                lowerError: FfiConverterTypeKeystoreError_lower,
+                droppedCallback: uniffiOutDroppedCallback
+            )
+        },
+        sign: { (
+            uniffiHandle: UInt64,
+            alias: RustBuffer,
+            message: RustBuffer,
+            uniffiFutureCallback: @escaping UniffiForeignFutureCompleteRustBuffer,
+            uniffiCallbackData: UInt64,
+            uniffiOutDroppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+        ) in
+            let makeCall = {
+                () async throws -> Data in
+                guard let uniffiObj = try? FfiConverterTypeHolderKeystore.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try await uniffiObj.sign(
+                     alias: try FfiConverterString.lift(alias),
+                     message: try FfiConverterData.lift(message)
+                )
+            }
+
+            let uniffiHandleSuccess = { (returnValue: Data) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultRustBuffer(
+                        returnValue: FfiConverterData.lower(returnValue),
+                        callStatus: RustCallStatus()
+                    )
+                )
+            }
+            let uniffiHandleError = { (statusCode, errorBuf) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultRustBuffer(
+                        returnValue: RustBuffer.empty(),
+                        callStatus: RustCallStatus(code: statusCode, errorBuf: errorBuf)
+                    )
+                )
+            }
+            uniffiTraitInterfaceCallAsyncWithError(
+                makeCall: makeCall,
+                handleSuccess: uniffiHandleSuccess,
+                handleError: uniffiHandleError,
+                lowerError: FfiConverterTypeKeystoreError_lower,
+                droppedCallback: uniffiOutDroppedCallback
+            )
+        },
+        deleteKey: { (
+            uniffiHandle: UInt64,
+            alias: RustBuffer,
+            uniffiFutureCallback: @escaping UniffiForeignFutureCompleteVoid,
+            uniffiCallbackData: UInt64,
+            uniffiOutDroppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+        ) in
+            let makeCall = {
+                () async throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeHolderKeystore.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try await uniffiObj.deleteKey(
+                     alias: try FfiConverterString.lift(alias)
+                )
+            }
+
+            let uniffiHandleSuccess = { (returnValue: ()) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultVoid(
+                        callStatus: RustCallStatus()
+                    )
+                )
+            }
+            let uniffiHandleError = { (statusCode, errorBuf) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultVoid(
+                        callStatus: RustCallStatus(code: statusCode, errorBuf: errorBuf)
+                    )
+                )
+            }
+            uniffiTraitInterfaceCallAsyncWithError(
+                makeCall: makeCall,
+                handleSuccess: uniffiHandleSuccess,
+                handleError: uniffiHandleError,
+                lowerError: FfiConverterTypeKeystoreError_lower,
+                droppedCallback: uniffiOutDroppedCallback
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceHolderKeystore> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceHolderKeystore>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitHolderKeystore() {
+    uniffi_zhangban_ffi_fn_init_callback_vtable_holderkeystore(UniffiCallbackInterfaceHolderKeystore.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHolderKeystore: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<HolderKeystore>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = HolderKeystore
+
+    public static func lift(_ handle: UInt64) throws -> HolderKeystore {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return HolderKeystoreImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: HolderKeystore) -> UInt64 {
+         if let rustImpl = value as? HolderKeystoreImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> HolderKeystore {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: HolderKeystore, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHolderKeystore_lift(_ handle: UInt64) throws -> HolderKeystore {
+    return try FfiConverterTypeHolderKeystore.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHolderKeystore_lower(_ value: HolderKeystore) -> UInt64 {
+    return FfiConverterTypeHolderKeystore.lower(value)
 }
 
 
@@ -1822,6 +2238,134 @@ public func FfiConverterTypeOutboxObserver_lift(_ handle: UInt64) throws -> Outb
 #endif
 public func FfiConverterTypeOutboxObserver_lower(_ value: OutboxObserver) -> UInt64 {
     return FfiConverterTypeOutboxObserver.lower(value)
+}
+
+
+
+
+
+
+/**
+ * The NON-HARDWARE fallback keystore: P-256 keys in files (0600, in a 0700
+ * directory) at `dir`. For tests and tools only; an app passes its platform
+ * keystore implementation instead.
+ */
+public protocol SoftwareKeystoreProtocol: AnyObject, Sendable {
+    
+}
+/**
+ * The NON-HARDWARE fallback keystore: P-256 keys in files (0600, in a 0700
+ * directory) at `dir`. For tests and tools only; an app passes its platform
+ * keystore implementation instead.
+ */
+open class SoftwareKeystore: SoftwareKeystoreProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_zhangban_ffi_fn_clone_softwarekeystore(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_zhangban_ffi_fn_free_softwarekeystore(handle, $0) }
+    }
+
+    
+    /**
+     * Opens (creating it 0700) the key directory `dir`.
+     */
+public static func `open`(dir: String)throws  -> SoftwareKeystore  {
+    return try  FfiConverterTypeSoftwareKeystore_lift(try rustCallWithError(FfiConverterTypeKeystoreError_lift) {
+        uniffiCallStatus in
+    uniffi_zhangban_ffi_fn_constructor_softwarekeystore_open(
+        FfiConverterString.lower(dir),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSoftwareKeystore: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = SoftwareKeystore
+
+    public static func lift(_ handle: UInt64) throws -> SoftwareKeystore {
+        return SoftwareKeystore(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: SoftwareKeystore) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SoftwareKeystore {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: SoftwareKeystore, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSoftwareKeystore_lift(_ handle: UInt64) throws -> SoftwareKeystore {
+    return try FfiConverterTypeSoftwareKeystore.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSoftwareKeystore_lower(_ value: SoftwareKeystore) -> UInt64 {
+    return FfiConverterTypeSoftwareKeystore.lower(value)
 }
 
 
@@ -3877,6 +4421,109 @@ public func FfiConverterTypeWalletLicence_lower(_ value: WalletLicence) -> RustB
 
 
 /**
+ * Why the app's keystore could not do what was asked.
+ */
+public 
+enum KeystoreError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    /**
+     * The key is gone (wiped, invalidated by a new biometric enrolment,
+     * never made): the device must re-enrol.
+     */
+    case KeyUnavailable
+    /**
+     * The user did not authenticate (cancelled, locked out).
+     */
+    case NotAuthorised
+    /**
+     * Any other keystore failure, with the platform's reason (no personal data).
+     */
+    case Failure(
+        /**
+         * The platform's reason.
+         */reason: String
+    )
+
+    
+
+    
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension KeystoreError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeKeystoreError: FfiConverterRustBuffer {
+    typealias SwiftType = KeystoreError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> KeystoreError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .KeyUnavailable
+        case 2: return .NotAuthorised
+        case 3: return .Failure(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: KeystoreError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case .KeyUnavailable:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .NotAuthorised:
+            writeInt(&buf, Int32(2))
+        
+        
+        case let .Failure(reason):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(reason, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeystoreError_lift(_ buf: RustBuffer) throws -> KeystoreError {
+    return try FfiConverterTypeKeystoreError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeKeystoreError_lower(_ value: KeystoreError) -> RustBuffer {
+    return FfiConverterTypeKeystoreError.lower(value)
+}
+
+
+/**
  * A log level.
  */
 
@@ -4564,6 +5211,15 @@ enum ZhangbanError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
          */reason: String
     )
     /**
+     * The device key could not be made or could not sign (the app's
+     * keystore failed, the key is gone, or the user did not authorise).
+     */
+    case Keystore(
+        /**
+         * `key_unavailable`, `not_authorised`, or the keystore's reason.
+         */reason: String
+    )
+    /**
      * The library itself failed (its runtime could not start, a task died).
      */
     case Internal
@@ -4616,7 +5272,10 @@ public struct FfiConverterTypeZhangbanError: FfiConverterRustBuffer {
         case 9: return .Invalid(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 10: return .Internal
+        case 10: return .Keystore(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+        case 11: return .Internal
 
          default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -4671,8 +5330,13 @@ public struct FfiConverterTypeZhangbanError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case .Internal:
+        case let .Keystore(reason):
             writeInt(&buf, Int32(10))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case .Internal:
+            writeInt(&buf, Int32(11))
         
         }
     }
@@ -5060,6 +5724,96 @@ fileprivate func uniffiFutureContinuationCallback(handle: UInt64, pollResult: In
         print("uniffiFutureContinuationCallback invalid handle")
     }
 }
+private func uniffiTraitInterfaceCallAsync<T>(
+    makeCall: @escaping () async throws -> T,
+    handleSuccess: @escaping (T) -> (),
+    handleError: @escaping (Int8, RustBuffer) -> (),
+    droppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+) {
+    let task = Task {
+        // Note: it's important we call either `handleSuccess` or `handleError` exactly once.  Each
+        // call consumes an Arc reference, which means there should be no possibility of a double
+        // call.  The following code is structured so that will will never call both `handleSuccess`
+        // and `handleError`, even in the face of weird errors.
+        //
+        // On platforms that need extra machinery to make C-ABI calls, like JNA or ctypes, it's
+        // possible that we fail to make either call.  However, it doesn't seem like this is
+        // possible on Swift since swift can just make the C call directly.
+        var callResult: T
+        do {
+            callResult = try await makeCall()
+        } catch {
+            handleError(CALL_UNEXPECTED_ERROR, FfiConverterString.lower(String(describing: error)))
+            return
+        }
+        handleSuccess(callResult)
+    }
+    let handle = UNIFFI_FOREIGN_FUTURE_HANDLE_MAP.insert(obj: task)
+    droppedCallback.pointee = UniffiForeignFutureDroppedCallbackStruct(
+        handle: handle,
+        free: uniffiForeignFutureDroppedCallback
+    )
+}
+
+private func uniffiTraitInterfaceCallAsyncWithError<T, E>(
+    makeCall: @escaping () async throws -> T,
+    handleSuccess: @escaping (T) -> (),
+    handleError: @escaping (Int8, RustBuffer) -> (),
+    lowerError: @escaping (E) -> RustBuffer,
+    droppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+) {
+    let task = Task {
+        // See the note in uniffiTraitInterfaceCallAsync for details on `handleSuccess` and
+        // `handleError`.
+        var callResult: T
+        do {
+            callResult = try await makeCall()
+        } catch let error as E {
+            handleError(CALL_ERROR, lowerError(error))
+            return
+        } catch {
+            handleError(CALL_UNEXPECTED_ERROR, FfiConverterString.lower(String(describing: error)))
+            return
+        }
+        handleSuccess(callResult)
+    }
+    let handle = UNIFFI_FOREIGN_FUTURE_HANDLE_MAP.insert(obj: task)
+    droppedCallback.pointee = UniffiForeignFutureDroppedCallbackStruct(
+        handle: handle,
+        free: uniffiForeignFutureDroppedCallback
+    )
+}
+
+// Borrow the callback handle map implementation to store foreign future handles
+// TODO: consolidate the handle-map code (https://github.com/mozilla/uniffi-rs/pull/1823)
+fileprivate let UNIFFI_FOREIGN_FUTURE_HANDLE_MAP = UniffiHandleMap<UniffiForeignFutureTask>()
+
+// Protocol for tasks that handle foreign futures.
+//
+// Defining a protocol allows all tasks to be stored in the same handle map.  This can't be done
+// with the task object itself, since has generic parameters.
+fileprivate protocol UniffiForeignFutureTask {
+    func cancel()
+}
+
+extension Task: UniffiForeignFutureTask {}
+
+private func uniffiForeignFutureDroppedCallback(handle: UInt64) {
+    do {
+        let task = try UNIFFI_FOREIGN_FUTURE_HANDLE_MAP.remove(handle: handle)
+        // Set the cancellation flag on the task.  If it's still running, the code can check the
+        // cancellation flag or call `Task.checkCancellation()`.  If the task has completed, this is
+        // a no-op.
+        task.cancel()
+    } catch {
+        print("uniffiForeignFutureDroppedCallback: handle missing from handlemap")
+    }
+}
+
+// For testing
+public func uniffiForeignFutureHandleCountZhangbanFfi() -> Int {
+    UNIFFI_FOREIGN_FUTURE_HANDLE_MAP.count
+}
 /**
  * The library's version (the workspace version).
  */
@@ -5158,7 +5912,10 @@ private let initializationResult: InitializationResult = {
     if (uniffi_zhangban_ffi_checksum_method_client_outbox() != 42545) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_zhangban_ffi_checksum_method_client_print_card() != 24481) {
+    if (uniffi_zhangban_ffi_checksum_method_client_print_card() != 62610) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_zhangban_ffi_checksum_method_client_reenrol() != 7512) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_zhangban_ffi_checksum_method_client_remove_observer() != 18962) {
@@ -5170,7 +5927,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_zhangban_ffi_checksum_method_client_search() != 40916) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_zhangban_ffi_checksum_method_client_show() != 27138) {
+    if (uniffi_zhangban_ffi_checksum_method_client_show() != 56583) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_zhangban_ffi_checksum_method_client_submit() != 52925) {
@@ -5191,6 +5948,15 @@ private let initializationResult: InitializationResult = {
     if (uniffi_zhangban_ffi_checksum_method_inspector_verify() != 28087) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_zhangban_ffi_checksum_method_holderkeystore_create_key() != 29663) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_zhangban_ffi_checksum_method_holderkeystore_sign() != 35651) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_zhangban_ffi_checksum_method_holderkeystore_delete_key() != 33886) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_zhangban_ffi_checksum_method_outboxobserver_on_outbox_change() != 21390) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5203,13 +5969,17 @@ private let initializationResult: InitializationResult = {
     if (uniffi_zhangban_ffi_checksum_method_logger_log() != 8536) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_zhangban_ffi_checksum_constructor_client_open() != 46) {
+    if (uniffi_zhangban_ffi_checksum_constructor_client_open() != 38377) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_zhangban_ffi_checksum_constructor_inspector_open() != 54294) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_zhangban_ffi_checksum_constructor_softwarekeystore_open() != 37990) {
+        return InitializationResult.apiChecksumMismatch
+    }
 
+    uniffiCallbackInitHolderKeystore()
     uniffiCallbackInitLogger()
     uniffiCallbackInitOutboxObserver()
     uniffiCallbackInitStatusObserver()

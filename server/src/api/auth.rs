@@ -3,7 +3,8 @@
 //! 1. `POST /v1/devices/enrol` binds a device key to a resident with an
 //!    activation code (the stand-in for real-name verification).
 //! 2. `POST /v1/auth/challenge` gives the device a one-time challenge.
-//! 3. `POST /v1/auth/token` exchanges the device's Ed25519 signature over
+//! 3. `POST /v1/auth/token` exchanges the device's signature (ES256 raw
+//!    `r‖s` for a P-256 key, Ed25519 for a legacy key) over
 //!    `zhangban-auth-v1.<challenge id>.<nonce>` for a short-lived bearer token.
 //!
 //! Challenges are consumed on first use (no replay), tokens expire, tokens
@@ -13,11 +14,10 @@
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use ed25519_dalek::Signature;
 use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use zhangban_core::credential::PublicKey;
+use zhangban_core::credential::HolderKey;
 use zhangban_core::credential::jose::{b64d, b64e};
 use zhangban_core::credential::key_hygiene::check_ed25519;
 use zhangban_core::credential::rejection::Part;
@@ -47,7 +47,8 @@ pub fn random_token(bytes: usize) -> String {
 pub struct EnrolRequest {
     /// The activation code given to the resident.
     pub activation_code: String,
-    /// The device's public Ed25519 JWK.
+    /// The device's public JWK: `EC`/`P-256` (a platform keystore key) or,
+    /// for devices enrolled before hardware keys, `OKP`/`Ed25519`.
     pub device_jwk: Value,
 }
 
@@ -69,7 +70,7 @@ pub async fn enrol(
     // Every attempt counts, before anything is looked at: during a lockout
     // even the right code is refused.
     state.limiters.check(Kind::ActivationPerAddr, &addr)?;
-    let key = PublicKey::from_jwk(&req.device_jwk)
+    let key = HolderKey::from_jwk(&req.device_jwk)
         .map_err(|e| ApiError::bad_request("invalid_device_key", e.to_string()))?;
     check_device_key(&key)?;
     if req.activation_code.is_empty() || req.activation_code.len() > 128 {
@@ -183,7 +184,7 @@ pub struct TokenRequest {
     pub device_id: String,
     /// The challenge it answers.
     pub challenge_id: String,
-    /// base64url Ed25519 signature.
+    /// base64url raw signature: ES256 `r‖s` (64 bytes, not DER) or Ed25519.
     pub signature: String,
 }
 
@@ -221,15 +222,16 @@ pub async fn token(
         .await?
         .ok_or_else(|| ApiError::unauthorized("unknown device"))?;
     let jwk: Value = serde_json::from_str(&device.jwk).map_err(ApiError::internal)?;
-    let key = PublicKey::from_jwk(&jwk).map_err(ApiError::internal)?;
-    let sig: [u8; 64] = b64d(&req.signature, Part::KeyBinding)
+    let key = HolderKey::from_jwk(&jwk).map_err(ApiError::internal)?;
+    let sig = b64d(&req.signature, Part::KeyBinding)
         .ok()
-        .and_then(|b| b.try_into().ok())
+        .filter(|b| b.len() == 64)
         .ok_or_else(|| ApiError::unauthorized("malformed signature"))?;
     let message = challenge_message(&req.challenge_id, &nonce);
-    key.verifying_key()
-        .verify_strict(message.as_bytes(), &Signature::from_bytes(&sig))
-        .map_err(|_| ApiError::unauthorized("bad signature"))?;
+    // The enrolled key's type decides the algorithm (ADR 0120).
+    if !key.verify(message.as_bytes(), &sig) {
+        return Err(ApiError::unauthorized("bad signature"));
+    }
     let token = random_token(32);
     let session = Session {
         device_id,
@@ -268,7 +270,12 @@ fn bearer(parts: &Parts) -> Option<&str> {
 
 /// Refuses a device key that must never be trusted: the identity, a point
 /// of small order, a non-canonical encoding (ADR 0161).
-fn check_device_key(key: &PublicKey) -> ApiResult<()> {
+fn check_device_key(key: &HolderKey) -> ApiResult<()> {
+    // A P-256 key was checked when parsed (on the curve, not the identity);
+    // an Ed25519 one is checked for weak points here.
+    let HolderKey::Ed25519(key) = key else {
+        return Ok(());
+    };
     check_ed25519(key.verifying_key()).map_err(|weak| {
         ApiError::bad_request("weak_device_key", weak.to_string())
             .with_details(serde_json::json!({"reason": weak.code()}))

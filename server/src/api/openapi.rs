@@ -556,7 +556,7 @@ fn paths() -> Value {
             "summary": "Bind a device key to a resident with an activation code",
             "requestBody": json_body("EnrolRequest"),
             "responses": responses(&[("200", ok("Enrolled", schema_ref("EnrolResponse")))], &[J, L], &[
-                ("400", "`invalid_device_key`: not an Ed25519 public JWK; `weak_device_key`: the identity, a small-order point or a non-canonical encoding (details.reason); `invalid_activation_code`: empty or over 128 bytes"),
+                ("400", "`invalid_device_key`: not a P-256 (EC) or Ed25519 (OKP) public JWK, or a point off the curve; `weak_device_key`: an Ed25519 identity, small-order point or non-canonical encoding (details.reason); `invalid_activation_code`: empty or over 128 bytes"),
                 ("403", "`forbidden`: activation code not accepted (one answer for unknown, wrong, locked, expired, used up)"),
                 ("409", "`conflict`: the device is enrolled for another resident")])}},
         "/v1/auth/challenge": {"post": {

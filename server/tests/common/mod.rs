@@ -16,14 +16,16 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use ed25519_dalek::Signer as _;
 use rand::SeedableRng as _;
 use rand::rngs::StdRng;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Map, Value, json};
 use zhangban_core::credential::demo::{self as cdemo, DemoWorld, ISSUERS};
 use zhangban_core::credential::jose::b64e;
-use zhangban_core::credential::{HeldLicence, KeyBindingRequest, KeyPair, LicenceId};
+use zhangban_core::credential::{
+    HeldLicence, HolderSigner, KeyBindingRequest, KeyPair, LicenceId, P256KeyPair,
+    SoftwareHolderKey,
+};
 use zhangban_core::guide::fixture::CREDIT_CODE_PATTERN;
 use zhangban_core::guide::{FieldKind, Guide, demo_catalog, validate_versioned_submission};
 use zhangban_server::api;
@@ -152,8 +154,8 @@ pub struct Resident {
 /// An enrolled, authenticated device.
 #[derive(Debug, Clone)]
 pub struct Device {
-    /// Its key.
-    pub key: KeyPair,
+    /// Its key (P-256 unless made by [`TestServer::device_ed25519`]).
+    pub key: SoftwareHolderKey,
     /// Its id (thumbprint).
     pub id: String,
     /// Its resident.
@@ -304,9 +306,9 @@ impl TestServer {
     }
 
     /// `POST /v1/devices/enrol`.
-    pub async fn enrol_raw(&self, code: &str, key: &KeyPair) -> Response {
+    pub async fn enrol_raw(&self, code: &str, key: &dyn HolderSigner) -> Response {
         self.req(Method::POST, "/v1/devices/enrol")
-            .json(&json!({"activation_code": code, "device_jwk": key.public().to_jwk()}))
+            .json(&json!({"activation_code": code, "device_jwk": key.holder_key().to_jwk()}))
             .send()
             .await
             .unwrap()
@@ -334,10 +336,10 @@ impl TestServer {
         device_id: &str,
         challenge_id: &str,
         nonce: &str,
-        signer: &KeyPair,
+        signer: &dyn HolderSigner,
     ) -> Response {
         let msg = api::auth::challenge_message(challenge_id, nonce);
-        let sig = signer.signing_key().sign(msg.as_bytes()).to_bytes();
+        let sig = signer.sign_raw(msg.as_bytes()).unwrap();
         self.req(Method::POST, "/v1/auth/token")
             .json(
                 &json!({"device_id": device_id, "challenge_id": challenge_id,
@@ -349,8 +351,8 @@ impl TestServer {
     }
 
     /// Challenge → signature → token.
-    pub async fn login(&self, key: &KeyPair) -> String {
-        let id = key.public().thumbprint();
+    pub async fn login(&self, key: &dyn HolderSigner) -> String {
+        let id = key.holder_key().thumbprint();
         let (cid, nonce) = self.challenge(&id).await;
         let resp = self.token_raw(&id, &cid, &nonce, key).await;
         assert_eq!(resp.status(), StatusCode::OK);
@@ -358,9 +360,21 @@ impl TestServer {
         v["token"].as_str().unwrap().to_owned()
     }
 
-    /// Enrols a new device key for `resident` and logs it in.
+    /// Enrols a new P-256 device key (what a platform keystore makes) for
+    /// `resident` and logs it in.
     pub async fn device(&self, resident: &Resident) -> Device {
-        let key = KeyPair::generate(&mut rand::rngs::OsRng);
+        let key = SoftwareHolderKey::P256(P256KeyPair::generate(&mut rand::rngs::OsRng));
+        self.device_with(resident, key).await
+    }
+
+    /// Enrols a legacy Ed25519 device key (enrolled before hardware keys).
+    pub async fn device_ed25519(&self, resident: &Resident) -> Device {
+        let key = SoftwareHolderKey::Ed25519(KeyPair::generate(&mut rand::rngs::OsRng));
+        self.device_with(resident, key).await
+    }
+
+    /// Enrols `key` for `resident` and logs it in.
+    pub async fn device_with(&self, resident: &Resident, key: SoftwareHolderKey) -> Device {
         let resp = self.enrol_raw(&resident.code, &key).await;
         assert_eq!(
             resp.status(),
@@ -478,7 +492,7 @@ impl TestServer {
     }
 
     /// A presentation of `sd_jwt` signed by `key` for `aud` with `nonce`, at the server's now.
-    pub fn present(&self, sd_jwt: &str, key: &KeyPair, aud: &str, nonce: &str) -> String {
+    pub fn present(&self, sd_jwt: &str, key: &dyn HolderSigner, aud: &str, nonce: &str) -> String {
         HeldLicence::parse(sd_jwt)
             .unwrap()
             .present(

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
 
-use zhangban_core::client::{Client, ClientError, Clock, Draft, SystemClock, WalletLicenceRef};
+use zhangban_core::client::{
+    Client, ClientError, Clock, Draft, SoftwareKeystore, SystemClock, WalletLicenceRef,
+};
 use zhangban_core::credential::PublicKey;
 use zhangban_core::guide::{FieldKind, Guide};
 use zhangban_core::inspection::ShowMode;
@@ -169,7 +171,10 @@ fn open(a: &PhoneArgs) -> Outcome<Client> {
     let root = super::read_public_key(&a.root_pub)?;
     let roots: Vec<PublicKey> = vec![root];
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    Client::open(&a.store, &a.server, roots, clock).map_err(client_error)
+    // The CLI has no platform keystore: the non-hardware fallback, beside the store.
+    let keys =
+        SoftwareKeystore::beside(&a.store).map_err(|e| input(format!("software keystore: {e}")))?;
+    Client::open(&a.store, &a.server, roots, clock, Arc::new(keys)).map_err(client_error)
 }
 
 fn pretty(v: &impl serde::Serialize) -> Outcome<String> {
@@ -304,6 +309,7 @@ async fn run_async(a: PhoneArgs) -> Outcome<Done> {
             let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
             let shown = client
                 .show(licence, &fields, nonce.as_deref())
+                .await
                 .map_err(client_error)?;
             let qr = Qr::new(&shown.frame).map_err(|e| input(e.to_string()))?;
             if let Some(p) = png {
@@ -326,6 +332,7 @@ async fn run_async(a: PhoneArgs) -> Outcome<Done> {
             let fields_ref: Vec<&str> = fields.iter().map(String::as_str).collect();
             let shown = client
                 .print_card(licence, &fields_ref, Some(valid_days * 86_400))
+                .await
                 .map_err(client_error)?;
             let qr = Qr::new(&shown.frame).map_err(|e| input(e.to_string()))?;
             let ShowMode::Printable {

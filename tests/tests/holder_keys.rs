@@ -1,0 +1,168 @@
+//! Holder keys out of the database (issue 11), end to end against the real
+//! server: a store written by the previous schema version (an Ed25519
+//! private JWK in meta `device_key`, a queued submission) is upgraded in
+//! place: the key moves into the software keystore file (0600 in a 0700
+//! directory) and out of the database, the queued submission goes out
+//! exactly once, signed from the file; then the device re-enrols to a new
+//! P-256 key, gets fresh copies bound to it, shows one with ES256, and the
+//! old key is gone. The phone's files are private (0600 / 0700).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use zhangban_core::client::api::ServerApi;
+use zhangban_core::client::session::legacy_key_dir;
+use zhangban_core::client::{Client, Clock as _, Draft, KeyHome, ManualClock, SoftwareKeystore};
+use zhangban_core::credential::jose::b64e;
+use zhangban_core::credential::{HeldLicence, KeyPair};
+use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill, system_now};
+
+fn open(path: &std::path::Path, server: &TestServer, clock: Arc<ManualClock>) -> Client {
+    Client::open(
+        path,
+        &server.url(),
+        vec![server.root.clone()],
+        clock,
+        Arc::new(SoftwareKeystore::beside(path).unwrap()),
+    )
+    .unwrap()
+}
+
+#[cfg(unix)]
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_ed25519_key_moves_out_of_the_database_and_the_device_reenrols_to_p256() {
+    let server = TestServer::start_demo().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("phone.db");
+    let clock = Arc::new(ManualClock::new(system_now()));
+    let legacy = KeyPair::generate(&mut rand::rngs::OsRng);
+    let secret = legacy.to_private_jwk()["d"].as_str().unwrap().to_owned();
+
+    // A store as the previous version left it: enrolled with an Ed25519 key
+    // kept in meta `device_key`, and a submission queued offline.
+    let client_id = {
+        let c = open(&path, &server, clock.clone());
+        c.sync_catalog().await.unwrap();
+        let api = ServerApi::new(&server.url()).unwrap();
+        let out = api
+            .enrol(DEMO_ACTIVATION_CODE, &legacy.public().to_jwk())
+            .await
+            .unwrap();
+        let db = rusqlite::Connection::open(&path).unwrap();
+        for (k, v) in [
+            ("device_key", legacy.to_private_jwk().to_string()),
+            ("device_id", out.device_id.clone()),
+            ("resident_id", out.resident_id.clone()),
+        ] {
+            db.execute("INSERT INTO meta(key, value) VALUES (?1, ?2)", [k, &v])
+                .unwrap();
+        }
+        drop(db);
+        let guide = zhangban_tests::fillable_guides(&c, clock.now())
+            .into_iter()
+            .next()
+            .unwrap();
+        let now = clock.now();
+        let draft = Draft {
+            id: "queued-before-the-upgrade".into(),
+            guide_id: guide.id.clone(),
+            form_version: guide.form.version,
+            values: fill(&guide, now).unwrap(),
+            created_at: now,
+            updated_at: now,
+        };
+        c.submit(&draft).unwrap()
+    };
+    assert!(
+        std::fs::read(&path)
+            .unwrap()
+            .windows(secret.len())
+            .any(|w| w == secret.as_bytes())
+            || std::fs::read(dir.path().join("phone.db-wal"))
+                .unwrap_or_default()
+                .windows(secret.len())
+                .any(|w| w == secret.as_bytes()),
+        "the old store does hold the private key (the test's premise)"
+    );
+
+    // Opening it with this version migrates the key.
+    let phone = open(&path, &server, clock.clone());
+    assert!(!phone.store().has_legacy_private_key().unwrap());
+    let device = phone.device().unwrap();
+    assert_eq!(device.home, KeyHome::LegacySoftware);
+    assert_eq!(device.device_id, legacy.public().thumbprint());
+    let key_file = legacy_key_dir(&path).join("legacy-ed25519-device.jwk");
+    let text = std::fs::read_to_string(&key_file).unwrap();
+    assert!(text.contains(&secret));
+    // Nothing of the private key is left in the database files (the
+    // migration rewrote them: no free page or WAL frame keeps the row).
+    for f in ["phone.db", "phone.db-wal"] {
+        let bytes = std::fs::read(dir.path().join(f)).unwrap_or_default();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{f} still holds the private key"
+        );
+    }
+
+    // The queued submission goes out exactly once (the token is signed
+    // from the key file).
+    let r = phone.flush().await.unwrap();
+    assert_eq!(r.accepted, 1, "{r:?}");
+    let again = phone.flush().await.unwrap();
+    assert_eq!((again.sent, again.accepted), (0, 0), "{again:?}");
+    let entry = phone.outbox().unwrap().into_iter().next().unwrap();
+    assert_eq!(entry.client_id, client_id);
+    assert!(entry.tracking_number.is_some());
+    // The legacy device still gets its licences (bound to its Ed25519 key).
+    phone.sync_trust().await.unwrap();
+    let w = phone.sync_wallet().await.unwrap();
+    assert!(w.received > 0, "{w:?}");
+
+    // Re-enrolment to a new P-256 key: fresh copies bound to it.
+    let new = phone
+        .reenrol(DEMO_ACTIVATION_CODE, "zhangban-holder-hw")
+        .await
+        .unwrap();
+    assert_eq!(new.home, KeyHome::App);
+    assert_eq!(new.key.alg(), "ES256");
+    assert_ne!(new.device_id, device.device_id);
+    assert!(!key_file.exists(), "the old key is deleted from the phone");
+    phone.sync_wallet().await.unwrap();
+    let wallet = phone.wallet().unwrap();
+    assert!(!wallet.is_empty());
+    let licence = &wallet[0];
+    let shown = phone
+        .show(&licence.licence_id, &["licence_name"], None)
+        .await
+        .unwrap();
+    let kb = shown.presentation.rsplit('~').next().unwrap();
+    assert!(kb.starts_with(&b64e(r#"{"alg":"ES256""#)[..10]), "{kb}");
+    let held =
+        HeldLicence::parse(&shown.presentation[..shown.presentation.rfind('~').unwrap() + 1])
+            .unwrap();
+    assert_eq!(held.holder_key(), Some(new.key.clone()));
+    let verdict = phone.inspect(&shown.frame, None).unwrap();
+    assert!(verdict.valid, "{verdict:?}");
+
+    // The phone's files are private.
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&path), 0o600);
+        for f in ["phone.db-wal", "phone.db-shm"] {
+            let p = dir.path().join(f);
+            if p.exists() {
+                assert_eq!(mode(&p), 0o600, "{f}");
+            }
+        }
+        let keys = legacy_key_dir(&path);
+        assert_eq!(mode(&keys), 0o700);
+        let hw = keys.join("zhangban-holder-hw.jwk");
+        assert_eq!(mode(&hw), 0o600);
+    }
+}
