@@ -480,3 +480,29 @@ fn e11_holder_refuses_to_sign_for_another_key() {
     let sig = b64d(done.rsplit('.').next().unwrap(), Part::KeyBinding).unwrap();
     assert!(sig[32] < 0x80, "emitted low-S (s ≤ n/2)");
 }
+
+/// The typical licence bound to a P-256 key still fits a QR code of version
+/// ≤ 25 at ECC level M (the EC `cnf` and the ES256 KB-JWT are the growth).
+#[test]
+fn e12_typical_es256_presentation_fits_qr_version_25() {
+    let f = fx();
+    let p =
+        f.w.present_typical_with(&f.issued_p256, NONCE, NOW, &f.w.holder_p256)
+            .unwrap();
+    let frame = compact::encode(&p).unwrap();
+    assert_eq!(compact::decode(&frame).unwrap(), p, "lossless");
+    let qr = zhangban_core::inspection::qr::Qr::new(&frame).unwrap();
+    println!(
+        "typical ES256-bound presentation: text {} B, frame {} B, QR version {} at ECC M",
+        p.len(),
+        frame.len(),
+        qr.version()
+    );
+    assert!(qr.version() <= 25, "QR version {}", qr.version());
+    let legacy = f.w.present_typical(&f.issued_ed, NONCE, NOW).unwrap();
+    let legacy_frame = compact::encode(&legacy).unwrap();
+    println!(
+        "typical Ed25519-bound presentation: frame {} B",
+        legacy_frame.len()
+    );
+}

@@ -84,7 +84,8 @@ def test_reference_verifier_accepts_our_presentation(world):
     assert payload["vct"] == VCT
     assert payload["iat"] == world.now
     assert payload["status"] == {"status_list": {"idx": STATUS_IDX, "uri": STATUS_URI}}
-    holder = {k: world.holder_pub[k] for k in ("kty", "crv", "x")}
+    holder = {k: world.holder_pub[k] for k in ("kty", "crv", "x", "y")}
+    assert holder["kty"] == "EC" and holder["crv"] == "P-256"
     assert payload["cnf"] == {"jwk": holder}
 
     # Our own verifier agrees on the same presentation.
@@ -124,11 +125,12 @@ REF_IDX = 7
 
 
 def reference_world(cli, world, *, licence_types=(VCT,)):
-    """A licence issued by sd-jwt's SDJWTIssuer with a jwcrypto Ed25519 key,
+    """A licence issued by sd-jwt's SDJWTIssuer with a jwcrypto Ed25519 key
+    to a jwcrypto P-256 holder key,
     a trust bundle (ours, root-signed) listing that key, and a status list
     signed with it by our CLI."""
     issuer_key = JWK.generate(kty="OKP", crv="Ed25519")
-    holder_key = JWK.generate(kty="OKP", crv="Ed25519")
+    holder_key = JWK.generate(kty="EC", crv="P-256")
     private = json.loads(issuer_key.export_private())
     assert {"kty", "crv", "x", "d"} <= set(private)
     (cli.dir / "ref_issuer.json").write_text(json.dumps(private))
@@ -173,8 +175,8 @@ def reference_world(cli, world, *, licence_types=(VCT,)):
 
 def reference_presentation(issued, fields, holder_key, nonce):
     holder = SDJWTHolder(issued)
-    holder.create_presentation({f: True for f in fields}, nonce, AUD, holder_key,
-                               sign_alg="EdDSA")
+    # The reference's default key binding algorithm: ES256.
+    holder.create_presentation({f: True for f in fields}, nonce, AUD, holder_key)
     return holder.sd_jwt_presentation
 
 
@@ -275,6 +277,31 @@ def test_jwcrypto_verifies_our_signed_objects(world, name):
             forged.deserialize(flip_byte(token, segment, at))
             with pytest.raises(InvalidJWSSignature):
                 forged.verify(key)
+
+
+def test_jwcrypto_verifies_our_es256_key_binding_jwt(world):
+    """Our KB-JWT is a plain JWS: ES256, raw r||s, by the P-256 key in `cnf`;
+    jwcrypto verifies it with that key (and refuses a flipped bit or
+    another P-256 key)."""
+    nonce = secrets.token_urlsafe(16)
+    pres = world.present(FIELDS, nonce=nonce)
+    kb = pres.rsplit("~", 1)[1]
+    key = JWK(**world.holder_pub)
+    jws = JWS()
+    jws.deserialize(kb)
+    jws.verify(key, alg="ES256")
+    assert jws.jose_header == {"alg": "ES256", "typ": "kb+jwt"}
+    assert len(base64url_decode(kb.split(".")[2])) == 64, "raw r||s, not DER"
+    claims = json.loads(jws.payload)
+    assert claims["nonce"] == nonce and claims["aud"] == AUD
+    forged = JWS()
+    forged.deserialize(flip_byte(kb, 1, 3))
+    with pytest.raises(InvalidJWSSignature):
+        forged.verify(key, alg="ES256")
+    other = JWS()
+    other.deserialize(kb)
+    with pytest.raises(InvalidJWSSignature):
+        other.verify(JWK.generate(kty="EC", crv="P-256"), alg="ES256")
 
 
 def test_jwcrypto_reads_our_payloads_as_we_signed_them(world):

@@ -41,7 +41,11 @@ def render(world, name, fields, *extra):
 
 
 @pytest.mark.parametrize("name,fields,max_version", [
-    ("typical", FIVE, 25),
+    # 5 of this harness's 10 fields (longer than the design's typical
+    # licence of 8, which stays at version 24 with a P-256 key:
+    # core/tests/negative_es256.rs e12); the EC `cnf` (x and y) costs one
+    # version here.
+    ("typical", FIVE, 26),
     ("every-field", ["all"], 30),  # 10 fields: beyond the typical licence
 ])
 def test_zxing_reads_our_dynamic_qr_codes_exactly(world, name, fields, max_version):

@@ -14,6 +14,9 @@
 //! licence shares (member names, `typ`/`alg` values, the `vct` prefix, claim
 //! names), which is what makes small payloads compress at all.
 //!
+//! Version 3 (`0x03`): version 1 with [`DICTIONARY_P256`], for
+//! presentations of licences bound to a P-256 key (ADR 0124).
+//!
 //! Version 2 (`0x02`): the text itself, deflated with the same dictionary,
 //! for anything whose segments are not canonical base64url (it would not
 //! verify, but the transport must not be the part that changes it).
@@ -40,6 +43,11 @@ use crate::credential::sd_jwt::{MAX_PRESENTATION_BYTES, split};
 pub const VERSION_SEGMENTS: u8 = 0x01;
 /// Version byte of the deflated text fallback.
 pub const VERSION_TEXT: u8 = 0x02;
+/// Version byte of the segment framing of a P-256-bound licence: version 1
+/// with [`DICTIONARY_P256`] (the EC `cnf` and the ES256 key binding header
+/// are in it). Only P-256-bound presentations use it, so an inspector of an
+/// older build still reads every Ed25519-bound frame (ADR 0124).
+pub const VERSION_SEGMENTS_P256: u8 = 0x03;
 /// The most a frame may decode to (a presentation is at most
 /// [`MAX_PRESENTATION_BYTES`] of text).
 pub const MAX_DECODED_BYTES: usize = MAX_PRESENTATION_BYTES;
@@ -60,6 +68,27 @@ pub const DICTIONARY: &[u8] = concat!(
     "/status/\"}},\"cnf\":{\"jwk\":{\"crv\":\"Ed25519\",\"kty\":\"OKP\",\"x\":\"",
     "\"_sd_alg\":\"sha-256\",\"exp\":,\"iat\":,\"iss\":\"urn:zhangban:issuer:",
     "\"nbf\":,\"vct\":\"urn:zhangban:licence-type:",
+    "{\"_sd\":[\"",
+    "{\"alg\":\"EdDSA\",\"kid\":\"",
+    "\",\"typ\":\"dc+sd-jwt\"}",
+)
+.as_bytes();
+
+/// The preset dictionary of version 3: version 1's, then the strings of a
+/// P-256 holder key and an ES256 key binding (last: preferred by deflate).
+/// Part of the format: never change it, add a version.
+pub const DICTIONARY_P256: &[u8] = concat!(
+    "spouse_nameregistration_dateaddressholder_code_typeholder_codelegal_representative",
+    "公民身份号码统一社会信用代码长期有效期",
+    "\"licence_type_code\"\"issuer_code\"\"issue_date\"\"licence_number\"",
+    "\"valid_from\"\"valid_until\"\"issuer_name\"\"holder_name\"\"licence_id\"\"licence_name\"",
+    "1.2.156.3005.2.",
+    "{\"iat\":\"aud\":\"inspection\",\"nonce\":\"\",\"sd_hash\":\"",
+    "\"status\":{\"status_list\":{\"idx\":,\"uri\":\"https://",
+    "\"_sd_alg\":\"sha-256\",\"exp\":,\"iat\":,\"iss\":\"urn:zhangban:issuer:",
+    "\"nbf\":,\"vct\":\"urn:zhangban:licence-type:",
+    "{\"alg\":\"ES256\",\"typ\":\"kb+jwt\"}",
+    "/status/\"}},\"cnf\":{\"jwk\":{\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"\",\"y\":\"\"}},",
     "{\"_sd\":[\"",
     "{\"alg\":\"EdDSA\",\"kid\":\"",
     "\",\"typ\":\"dc+sd-jwt\"}",
@@ -89,9 +118,9 @@ pub enum CompactError {
     NotSdJwt,
 }
 
-fn deflate(data: &[u8]) -> Result<Vec<u8>, CompactError> {
+fn deflate(data: &[u8], dictionary: &[u8]) -> Result<Vec<u8>, CompactError> {
     let mut c = Compress::new(Compression::best(), false);
-    c.set_dictionary(DICTIONARY)
+    c.set_dictionary(dictionary)
         .map_err(|_| CompactError::Corrupt)?;
     let mut out = Vec::with_capacity(data.len() / 2 + 64);
     loop {
@@ -112,9 +141,9 @@ fn deflate(data: &[u8]) -> Result<Vec<u8>, CompactError> {
     }
 }
 
-fn inflate(data: &[u8]) -> Result<Vec<u8>, CompactError> {
+fn inflate(data: &[u8], dictionary: &[u8]) -> Result<Vec<u8>, CompactError> {
     let mut d = Decompress::new(false);
-    d.set_dictionary(DICTIONARY)
+    d.set_dictionary(dictionary)
         .map_err(|_| CompactError::Corrupt)?;
     let mut out: Vec<u8> = Vec::with_capacity(4096);
     loop {
@@ -317,8 +346,14 @@ pub fn encode(presentation: &str) -> Result<Vec<u8>, CompactError> {
     }
     match segments_body(presentation) {
         Some((text, binary)) => {
-            let deflated = deflate(&text)?;
-            let mut out = vec![VERSION_SEGMENTS];
+            let p256 = text.windows(P256_MARK.len()).any(|w| w == P256_MARK);
+            let (version, dictionary) = if p256 {
+                (VERSION_SEGMENTS_P256, DICTIONARY_P256)
+            } else {
+                (VERSION_SEGMENTS, DICTIONARY)
+            };
+            let deflated = deflate(&text, dictionary)?;
+            let mut out = vec![version];
             put_varint(&mut out, deflated.len());
             out.extend(deflated);
             out.extend(binary);
@@ -326,11 +361,14 @@ pub fn encode(presentation: &str) -> Result<Vec<u8>, CompactError> {
         }
         None => {
             let mut out = vec![VERSION_TEXT];
-            out.extend(deflate(presentation.as_bytes())?);
+            out.extend(deflate(presentation.as_bytes(), DICTIONARY)?);
             Ok(out)
         }
     }
 }
+
+/// How the framed text of a P-256-bound licence shows it (its `cnf`).
+const P256_MARK: &[u8] = b"\"crv\":\"P-256\"";
 
 /// Reads one base64url JWS segment group back: header, payload, signature.
 fn jws_text(
@@ -352,14 +390,19 @@ fn jws_text(
 pub fn decode(frame: &[u8]) -> Result<String, CompactError> {
     let (&version, rest) = frame.split_first().ok_or(CompactError::Empty)?;
     match version {
-        VERSION_SEGMENTS => {
+        VERSION_SEGMENTS | VERSION_SEGMENTS_P256 => {
+            let dictionary = if version == VERSION_SEGMENTS {
+                DICTIONARY
+            } else {
+                DICTIONARY_P256
+            };
             let mut outer = Reader { buf: rest, pos: 0 };
             let deflated = outer.seg()?;
             let mut binary = Reader {
                 buf: &rest[outer.pos..],
                 pos: 0,
             };
-            let body = inflate(deflated)?;
+            let body = inflate(deflated, dictionary)?;
             let mut r = Reader { buf: &body, pos: 0 };
             let flags = r.byte()?;
             if flags > 1 {
@@ -392,7 +435,7 @@ pub fn decode(frame: &[u8]) -> Result<String, CompactError> {
             Ok(text)
         }
         VERSION_TEXT => {
-            let body = inflate(rest)?;
+            let body = inflate(rest, DICTIONARY)?;
             String::from_utf8(body).map_err(|_| CompactError::Framing)
         }
         other => Err(CompactError::UnknownVersion(other)),

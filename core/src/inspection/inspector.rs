@@ -277,9 +277,9 @@ impl Inspector {
 pub fn read_scan(scanned: &[u8]) -> Result<String, Rejection> {
     match scanned.first() {
         None => Err(Rejection::UnreadableCode),
-        Some(&compact::VERSION_SEGMENTS | &compact::VERSION_TEXT) => {
-            compact::decode(scanned).map_err(|_| Rejection::UnreadableCode)
-        }
+        Some(
+            &compact::VERSION_SEGMENTS | &compact::VERSION_TEXT | &compact::VERSION_SEGMENTS_P256,
+        ) => compact::decode(scanned).map_err(|_| Rejection::UnreadableCode),
         Some(_) => {
             let text = std::str::from_utf8(scanned).map_err(|_| Rejection::UnreadableCode)?;
             let text = text.trim();
