@@ -375,7 +375,8 @@ fn e08_der_signature_where_raw_is_required() {
     let f = fx();
     f.rejects(
         &f.p256_presentation("ES256", &Raw::P256Der(&f.w.holder_p256)),
-        Rejection::Base64(Part::KeyBinding),
+        // Intact bytes of the wrong length: a forgery, not an unreadable scan.
+        Rejection::SignatureLength(Part::KeyBinding),
     );
     // A 64-byte signature that is not r‖s of this message.
     let mut p = f.p256_presentation("ES256", &Raw::P256(&f.w.holder_p256));
