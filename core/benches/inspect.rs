@@ -277,6 +277,10 @@ fn hostile_report(world: &DemoWorld, held: &HeldLicence) {
         ("strip 67,108,864×1".into(), hostile::strip(67_108_864, 1)),
         ("strip 1×67,108,864".into(), hostile::strip(1, 67_108_864)),
         (
+            "blank 2048×2048 (largest accepted)".into(),
+            hostile::strip(2048, 2048),
+        ),
+        (
             "blank 3400×3400 (11.6 Mpx)".into(),
             hostile::strip(3400, 3400),
         ),
