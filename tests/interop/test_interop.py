@@ -8,6 +8,7 @@
   status list token.
 """
 
+from datetime import datetime, timedelta, timezone
 import base64
 import json
 import secrets
@@ -157,7 +158,10 @@ def reference_world(cli, world, *, licence_types=(VCT,)):
         "iss": REF_ID,
         "iat": world.now - 60,
         "nbf": world.now - 86400,
-        "exp": world.now + 365 * 86400,
+        # valid_until's last second in China Standard Time: a disclosed
+        # validity must agree with `exp` (issue 13).
+        "exp": int(datetime(2040, 12, 31, 23, 59, 59,
+                            tzinfo=timezone(timedelta(hours=8))).timestamp()),
         "vct": VCT,
         "status": {"status_list": {"idx": REF_IDX, "uri": REF_STATUS_URI}},
         **{SDObj(name): value for name, value in claims.items()},
