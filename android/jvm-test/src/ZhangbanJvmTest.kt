@@ -121,6 +121,18 @@ fun main(args: Array<String>) = runBlocking {
     val hits = online.search("户口", 10U)
     check("search 户口 finds guides", hits.isNotEmpty())
     check("search highlights 【户口】", hits[0].highlighted.contains("【")) { hits[0].highlighted }
+    // How residents ask: a colloquial term, pinyin initials, a department filter.
+    val dibao = online.search("低保", 5U)
+    check("search 低保 finds 最低生活保障 through the lexicon",
+        dibao.firstOrNull()?.let { it.name == "最低生活保障" && it.matched == SearchMatch.SYNONYM } == true
+    ) { dibao.map { "${it.name}/${it.matched}" }.toString() }
+    val hkqy = online.search("hkqy", 5U)
+    check("search hkqy finds 户口迁移审批 by its pinyin initials",
+        hkqy.firstOrNull()?.let { it.name == "户口迁移审批" && it.matched == SearchMatch.PINYIN } == true
+    ) { hkqy.map { "${it.name}/${it.matched}" }.toString() }
+    val civil = online.searchIn("登记", "区民政局", 50U)
+    check("searchIn keeps one department's items",
+        civil.isNotEmpty() && civil.all { it.department == "区民政局" }) { civil.map { it.department }.toString() }
     val guide = online.guide(hits[0].guideId)
     check("guide of the first hit", guide.id == hits[0].guideId && guide.json.contains(guide.name))
     check("unknown guide is ZhangbanException.NotFound",

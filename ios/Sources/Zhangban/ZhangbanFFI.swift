@@ -761,6 +761,12 @@ public protocol ClientProtocol: AnyObject, Sendable {
     func search(query: String, limit: UInt32) throws  -> [SearchHit]
     
     /**
+     * Searches as [`Self::search`] does, only among the items of
+     * `department` when it is given (e.g. 区民政局).
+     */
+    func searchIn(query: String, department: String?, limit: UInt32) throws  -> [SearchHit]
+    
+    /**
      * A dynamic presentation of a wallet licence for an inspector: only
      * `fields` disclosed, key-bound, with the inspector's nonce if it
      * showed one.
@@ -1124,6 +1130,22 @@ open func search(query: String, limit: UInt32)throws  -> [SearchHit]  {
     uniffi_zhangban_ffi_fn_method_client_search(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(query),
+        FfiConverterUInt32.lower(limit),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Searches as [`Self::search`] does, only among the items of
+     * `department` when it is given (e.g. 区民政局).
+     */
+open func searchIn(query: String, department: String?, limit: UInt32)throws  -> [SearchHit]  {
+    return try  FfiConverterSequenceTypeSearchHit.lift(try rustCallWithError(FfiConverterTypeZhangbanError_lift) {
+        uniffiCallStatus in
+    uniffi_zhangban_ffi_fn_method_client_search_in(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(query),
+        FfiConverterOptionString.lower(department),
         FfiConverterUInt32.lower(limit),uniffiCallStatus
     )
 })
@@ -3664,6 +3686,10 @@ public struct SearchHit: Equatable, Hashable {
      * Relevance (higher is better).
      */
     public var score: Double
+    /**
+     * How the hit was found.
+     */
+    public var matched: SearchMatch
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3685,13 +3711,17 @@ public struct SearchHit: Equatable, Hashable {
          */highlights: [Highlight], 
         /**
          * Relevance (higher is better).
-         */score: Double) {
+         */score: Double, 
+        /**
+         * How the hit was found.
+         */matched: SearchMatch) {
         self.guideId = guideId
         self.name = name
         self.department = department
         self.highlighted = highlighted
         self.highlights = highlights
         self.score = score
+        self.matched = matched
     }
 
     
@@ -3715,7 +3745,8 @@ public struct FfiConverterTypeSearchHit: FfiConverterRustBuffer {
                 department: FfiConverterString.read(from: &buf), 
                 highlighted: FfiConverterString.read(from: &buf), 
                 highlights: FfiConverterSequenceTypeHighlight.read(from: &buf), 
-                score: FfiConverterDouble.read(from: &buf)
+                score: FfiConverterDouble.read(from: &buf), 
+                matched: FfiConverterTypeSearchMatch.read(from: &buf)
         )
     }
 
@@ -3726,6 +3757,7 @@ public struct FfiConverterTypeSearchHit: FfiConverterRustBuffer {
         FfiConverterString.write(value.highlighted, into: &buf)
         FfiConverterSequenceTypeHighlight.write(value.highlights, into: &buf)
         FfiConverterDouble.write(value.score, into: &buf)
+        FfiConverterTypeSearchMatch.write(value.matched, into: &buf)
     }
 }
 
@@ -4838,6 +4870,104 @@ public func FfiConverterTypeOutboxState_lower(_ value: OutboxState) -> RustBuffe
 
 
 /**
+ * How a search hit was found: the query's own words, a lexicon term
+ * (低保 → 最低生活保障), its pinyin (`hukou`, `hkqy`, a homophone slip), or,
+ * when nothing matched the whole query, as a closest alternative (show these
+ * as "did you mean").
+ */
+
+public enum SearchMatch: Equatable, Hashable {
+    
+    /**
+     * The query's own words.
+     */
+    case literal
+    /**
+     * A lexicon rewrite of the query.
+     */
+    case synonym
+    /**
+     * The query's pinyin.
+     */
+    case pinyin
+    /**
+     * A closest alternative: nothing matched the whole query.
+     */
+    case closest
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension SearchMatch: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSearchMatch: FfiConverterRustBuffer {
+    typealias SwiftType = SearchMatch
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SearchMatch {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .literal
+        
+        case 2: return .synonym
+        
+        case 3: return .pinyin
+        
+        case 4: return .closest
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: SearchMatch, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .literal:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .synonym:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .pinyin:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .closest:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSearchMatch_lift(_ buf: RustBuffer) throws -> SearchMatch {
+    return try FfiConverterTypeSearchMatch.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSearchMatch_lower(_ value: SearchMatch) -> RustBuffer {
+    return FfiConverterTypeSearchMatch.lower(value)
+}
+
+
+
+/**
  * How a presentation is shown.
  */
 
@@ -5925,6 +6055,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_zhangban_ffi_checksum_method_client_search() != 40916) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_zhangban_ffi_checksum_method_client_search_in() != 44083) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_zhangban_ffi_checksum_method_client_show() != 56583) {
