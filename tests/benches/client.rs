@@ -24,9 +24,7 @@ use rusqlite::{Connection, OpenFlags, params};
 use serde_json::{Value, json};
 use zhangban_core::client::catalog::CatalogReport;
 use zhangban_core::client::flush::new_client_id;
-use zhangban_core::client::{
-    Client, Clock, Draft, SoftwareKeystore, SyncListener, SyncProgress, SystemClock,
-};
+use zhangban_core::client::{Client, Draft, SyncListener, SyncProgress, SystemClock};
 use zhangban_core::guide::{FieldKind, Guide, demo_catalog};
 use zhangban_server::store::Store as _;
 use zhangban_server::store::sqlite::SqliteStore;
@@ -199,18 +197,6 @@ async fn server_with(n: usize, at: i64) -> (TestServer, Vec<Guide>) {
     (server, guides)
 }
 
-fn open_client(server: &TestServer, path: &Path) -> Client {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    Client::open(
-        path,
-        &server.url(),
-        vec![server.root.clone()],
-        clock,
-        Arc::new(SoftwareKeystore::beside(path).unwrap()),
-    )
-    .unwrap()
-}
-
 fn remove_db(path: &Path) {
     for suffix in ["", "-wal", "-shm"] {
         let mut p = path.as_os_str().to_owned();
@@ -337,7 +323,7 @@ struct Synced {
 /// One initial sync into a fresh store at `path` (opening it is not timed).
 async fn sync_fresh(server: &TestServer, path: &Path) -> Synced {
     remove_db(path);
-    let client = open_client(server, path);
+    let client = server.open_client(path, Arc::new(SystemClock));
     let clock = Arc::new(PageClock(std::sync::Mutex::new(Vec::new())));
     client.add_sync_listener(clock.clone());
     let start = Instant::now();
@@ -995,7 +981,7 @@ fn main() {
     report_sync(&plan, &sync_figures);
 
     // 2. Search on the first synced store.
-    let client = open_client(&server, &first);
+    let client = server.open_client(&first, Arc::new(SystemClock));
     let bare = bare_connection(&first);
     if !quick {
         let mut c = Criterion::default().configure_from_args();

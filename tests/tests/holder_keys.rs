@@ -13,21 +13,10 @@ use std::sync::Arc;
 
 use zhangban_core::client::api::ServerApi;
 use zhangban_core::client::session::legacy_key_dir;
-use zhangban_core::client::{Client, Clock as _, Draft, KeyHome, ManualClock, SoftwareKeystore};
+use zhangban_core::client::{Clock as _, Draft, KeyHome, ManualClock};
 use zhangban_core::credential::jose::b64e;
 use zhangban_core::credential::{HeldLicence, KeyPair};
 use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill, system_now};
-
-fn open(path: &std::path::Path, server: &TestServer, clock: Arc<ManualClock>) -> Client {
-    Client::open(
-        path,
-        &server.url(),
-        vec![server.root.clone()],
-        clock,
-        Arc::new(SoftwareKeystore::beside(path).unwrap()),
-    )
-    .unwrap()
-}
 
 #[cfg(unix)]
 fn mode(p: &std::path::Path) -> u32 {
@@ -47,7 +36,7 @@ async fn a_stored_ed25519_key_moves_out_of_the_database_and_the_device_reenrols_
     // A store as the previous version left it: enrolled with an Ed25519 key
     // kept in meta `device_key`, and a submission queued offline.
     let client_id = {
-        let c = open(&path, &server, clock.clone());
+        let c = server.open_client(&path, clock.clone());
         c.sync_catalog().await.unwrap();
         let api = ServerApi::new(&server.url()).unwrap();
         let out = api
@@ -92,7 +81,7 @@ async fn a_stored_ed25519_key_moves_out_of_the_database_and_the_device_reenrols_
     );
 
     // Opening it with this version migrates the key.
-    let phone = open(&path, &server, clock.clone());
+    let phone = server.open_client(&path, clock.clone());
     assert!(!phone.store().has_legacy_private_key().unwrap());
     let device = phone.device().unwrap();
     assert_eq!(device.home, KeyHome::LegacySoftware);

@@ -8,31 +8,20 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use zhangban_core::client::{Client, Clock as _, ManualClock, SoftwareKeystore};
+use zhangban_core::client::{Clock as _, ManualClock};
 use zhangban_core::inspection::qr::{Qr, read_png};
 use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, system_now};
-
-fn open(server: &TestServer, path: &std::path::Path, clock: Arc<ManualClock>) -> Client {
-    Client::open(
-        path,
-        &server.url(),
-        vec![server.root.clone()],
-        clock,
-        Arc::new(SoftwareKeystore::beside(path).unwrap()),
-    )
-    .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_phone_shows_a_licence_and_an_offline_inspector_verifies_it() {
     let mut server = TestServer::start_demo().await;
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(system_now()));
-    let phone = open(&server, &dir.path().join("phone.db"), clock.clone());
+    let phone = server.open_client(&dir.path().join("phone.db"), clock.clone());
     phone.enrol(DEMO_ACTIVATION_CODE).await.unwrap();
     phone.sync().await.unwrap();
     let inspector_db = dir.path().join("inspector.db");
-    let inspector = open(&server, &inspector_db, clock.clone());
+    let inspector = server.open_client(&inspector_db, clock.clone());
     let report = inspector.sync_trust().await.unwrap();
     assert_eq!(report.lists_updated, 3);
 
@@ -64,7 +53,7 @@ async fn a_phone_shows_a_licence_and_an_offline_inspector_verifies_it() {
     assert_eq!(v.trust_data_age_secs, Some(20));
     // A screenshot shown again, even after the inspector app restarts.
     drop(inspector);
-    let inspector = open(&server, &inspector_db, clock.clone());
+    let inspector = server.open_client(&inspector_db, clock.clone());
     let again = inspector.inspect(&scanned, None).unwrap();
     assert_eq!(again.code, "replayed", "{again:?}");
     // The inspector shows its own nonce; the phone answers with it.
