@@ -86,18 +86,7 @@ impl Fixture {
         let world = DemoWorld::new(&mut rng, WORLD_NOW);
         let held = HeldLicence::parse(&world.issue_typical_es256(42, &mut rng).unwrap()).unwrap();
         let frames: Vec<Vec<u8>> = (0..frames)
-            .map(|_| {
-                present_dynamic(
-                    &held,
-                    &DemoWorld::TYPICAL_DISCLOSED,
-                    &world.holder_p256,
-                    None,
-                    WORLD_NOW,
-                    &mut rng,
-                )
-                .unwrap()
-                .frame
-            })
+            .map(|_| typical_frame(&world, &held, &mut rng))
             .collect();
         let text = compact::decode(&frames[0]).unwrap();
         let issuer_jwt = raw(text.split('~').next().unwrap());
@@ -229,18 +218,23 @@ fn read_cost(png: &[u8]) -> (Duration, usize, String) {
     (t, peak, outcome)
 }
 
-fn hostile_report(world: &DemoWorld, held: &HeldLicence) {
-    let mut rng = StdRng::seed_from_u64(11);
-    let frame = present_dynamic(
+/// A fresh dynamic (亮证) frame of the typical licence: the typical fields
+/// disclosed, key-bound by the P-256 holder.
+fn typical_frame(world: &DemoWorld, held: &HeldLicence, rng: &mut StdRng) -> Vec<u8> {
+    present_dynamic(
         held,
         &DemoWorld::TYPICAL_DISCLOSED,
         &world.holder_p256,
         None,
         WORLD_NOW,
-        &mut rng,
+        rng,
     )
     .unwrap()
-    .frame;
+    .frame
+}
+
+fn hostile_report(world: &DemoWorld, held: &HeldLicence) {
+    let frame = typical_frame(world, held, &mut StdRng::seed_from_u64(11));
     let normal = Qr::new(&frame).unwrap().to_png(4);
     // Seeded noise (a hash of the position, seed 11).
     let noise = hostile::grey_png(1024, 1024, |x, y| {
