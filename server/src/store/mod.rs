@@ -7,6 +7,7 @@
 //! Methods are blocking; handlers call them through `spawn_blocking`. Every
 //! method that returns after a write has made it durable.
 
+pub mod operators;
 pub mod sqlite;
 
 use serde::{Deserialize, Serialize};
@@ -367,7 +368,7 @@ pub struct StatusListRow {
 }
 
 /// Everything the server persists.
-pub trait Store: Send + Sync + 'static {
+pub trait Store: operators::OperatorStore + Send + Sync + 'static {
     // -- catalog --
     /// Inserts or replaces a guide; returns its new sequence number. A guide
     /// whose checksum did not change is left alone (returns the old sequence).
@@ -446,6 +447,8 @@ pub trait Store: Send + Sync + 'static {
         note: Option<&str>,
         at: i64,
     ) -> StoreResult<StatusEvent>;
+    /// The guide a submission (by tracking number) was made for.
+    fn submission_guide(&self, tracking_number: &str) -> StoreResult<Option<String>>;
     /// The current state of a submission by tracking number.
     fn state_of(&self, tracking_number: &str) -> StoreResult<Option<String>>;
     /// Timeline events of a resident's submissions with `seq > since`.
