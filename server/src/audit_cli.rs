@@ -76,7 +76,10 @@ pub fn run(command: AuditCommand) -> ExitCode {
 fn open(dir: &Path) -> Result<SqliteStore, String> {
     let db = dir.join("zhangban.db");
     if !db.is_file() {
-        return Err(format!("{}: no database (is --data-dir right?)", db.display()));
+        return Err(format!(
+            "{}: no database (is --data-dir right?)",
+            db.display()
+        ));
     }
     SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))
 }

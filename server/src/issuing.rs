@@ -14,8 +14,8 @@ use zhangban_core::credential::{
 
 use crate::api::act::Act;
 use crate::error::{ApiError, ApiResult};
-use crate::store::operators::OperatorWrite;
 use crate::state::{SharedState, blocking};
+use crate::store::operators::OperatorWrite;
 use axum::http::StatusCode;
 
 use crate::store::{Device, Grant, WalletEntry};

@@ -255,7 +255,11 @@ mod tests {
         // An issuer id used as a department is not in scope.
         let reviewer = who(Role::Reviewer, &["urn:a"]);
         assert_eq!(
-            authorize(&reviewer, Action::TransitionSubmission, Target::Issuer("urn:a")),
+            authorize(
+                &reviewer,
+                Action::TransitionSubmission,
+                Target::Issuer("urn:a")
+            ),
             Err(Denial::OutOfScope)
         );
         assert_eq!(

@@ -177,7 +177,9 @@ impl AppState {
         // `operator-token`) is the bootstrap admin (ADR 0165).
         let bootstrap = store.ensure_bootstrap(&config.operator_token_hash, clock.now())?;
         if bootstrap == crate::store::operators::Bootstrap::Revoked {
-            tracing::warn!("the bootstrap operator was revoked: the operator-token file no longer works");
+            tracing::warn!(
+                "the bootstrap operator was revoked: the operator-token file no longer works"
+            );
         }
         let state = Self {
             limiters,

@@ -194,27 +194,48 @@ impl Server {
             .to_owned()
     }
 
-    /// An operator subcommand against this server (token from the data directory).
+    /// The token of the demo operator a subcommand needs (least privilege,
+    /// ADR 0165): licences → demo-issuer, guides → demo-publisher,
+    /// submissions → demo-reviewer; the rest → the bootstrap admin (the
+    /// data directory's `operator-token`).
+    fn token_for(&self, args: &[&str]) -> String {
+        let name = match args.first().copied() {
+            Some("licence") => "demo-issuer",
+            Some("guide") => "demo-publisher",
+            Some("submission") => "demo-reviewer",
+            _ => return self.token(),
+        };
+        std::fs::read_to_string(
+            self.data
+                .join("demo-operators")
+                .join(format!("{name}.token")),
+        )
+        .unwrap()
+        .trim()
+        .to_owned()
+    }
+
+    /// An operator subcommand against this server, as the operator whose
+    /// role it needs ([`Self::token_for`]; the bootstrap admin's token from
+    /// the data directory).
     fn cli(&self, args: &[&str]) -> Run {
+        self.cli_env(args, &[])
+    }
+
+    /// Like [`Self::cli`], with extra environment variables.
+    fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let token = self.token_for(args);
         let mut cmd = cli_command();
         cmd.args(args)
             .arg("--server")
             .arg(&self.base)
             .arg("--data-dir")
             .arg(&self.data);
-        Run::of(&mut cmd, &[&self.token()])
-    }
-
-    /// Like [`Self::cli`], with extra environment variables.
-    fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = cli_command();
-        cmd.args(args)
-            .arg("--server")
-            .arg(&self.base)
-            .arg("--data-dir")
-            .arg(&self.data)
-            .envs(env.iter().copied());
-        Run::of(&mut cmd, &[&self.token()])
+        if token != self.token() {
+            cmd.env("ZHANGBAN_OPERATOR_TOKEN", &token);
+        }
+        cmd.envs(env.iter().copied());
+        Run::of(&mut cmd, &[&self.token(), &token])
     }
 
     fn bundle_jws(&self) -> String {
@@ -697,8 +718,8 @@ fn resident_add_then_licence_issue_suspend_reinstate_revoke() {
     status_change("reinstate", "valid", 0);
     status_change("revoke", "revoked", 1);
 
-    // Typed errors: an unknown licence, an issuer this server holds no key for,
-    // claims the validator refuses.
+    // Typed errors: an unknown licence, an issuer outside the demo issuer's
+    // scope (one this server holds no key for either), claims the validator refuses.
     server
         .cli(&["licence", "revoke", "no-such-licence"])
         .api_error("not_found");
@@ -713,7 +734,7 @@ fn resident_add_then_licence_issue_suspend_reinstate_revoke() {
             "--claims",
             s(&claims_path),
         ])
-        .api_error("not_found");
+        .api_error("out_of_scope");
     let bad_claims = dir.path("bad-claims.json");
     write_json(&bad_claims, &json!({"licence_name": "营业执照"}));
     server
@@ -903,14 +924,16 @@ fn operator_token_sources_and_a_wrong_token() {
     let token = server.token();
     let wrong = "wrong-token-0123456789";
     let data = s(&server.data).to_owned();
-    // `guide withdraw` of a guide that does not exist: a 404 once authenticated.
+    // `operator revoke` of an operator that does not exist (the bootstrap
+    // admin's command): a 404 once authenticated.
     let withdraw_unknown = |env: &[(&str, &str)], args: &[&str]| {
         let mut cmd = cli_command();
         cmd.envs(env.iter().copied())
             .args([
-                "guide",
-                "withdraw",
-                "no-such-guide",
+                "operator",
+                "revoke",
+                "--name",
+                "no-such-operator",
                 "--server",
                 &server.base,
             ])
@@ -935,9 +958,10 @@ fn operator_token_sources_and_a_wrong_token() {
     // ZHANGBAN_SERVER names the server when --server is absent.
     Run::of(
         cli_command().env("ZHANGBAN_SERVER", &server.base).args([
-            "guide",
-            "withdraw",
-            "no-such-guide",
+            "operator",
+            "revoke",
+            "--name",
+            "no-such-operator",
             "--data-dir",
             &data,
         ]),
@@ -946,17 +970,20 @@ fn operator_token_sources_and_a_wrong_token() {
     .api_error("not_found");
 
     // Path segments are percent-encoded (a `/` in an id stays inside the
-    // segment: the guide route answers, not the router's fallback), and a
+    // segment: the operator route answers, not the router's fallback), and a
     // path prefix of --server is kept.
     let encoded = withdraw_unknown(&[], &["--operator-token", &token]);
     assert!(
-        encoded.stderr.contains("not_found: not found"),
+        encoded
+            .stderr
+            .contains("not_found: no such active operator"),
         "{encoded:?}"
     );
     let slash = Run::of(
         cli_command().args([
-            "guide",
-            "withdraw",
+            "operator",
+            "revoke",
+            "--name",
             "a/b c",
             "--server",
             &server.base,
@@ -966,12 +993,16 @@ fn operator_token_sources_and_a_wrong_token() {
         &[&token],
     );
     slash.api_error("not_found");
-    assert!(slash.stderr.contains("not_found: not found"), "{slash:?}");
+    assert!(
+        slash.stderr.contains("not_found: no such active operator"),
+        "{slash:?}"
+    );
     let prefixed = Run::of(
         cli_command().args([
-            "guide",
-            "withdraw",
-            "no-such-guide",
+            "operator",
+            "revoke",
+            "--name",
+            "no-such-operator",
             "--server",
             &format!("{}/prefix/", server.base),
             "--data-dir",
@@ -986,8 +1017,9 @@ fn operator_token_sources_and_a_wrong_token() {
     );
     Run::of(
         cli_command().args([
-            "guide",
-            "withdraw",
+            "operator",
+            "revoke",
+            "--name",
             "x",
             "--server",
             "ftp://127.0.0.1/",
@@ -1008,8 +1040,9 @@ fn operator_token_sources_and_a_wrong_token() {
     let gone = format!("http://127.0.0.1:{}", free_port());
     Run::of(
         cli_command().args([
-            "guide",
-            "withdraw",
+            "operator",
+            "revoke",
+            "--name",
             "x",
             "--server",
             &gone,

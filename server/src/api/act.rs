@@ -76,7 +76,11 @@ impl Act {
         blocking(state, move |s| s.audited(&entry, OperatorWrite::None)).await?;
         self.recorded = true;
         tracing::info!(actor = %self.who.name, action = self.action.as_str(), code = denial.code(), "operator refused");
-        Err(ApiError::new(StatusCode::FORBIDDEN, denial.code(), denial.to_string()))
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            denial.code(),
+            denial.to_string(),
+        ))
     }
 
     /// The action's decisive write, committed with its `ok` audit row.
@@ -105,7 +109,10 @@ impl Act {
             (Ok(_), Err(e)) => Err(e),
             (Err(e), Ok(_)) => Err(e),
             (Err(e), Err(audit)) => {
-                tracing::error!(code = audit.code, "could not audit a failed operator action");
+                tracing::error!(
+                    code = audit.code,
+                    "could not audit a failed operator action"
+                );
                 Err(e)
             }
         }

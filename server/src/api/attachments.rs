@@ -40,9 +40,9 @@ use sha2::{Digest as _, Sha256};
 use super::act::Act;
 use super::auth::{Operator, Resident};
 use super::operator::allow_reviewer;
-use crate::roles::Action;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
+use crate::roles::Action;
 use crate::state::{SharedState, blocking, sha256_hex};
 use crate::store::{AttachmentLink, ChunkOutcome, ChunkVerdict, Upload, UploadStart};
 
@@ -406,7 +406,8 @@ pub async fn submission_content(
     ApiPath((tracking, sha256)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
     let mut act = Act::new(op, Action::ReadSubmissionAttachments);
-    act.target("submission", &tracking).target("sha256", &sha256);
+    act.target("submission", &tracking)
+        .target("sha256", &sha256);
     let result = async {
         allow_reviewer(&state, &mut act, &tracking).await?;
         content_of(&state, tracking, sha256).await

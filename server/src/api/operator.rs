@@ -20,8 +20,8 @@ use crate::activation;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiText};
 use crate::issuing;
-use crate::state::{SharedState, blocking};
 use crate::roles::{Action, Target};
+use crate::state::{SharedState, blocking};
 use crate::store::operators::{OperatorWrite, ResidentActivation, Written};
 use crate::store::{StatusEvent, WalletEntry};
 
@@ -153,7 +153,9 @@ async fn publish_guide(
         body,
     };
     let Written::Seq(seq) = act.write(state, write).await? else {
-        return Err(ApiError::internal("publishing a guide returned no sequence"));
+        return Err(ApiError::internal(
+            "publishing a guide returned no sequence",
+        ));
     };
     state.guides.remove(&id);
     Ok(Json(PublishedGuide { id, seq, checksum }))
@@ -183,7 +185,9 @@ async fn withdraw_guide(state: &SharedState, act: &mut Act, id: String) -> ApiRe
         .write(state, OperatorWrite::DeleteGuide { id: id.clone() })
         .await?
     else {
-        return Err(ApiError::internal("withdrawing a guide returned no sequence"));
+        return Err(ApiError::internal(
+            "withdrawing a guide returned no sequence",
+        ));
     };
     state.guides.remove(&id);
     Ok(Json(json!({"id": id, "seq": seq, "deleted": true})))
@@ -302,8 +306,15 @@ async fn publish_trust_bundle(
     let version = bundle.version();
     act.target("version", version.to_string());
     let now = state.clock.now();
-    act.write(state, OperatorWrite::PutTrustBundle { version, jws, at: now })
-        .await?;
+    act.write(
+        state,
+        OperatorWrite::PutTrustBundle {
+            version,
+            jws,
+            at: now,
+        },
+    )
+    .await?;
     state.reload_trust()?;
     issuing::ensure_status_lists(state).await?;
     Ok(Json(json!({"version": version})))
@@ -442,7 +453,8 @@ pub async fn transition(
     ApiJson(t): ApiJson<Transition>,
 ) -> ApiResult<Json<StatusEvent>> {
     let mut act = Act::new(op, Action::TransitionSubmission);
-    act.target("submission", &tracking).target("state", &t.state);
+    act.target("submission", &tracking)
+        .target("state", &t.state);
     let result = transition_in(&state, &mut act, tracking, t).await;
     act.settle(&state, result).await
 }

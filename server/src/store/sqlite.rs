@@ -438,7 +438,9 @@ fn put_guide_in(conn: &Connection, id: &str, checksum: &str, body: &str) -> Stor
 
 fn delete_guide_in(c: &Connection, id: &str) -> StoreResult<u64> {
     let live: Option<i64> = c
-        .query_row("SELECT deleted FROM guides WHERE id = ?1", [id], |r| r.get(0))
+        .query_row("SELECT deleted FROM guides WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
         .optional()?;
     if live != Some(0) {
         return Err(StoreError::NotFound);

@@ -242,24 +242,21 @@ impl OperatorStore for SqliteStore {
             )?;
             let limit = f.limit.map_or(-1, i64::from);
             let mut rows = stmt
-                .query_map(
-                    params![f.actor, f.action, f.since, f.until, limit],
-                    |r| {
-                        Ok(AuditRow {
-                            seq: super::to_u64(r.get(0)?),
-                            entry: AuditEntry {
-                                at: r.get(1)?,
-                                actor: r.get(2)?,
-                                role: r.get(3)?,
-                                action: r.get(4)?,
-                                target: r.get(5)?,
-                                outcome: r.get(6)?,
-                            },
-                            prev: r.get(7)?,
-                            hash: r.get(8)?,
-                        })
-                    },
-                )?
+                .query_map(params![f.actor, f.action, f.since, f.until, limit], |r| {
+                    Ok(AuditRow {
+                        seq: super::to_u64(r.get(0)?),
+                        entry: AuditEntry {
+                            at: r.get(1)?,
+                            actor: r.get(2)?,
+                            role: r.get(3)?,
+                            action: r.get(4)?,
+                            target: r.get(5)?,
+                            outcome: r.get(6)?,
+                        },
+                        prev: r.get(7)?,
+                        hash: r.get(8)?,
+                    })
+                })?
                 .collect::<Result<Vec<_>, _>>()?;
             rows.reverse();
             Ok(rows)
