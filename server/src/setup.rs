@@ -307,7 +307,8 @@ pub fn demo(dir: &Path, store: &dyn Store, now: i64) -> Result<bool, SetupError>
         &dir.join("root.key.json"),
         &world.root.to_private_jwk().to_string(),
     )?;
-    std::fs::write(&root_pub, world.root.public().to_jwk().to_string()).map_err(io(&root_pub))?;
+    // Public, but every file of the directory is owner-only (ADR 0168).
+    write_secret(&root_pub, &world.root.public().to_jwk().to_string())?;
     for (spec, issuer) in ISSUERS.iter().zip(&world.issuers) {
         let file =
             json!({"issuer_id": spec.id, "name": spec.name, "key": issuer.key().to_private_jwk()});
