@@ -13,7 +13,7 @@
 //!
 //! The directory is 0700 and every file in it 0600 (the database with its
 //! WAL and shared-memory files too): an existing directory is tightened
-//! when it is opened (ADR 0168).
+//! when it is opened (ADR 0167).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -150,7 +150,7 @@ fn create_private_file(path: &Path) -> Result<(), SetupError> {
     tighten(path)
 }
 
-/// Tightens every file the data directory holds (ADR 0168): the database
+/// Tightens every file the data directory holds (ADR 0167): the database
 /// and its `-wal` / `-shm`, the secrets, the issuer keys, the demo tokens.
 fn tighten_all(dir: &Path) -> Result<(), SetupError> {
     for name in [
@@ -307,7 +307,7 @@ pub fn demo(dir: &Path, store: &dyn Store, now: i64) -> Result<bool, SetupError>
         &dir.join("root.key.json"),
         &world.root.to_private_jwk().to_string(),
     )?;
-    // Public, but every file of the directory is owner-only (ADR 0168).
+    // Public, but every file of the directory is owner-only (ADR 0167).
     write_secret(&root_pub, &world.root.public().to_jwk().to_string())?;
     for (spec, issuer) in ISSUERS.iter().zip(&world.issuers) {
         let file =

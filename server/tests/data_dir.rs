@@ -1,4 +1,4 @@
-//! The data directory is the operator's alone (ADR 0168): 0700, and the
+//! The data directory is the operator's alone (ADR 0167): 0700, and the
 //! database (with its WAL and shared-memory files), the secrets, the keys
 //! and the demo tokens 0600 — on a fresh directory, and on one an older
 //! version left world-readable.
