@@ -226,3 +226,41 @@ fn an_action_and_its_row_commit_together_or_not_at_all() {
     assert_eq!(count(), 1);
     assert!(d.store.guide("g1").unwrap().is_some());
 }
+
+#[test]
+fn migration_6_records_the_department_of_older_submissions() {
+    use zhangban_server::store::sqlite::{MIGRATIONS, SqliteStore};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zhangban.db");
+    {
+        let c = Connection::open(&path).unwrap();
+        for sql in MIGRATIONS.iter().take(5) {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", 5).unwrap();
+        c.execute_batch(
+            r#"INSERT INTO guides VALUES ('g1', 1, 'c', '{"department_code":"D-1"}', 0);
+               INSERT INTO guides VALUES ('g2', 2, '', NULL, 1);
+               INSERT INTO submission_dedupe VALUES ('s1', 'r', 'h', '{}', 0);
+               INSERT INTO submission_dedupe VALUES ('s2', 'r', 'h', '{}', 0);
+               INSERT INTO submissions VALUES ('s1', 'r', 'd', 'g1', 1, '{}', 'T1', 'submitted', 0);
+               INSERT INTO submissions VALUES ('s2', 'r', 'd', 'g2', 1, '{}', 'T2', 'submitted', 0);"#,
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap() as usize, MIGRATIONS.len());
+    assert_eq!(
+        store.submission_department("T1").unwrap().as_deref(),
+        Some("D-1")
+    );
+    // Its guide already withdrawn: no department, so no reviewer in scope.
+    assert_eq!(
+        store.submission_department("T2").unwrap().as_deref(),
+        Some("")
+    );
+    assert_eq!(store.submission_department("T3").unwrap(), None);
+    // The audit trail starts empty and the operators table exists.
+    assert!(store.audit_log(&Default::default()).unwrap().is_empty());
+    assert!(store.operators().unwrap().is_empty());
+}

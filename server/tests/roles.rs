@@ -544,3 +544,39 @@ async fn the_last_admin_cannot_be_revoked_and_a_publisher_cannot_take_over_a_gui
     let v = expect_error(resp, StatusCode::FORBIDDEN, "out_of_scope").await;
     assert!(v.to_string().contains("scope"), "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submission_stays_with_the_department_it_was_made_to() {
+    let s = TestServer::start().await;
+    let guide = plain_guide();
+    let dept = guide.department_code.clone();
+    let reviewer = create_operator(&s, "only-here", "reviewer", &[&dept]).await;
+    let (_, dev) = s.resident_with_device().await;
+    let cid = s.client_id();
+    let resp = s.submit(&dev, &cid, &s.body(guide, &[])).await;
+    let v: Value = resp.json().await.unwrap();
+    let tracking = v["tracking_number"].as_str().unwrap().to_owned();
+    // The guide is withdrawn after the submission was made.
+    let resp = s
+        .op(Method::DELETE, &format!("/v1/operator/guides/{}", guide.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let resp = s
+        .req(
+            Method::POST,
+            &format!("/v1/operator/submissions/{tracking}/transition"),
+        )
+        .bearer_auth(&reviewer)
+        .json(&json!({"state": "accepted"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "{}",
+        resp.text().await.unwrap()
+    );
+}

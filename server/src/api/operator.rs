@@ -464,14 +464,11 @@ pub async fn transition(
 pub async fn allow_reviewer(state: &SharedState, act: &mut Act, tracking: &str) -> ApiResult<()> {
     act.allow(state, Target::Unscoped).await?;
     let tr = tracking.to_owned();
-    let guide_id = blocking(state, move |s| s.submission_guide(&tr))
+    // The department recorded when the submission was made: republishing
+    // or withdrawing its guide later moves no submission between reviewers.
+    let department = blocking(state, move |s| s.submission_department(&tr))
         .await?
         .ok_or_else(|| ApiError::not_found("no such submission"))?;
-    // A submission of a withdrawn guide has no department any more: no
-    // reviewer is in scope for it (an empty code matches no scope; ADR 0165).
-    let department = stored_department(state, &guide_id)
-        .await?
-        .unwrap_or_default();
     act.target("department", &department);
     act.allow(state, Target::Department(&department)).await
 }

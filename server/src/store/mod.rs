@@ -172,6 +172,8 @@ pub struct NewSubmission {
     pub request_hash: String,
     /// Area code used as the tracking-number prefix.
     pub area_code: String,
+    /// The guide's department code (a reviewer's scope, ADR 0165).
+    pub department_code: String,
     /// Acceptance time.
     pub at: i64,
     /// The attachments the values reference, one per attachment field;
@@ -447,8 +449,9 @@ pub trait Store: operators::OperatorStore + Send + Sync + 'static {
         note: Option<&str>,
         at: i64,
     ) -> StoreResult<StatusEvent>;
-    /// The guide a submission (by tracking number) was made for.
-    fn submission_guide(&self, tracking_number: &str) -> StoreResult<Option<String>>;
+    /// The department a submission (by tracking number) was made to: its
+    /// guide's department code when it was submitted.
+    fn submission_department(&self, tracking_number: &str) -> StoreResult<Option<String>>;
     /// The current state of a submission by tracking number.
     fn state_of(&self, tracking_number: &str) -> StoreResult<Option<String>>;
     /// Timeline events of a resident's submissions with `seq > since`.

@@ -146,7 +146,9 @@ const MIGRATION_5: &str = "
 /// Migration 6: named operators with one role and their scopes (ADR 0165),
 /// found by the SHA-256 of their token; and the hash-chained audit trail
 /// (ADR 0166). Names are never reused (a revoked operator keeps its row), so
-/// an audit row's actor names one operator for good.
+/// an audit row's actor names one operator for good. A submission records
+/// its guide's department when it is made (a reviewer's scope), filled in
+/// for older submissions from their guide where it is still published.
 const MIGRATION_6: &str = "
     CREATE TABLE operators (
         name TEXT PRIMARY KEY, role TEXT NOT NULL, scopes TEXT NOT NULL,
@@ -158,6 +160,10 @@ const MIGRATION_6: &str = "
     CREATE INDEX audit_actor ON audit(actor, seq);
     CREATE INDEX audit_action ON audit(action, seq);
     CREATE INDEX audit_at ON audit(at);
+    ALTER TABLE submissions ADD COLUMN department_code TEXT NOT NULL DEFAULT '';
+    UPDATE submissions SET department_code = COALESCE(
+        (SELECT json_extract(g.body, '$.department_code') FROM guides g
+         WHERE g.id = submissions.guide_id AND g.deleted = 0), '');
 ";
 
 /// How many read connections a file database gets (WAL lets them read while
@@ -865,10 +871,10 @@ impl Store for SqliteStore {
             .execute(params![s.client_id, s.resident_id, s.request_hash, receipt_json, s.at])?;
             c.prepare_cached(
                 "INSERT INTO submissions(client_id, resident_id, device_id, guide_id, form_version, body,
-                     tracking_number, state, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'submitted', ?8)",
+                     tracking_number, state, created_at, department_code)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'submitted', ?8, ?9)",
             )?
-            .execute(params![s.client_id, s.resident_id, s.device_id, s.guide_id, s.form_version, s.body, tracking_number, s.at])?;
+            .execute(params![s.client_id, s.resident_id, s.device_id, s.guide_id, s.form_version, s.body, tracking_number, s.at, s.department_code])?;
             for a in &s.attachments {
                 let complete = upload_row(c, &s.resident_id, &a.sha256)?
                     .is_some_and(|u| u.complete && u.size == a.size);
@@ -957,11 +963,11 @@ impl Store for SqliteStore {
         self.write(move |c| transition_in(c, tracking_number, &from, state, note, at))
     }
 
-    fn submission_guide(&self, tracking_number: &str) -> StoreResult<Option<String>> {
+    fn submission_department(&self, tracking_number: &str) -> StoreResult<Option<String>> {
         let tracking_number = owned(tracking_number);
         self.read(move |c| {
             Ok(c.query_row(
-                "SELECT guide_id FROM submissions WHERE tracking_number = ?1",
+                "SELECT department_code FROM submissions WHERE tracking_number = ?1",
                 [&tracking_number],
                 |r| r.get(0),
             )
