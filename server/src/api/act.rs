@@ -20,6 +20,9 @@ use crate::roles::{self, Action, Principal, Target};
 use crate::state::{SharedState, blocking};
 use crate::store::operators::{OperatorWrite, Written};
 
+/// The longest target id kept in an audit row (characters).
+pub const MAX_TARGET_CHARS: usize = 256;
+
 /// An operator action in progress.
 #[derive(Debug)]
 pub struct Act {
@@ -47,8 +50,11 @@ impl Act {
     }
 
     /// Names a target id for the audit row (ids only, no personal data).
+    /// Values are cut at [`MAX_TARGET_CHARS`]: a refused or failed request
+    /// may carry an id no valid target has, and rows stay bounded.
     pub fn target(&mut self, key: &'static str, value: impl Into<String>) -> &mut Self {
-        self.target.insert(key, value.into());
+        let value: String = value.into().chars().take(MAX_TARGET_CHARS).collect();
+        self.target.insert(key, value);
         self
     }
 
