@@ -980,7 +980,7 @@ async fn report_bytes(
     for g in &changed {
         let resp = http
             .put(format!("{}/v1/operator/guides/{}", server.url(), g.id))
-            .bearer_auth(&server.operator_token)
+            .bearer_auth(server.operator_token_for("/v1/operator/guides"))
             .json(g)
             .send()
             .await

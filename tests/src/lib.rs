@@ -65,6 +65,30 @@ impl TestServer {
         s
     }
 
+    /// The token of the demo operator whose role an operator path needs
+    /// (least privilege, ADR 0165): guides → `demo-publisher`, licences →
+    /// `demo-issuer`, submissions → `demo-reviewer`; anything else → the
+    /// bootstrap admin ([`Self::operator_token`]).
+    pub fn operator_token_for(&self, path: &str) -> String {
+        let name = if path.contains("/v1/operator/guides") {
+            "demo-publisher"
+        } else if path.contains("/v1/operator/licences") {
+            "demo-issuer"
+        } else if path.contains("/v1/operator/submissions") {
+            "demo-reviewer"
+        } else {
+            return self.operator_token.clone();
+        };
+        let file = self
+            .dir
+            .join(setup::DEMO_OPERATORS_DIR)
+            .join(format!("{name}.token"));
+        std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+            .trim()
+            .to_owned()
+    }
+
     /// `http://<addr>`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

@@ -367,7 +367,7 @@ async fn attachments_upload_in_resumable_chunks_through_a_hostile_proxy() {
                 "{}/v1/operator/submissions/{tracking}/attachments",
                 server.url()
             ))
-            .bearer_auth(&server.operator_token)
+            .bearer_auth(server.operator_token_for("/v1/operator/submissions"))
             .send()
             .await
             .unwrap()
@@ -384,7 +384,7 @@ async fn attachments_upload_in_resumable_chunks_through_a_hostile_proxy() {
                     "{}/v1/operator/submissions/{tracking}/attachments/{sha}",
                     server.url()
                 ))
-                .bearer_auth(&server.operator_token)
+                .bearer_auth(server.operator_token_for("/v1/operator/submissions"))
                 .send()
                 .await
                 .unwrap()

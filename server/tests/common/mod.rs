@@ -33,11 +33,70 @@ use zhangban_server::clock::{Clock as _, ManualClock};
 use zhangban_server::issuing;
 use zhangban_server::setup;
 use zhangban_server::state::{AppState, Config, SharedState, sha256_hex};
-use zhangban_server::store::Store as _;
+use zhangban_server::store::Store;
 use zhangban_server::store::sqlite::SqliteStore;
 
-/// The operator token every test server accepts.
+/// The bootstrap admin's token every test server accepts.
 pub const OPERATOR_TOKEN: &str = "test-operator-token";
+/// An issuer of the three demo issuers.
+pub const ISSUER_TOKEN: &str = "zbo_test-issuer-token";
+/// A reviewer of every department of the catalog.
+pub const REVIEWER_TOKEN: &str = "zbo_test-reviewer-token";
+/// A publisher of every department of the catalog.
+pub const PUBLISHER_TOKEN: &str = "zbo_test-publisher-token";
+
+/// The operator whose role an operator path needs (least privilege, ADR
+/// 0165): guides → the publisher, licences → the issuer, submissions → the
+/// reviewer, the rest (residents, trust bundle, operators) → the bootstrap admin.
+pub fn token_for(path: &str) -> &'static str {
+    if path.starts_with("/v1/operator/guides") {
+        PUBLISHER_TOKEN
+    } else if path.starts_with("/v1/operator/licences") {
+        ISSUER_TOKEN
+    } else if path.starts_with("/v1/operator/submissions") {
+        REVIEWER_TOKEN
+    } else {
+        OPERATOR_TOKEN
+    }
+}
+
+/// Every department code of the fixture.
+pub fn departments() -> Vec<String> {
+    let mut d: Vec<String> = catalog()
+        .iter()
+        .map(|g| g.department_code.clone())
+        .collect();
+    d.sort();
+    d.dedup();
+    d
+}
+
+/// Adds an operator with a known token straight to the store (as the
+/// data directory's setup would), audited as `setup`.
+pub fn add_operator(store: &dyn Store, name: &str, role: &str, scopes: Vec<String>, token: &str) {
+    use zhangban_server::audit::AuditEntry;
+    use zhangban_server::store::operators::{NewOperator, OperatorWrite};
+    let entry = AuditEntry {
+        at: T0,
+        actor: "setup".into(),
+        role: "setup".into(),
+        action: "operator.add".into(),
+        target: json!({"operator": name, "role": role}).to_string(),
+        outcome: "ok".into(),
+    };
+    store
+        .audited(
+            &entry,
+            OperatorWrite::PutOperator(NewOperator {
+                name: name.into(),
+                role: role.into(),
+                scopes,
+                token_hash: sha256_hex(token.as_bytes()),
+                created_at: T0,
+            }),
+        )
+        .unwrap();
+}
 
 /// The time every test server starts at: 2026-03-31 23:33:20 UTC.
 pub const T0: i64 = 1_775_000_000;
@@ -203,6 +262,20 @@ impl TestServer {
             .unwrap(),
         );
         issuing::ensure_status_lists(&state).await.unwrap();
+        let issuers = ISSUERS.iter().map(|i| i.id.to_owned()).collect();
+        add_operator(
+            state.store.as_ref(),
+            "test-issuer",
+            "issuer",
+            issuers,
+            ISSUER_TOKEN,
+        );
+        for (name, role, token) in [
+            ("test-reviewer", "reviewer", REVIEWER_TOKEN),
+            ("test-publisher", "publisher", PUBLISHER_TOKEN),
+        ] {
+            add_operator(state.store.as_ref(), name, role, departments(), token);
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = api::router(state.clone())
@@ -275,9 +348,10 @@ impl TestServer {
         self.req(method, path).bearer_auth(&dev.token)
     }
 
-    /// A request with the operator token.
+    /// A request with the token of the operator whose role the path needs
+    /// ([`token_for`]).
     pub fn op(&self, method: Method, path: &str) -> RequestBuilder {
-        self.req(method, path).bearer_auth(OPERATOR_TOKEN)
+        self.req(method, path).bearer_auth(token_for(path))
     }
 
     /// Registers a resident with an activation code.
