@@ -4,6 +4,7 @@
 //! No FFI and no platform code lives here; `zhangban-ffi` wraps it for
 //! Android and iOS.
 
+pub mod bundle;
 pub mod calendar;
 #[cfg(feature = "client")]
 pub mod client;
