@@ -13,6 +13,11 @@
 //! the application reached a final state; and once more after the
 //! department answered the case a 差评 opened.
 
+mod case;
+pub mod stats;
+
+pub use case::{CaseError, RectificationCase};
+
 use serde::{Deserialize, Serialize};
 
 /// The most characters of a comment or a reason.
