@@ -1,5 +1,6 @@
 //! The inspector's [`Inspector`]: offline verification of a scanned licence.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use zhangban_core::client::Client as CoreClient;
@@ -7,7 +8,7 @@ use zhangban_core::client::Client as CoreClient;
 use crate::client::open_core;
 use crate::error::ZhangbanError;
 use crate::records::Verdict;
-use crate::runtime::run;
+use crate::runtime::{run, runtime};
 
 /// Verifies scanned licences offline against the device's trust data (the
 /// trust bundle and status lists last synced), remembering nonces so that a
@@ -33,13 +34,19 @@ impl Inspector {
         server_url: String,
         root_jwk_json: String,
     ) -> Result<Arc<Self>, ZhangbanError> {
-        Ok(Arc::new(Self::over(open_core(
+        // An inspector keeps no personal data: the software data key file
+        // beside its store suffices (it seals nothing worth a hardware key).
+        let data_keys = zhangban_core::client::SoftwareDataKeyStore::beside(Path::new(&store_path))
+            .map_err(|_| ZhangbanError::Store)?;
+        let inner = runtime()?.block_on(open_core(
             &store_path,
             &server_url,
             &root_jwk_json,
             // An inspector never signs.
             Arc::new(zhangban_core::client::keystore::NoKeystore),
-        )?)))
+            Arc::new(data_keys),
+        ))?;
+        Ok(Arc::new(Self::over(inner)))
     }
 
     /// Fetches trust data (bundle and status lists); returns the bundle

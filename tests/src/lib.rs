@@ -71,22 +71,26 @@ impl TestServer {
     }
 
     /// A phone's client core against this server: its store at `path`, the
-    /// server's pinned root, `clock`, and the software keystore beside the
-    /// store.
-    pub fn open_client(
+    /// server's pinned root, `clock`, and the software keystore and data key
+    /// beside the store.
+    pub async fn open_client(
         &self,
         path: &Path,
         clock: Arc<dyn zhangban_core::client::Clock>,
     ) -> zhangban_core::client::Client {
         let keystore = zhangban_core::client::SoftwareKeystore::beside(path)
             .unwrap_or_else(|e| panic!("software keystore beside {}: {e}", path.display()));
+        let data_keys = zhangban_core::client::SoftwareDataKeyStore::beside(path)
+            .unwrap_or_else(|e| panic!("software data key beside {}: {e}", path.display()));
         zhangban_core::client::Client::open(
             path,
             &self.url(),
             vec![self.root.clone()],
             clock,
             Arc::new(keystore),
+            Arc::new(data_keys),
         )
+        .await
         .unwrap_or_else(|e| panic!("open the client store {}: {e}", path.display()))
     }
 

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
-use zhangban_core::client::{Client, ClientStore, Draft, ManualClock, SoftwareKeystore};
+use zhangban_core::client::{
+    Client, ClientStore, Draft, ManualClock, SoftwareDataKeyStore, SoftwareKeystore,
+};
 use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill, fillable_guides, system_now};
 
 /// The `zhangban` binary cargo built next to this test (`cargo test
@@ -66,7 +68,9 @@ async fn queue_batch(store_path: &Path, server: &TestServer, from: usize, count:
         vec![server.root.clone()],
         clock,
         Arc::new(SoftwareKeystore::beside(store_path).unwrap()),
+        Arc::new(SoftwareDataKeyStore::beside(store_path).unwrap()),
     )
+    .await
     .unwrap();
     if client.device().is_err() {
         client.enrol(DEMO_ACTIVATION_CODE).await.unwrap();

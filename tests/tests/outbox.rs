@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use zhangban_core::client::{
-    Client, ClientStore, Draft, ManualClock, OutboxEntry, SoftwareKeystore,
+    Client, ClientStore, Draft, ManualClock, OutboxEntry, SoftwareDataKeyStore, SoftwareKeystore,
 };
 use zhangban_core::outbox::OutboxState;
 use zhangban_tests::proxy::{FaultPlan, FaultProxy};
@@ -31,7 +31,9 @@ async fn phone(server: &TestServer, url: &str) -> Phone {
         vec![server.root.clone()],
         clock.clone(),
         Arc::new(SoftwareKeystore::beside(&dir.path().join("phone.db")).unwrap()),
+        Arc::new(SoftwareDataKeyStore::beside(&dir.path().join("phone.db")).unwrap()),
     )
+    .await
     .unwrap();
     client.enrol(DEMO_ACTIVATION_CODE).await.unwrap();
     let report = client.sync().await.unwrap();
