@@ -283,6 +283,19 @@ pub fn fillable_guides(
         .collect()
 }
 
+/// Like [`fillable_guides`], from a store's cached catalog.
+pub fn fillable_guides_in(
+    store: &zhangban_core::client::ClientStore,
+    now: i64,
+) -> Vec<zhangban_core::guide::Guide> {
+    zhangban_core::guide::demo_catalog(setup::FIXTURE, now)
+        .unwrap()
+        .into_iter()
+        .filter_map(|g| store.guide(&g.id).ok().flatten())
+        .filter(|g| fill(g, now).is_some())
+        .collect()
+}
+
 /// The system clock now, in Unix seconds.
 pub fn system_now() -> i64 {
     chrono_now()
