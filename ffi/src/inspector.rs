@@ -8,7 +8,7 @@ use zhangban_core::client::Client as CoreClient;
 use crate::client::open_core;
 use crate::error::ZhangbanError;
 use crate::records::Verdict;
-use crate::runtime::{run, runtime};
+use crate::runtime::run;
 
 /// Verifies scanned licences offline against the device's trust data (the
 /// trust bundle and status lists last synced), remembering nonces so that a
@@ -29,7 +29,7 @@ impl Inspector {
     /// Opens an inspector device's store (its trust data and replay cache)
     /// for the server at `server_url`, trusting the pinned root key.
     #[uniffi::constructor]
-    pub fn open(
+    pub async fn open(
         store_path: String,
         server_url: String,
         root_jwk_json: String,
@@ -38,14 +38,18 @@ impl Inspector {
         // beside its store suffices (it seals nothing worth a hardware key).
         let data_keys = zhangban_core::client::SoftwareDataKeyStore::beside(Path::new(&store_path))
             .map_err(|_| ZhangbanError::Store)?;
-        let inner = runtime()?.block_on(open_core(
-            &store_path,
-            &server_url,
-            &root_jwk_json,
-            // An inspector never signs.
-            Arc::new(zhangban_core::client::keystore::NoKeystore),
-            Arc::new(data_keys),
-        ))?;
+        let inner = run(async move {
+            open_core(
+                &store_path,
+                &server_url,
+                &root_jwk_json,
+                // An inspector never signs.
+                Arc::new(zhangban_core::client::keystore::NoKeystore),
+                Arc::new(data_keys),
+            )
+            .await
+        })
+        .await?;
         Ok(Arc::new(Self::over(inner)))
     }
 

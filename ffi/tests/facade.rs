@@ -238,6 +238,7 @@ async fn phone_and_inspector_through_the_facade() {
         server.url(),
         root_jwk(&server),
     )
+    .await
     .unwrap();
     assert!(device.sync_trust().await.unwrap().is_some());
     let fresh = client

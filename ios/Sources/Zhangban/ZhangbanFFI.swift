@@ -2107,15 +2107,19 @@ open class Inspector: InspectorProtocol, @unchecked Sendable {
      * Opens an inspector device's store (its trust data and replay cache)
      * for the server at `server_url`, trusting the pinned root key.
      */
-public static func `open`(storePath: String, serverUrl: String, rootJwkJson: String)throws  -> Inspector  {
-    return try  FfiConverterTypeInspector_lift(try rustCallWithError(FfiConverterTypeZhangbanError_lift) {
-        uniffiCallStatus in
-    uniffi_zhangban_ffi_fn_constructor_inspector_open(
-        FfiConverterString.lower(storePath),
-        FfiConverterString.lower(serverUrl),
-        FfiConverterString.lower(rootJwkJson),uniffiCallStatus
-    )
-})
+public static func `open`(storePath: String, serverUrl: String, rootJwkJson: String)async throws  -> Inspector  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_zhangban_ffi_fn_constructor_inspector_open(FfiConverterString.lower(storePath),FfiConverterString.lower(serverUrl),FfiConverterString.lower(rootJwkJson)
+                )
+            },
+            pollFunc: ffi_zhangban_ffi_rust_future_poll_u64,
+            completeFunc: ffi_zhangban_ffi_rust_future_complete_u64,
+            freeFunc: ffi_zhangban_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeInspector_lift,
+            errorHandler: FfiConverterTypeZhangbanError_lift
+        )
 }
     
 
@@ -6984,7 +6988,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_zhangban_ffi_checksum_constructor_softwaredatakeystore_open() != 16262) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_zhangban_ffi_checksum_constructor_inspector_open() != 54294) {
+    if (uniffi_zhangban_ffi_checksum_constructor_inspector_open() != 28795) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_zhangban_ffi_checksum_constructor_softwarekeystore_open() != 37990) {
