@@ -102,3 +102,23 @@ fn a_wrong_key_is_told_apart_from_corruption_and_locks_the_store() {
     install_key(&store, &DataKey::from_bytes(vec![3; 32]).unwrap()).unwrap();
     assert_eq!(store.drafts().unwrap().len(), 2);
 }
+
+#[test]
+fn sealing_in_place_runs_once_even_if_asked_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, path) = store_with_two_drafts(&dir);
+    // A marker left behind (as if the step were interrupted after sealing):
+    // the step runs again and must not seal the sealed rows a second time.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "INSERT INTO meta(key, value) VALUES ('seal_pending', '1')",
+            [],
+        )
+        .unwrap();
+    install_key(&store, &DataKey::from_bytes(vec![3; 32]).unwrap()).unwrap();
+    assert_eq!(
+        store.draft("b").unwrap().unwrap().values["id_number"],
+        json!("510102198001011234")
+    );
+}

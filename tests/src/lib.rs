@@ -283,6 +283,17 @@ pub fn fillable_guides(
         .collect()
 }
 
+/// The phone store at `path` opened directly (without a client), with its
+/// personal data unlocked by the software data key beside it.
+pub async fn open_store(path: &Path) -> zhangban_core::client::ClientStore {
+    let store = zhangban_core::client::ClientStore::open(path).unwrap();
+    let keys = zhangban_core::client::SoftwareDataKeyStore::beside(path).unwrap();
+    zhangban_core::client::personal::unlock(&store, &keys)
+        .await
+        .unwrap_or_else(|e| panic!("unlock the store {}: {e}", path.display()));
+    store
+}
+
 /// Like [`fillable_guides`], from a store's cached catalog.
 pub fn fillable_guides_in(
     store: &zhangban_core::client::ClientStore,

@@ -154,8 +154,8 @@ async fn a_client_killed_mid_flush_twenty_times_loses_and_duplicates_nothing() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        if ClientStore::open(&store_path)
-            .unwrap()
+        if zhangban_tests::open_store(&store_path)
+            .await
             .pending()
             .unwrap()
             .is_empty()
@@ -165,7 +165,7 @@ async fn a_client_killed_mid_flush_twenty_times_loses_and_duplicates_nothing() {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 
-    let store = ClientStore::open(&store_path).unwrap();
+    let store = zhangban_tests::open_store(&store_path).await;
     assert!(store.pending().unwrap().is_empty(), "outbox drained");
     let mine: BTreeMap<String, String> = store.receipts().unwrap().into_iter().collect();
     let mut theirs = BTreeMap::new();

@@ -256,8 +256,8 @@ async fn five_hundred_submissions_through_a_hostile_proxy_arrive_exactly_once() 
     println!("500 submissions in {rounds} flush rounds through {counts:?}");
 }
 
-#[test]
-fn store_opened_by_the_first_schema_upgrades_with_queued_submissions_intact() {
+#[tokio::test]
+async fn store_opened_by_the_first_schema_upgrades_with_queued_submissions_intact() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     {
@@ -298,7 +298,7 @@ fn store_opened_by_the_first_schema_upgrades_with_queued_submissions_intact() {
         )
         .unwrap();
     }
-    let store = ClientStore::open(&path).unwrap();
+    let store = zhangban_tests::open_store(&path).await;
     assert_eq!(
         store.schema_version().unwrap(),
         zhangban_core::client::store::MIGRATIONS.len()

@@ -130,7 +130,9 @@ pub(crate) fn open_bytes(s: &Sealer, slot: Slot<'_>, sealed: &[u8]) -> ClientRes
 }
 
 /// Seals, in place, every personal value a store written before sealing
-/// kept in plaintext. Returns how many rows it sealed.
+/// kept in plaintext. Returns how many rows it sealed. Idempotent: a row
+/// already sealed (its value a BLOB, its wallet `sealed_id` set) is left
+/// alone, so running it twice never seals twice.
 fn seal_plaintext_rows(tx: &rusqlite::Transaction<'_>, s: &Sealer) -> ClientResult<usize> {
     let mut n = 0;
     // The wallet: keyed by the licence id's keyed index from now on.
@@ -154,7 +156,7 @@ fn seal_plaintext_rows(tx: &rusqlite::Transaction<'_>, s: &Sealer) -> ClientResu
         n += 1;
     }
     let rows: Vec<(String, String)> = tx
-        .prepare("SELECT id, body FROM drafts")?
+        .prepare("SELECT id, body FROM drafts WHERE typeof(body) = 'text'")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     for (id, body) in rows {
@@ -166,7 +168,7 @@ fn seal_plaintext_rows(tx: &rusqlite::Transaction<'_>, s: &Sealer) -> ClientResu
     }
     type OutboxRow = (String, String, Option<String>, Option<String>);
     let rows: Vec<OutboxRow> = tx
-        .prepare("SELECT client_id, body, wire, detail FROM outbox")?
+        .prepare("SELECT client_id, body, wire, detail FROM outbox WHERE typeof(body) = 'text'")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
         .collect::<Result<_, _>>()?;
     for (id, body, wire, detail) in rows {
@@ -186,7 +188,7 @@ fn seal_plaintext_rows(tx: &rusqlite::Transaction<'_>, s: &Sealer) -> ClientResu
         n += 1;
     }
     let rows: Vec<(i64, String)> = tx
-        .prepare("SELECT seq, note FROM status_events WHERE note IS NOT NULL")?
+        .prepare("SELECT seq, note FROM status_events WHERE typeof(note) = 'text'")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     for (seq, note) in rows {
@@ -201,7 +203,7 @@ fn seal_plaintext_rows(tx: &rusqlite::Transaction<'_>, s: &Sealer) -> ClientResu
         n += 1;
     }
     let rows: Vec<(String, String, Vec<u8>)> = tx
-        .prepare("SELECT sha256, name, data FROM attachments")?
+        .prepare("SELECT sha256, name, data FROM attachments WHERE typeof(name) = 'text'")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
     for (sha, name, data) in rows {
