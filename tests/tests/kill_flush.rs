@@ -13,9 +13,7 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
-use zhangban_core::client::{
-    Client, ClientStore, Draft, ManualClock, SoftwareDataKeyStore, SoftwareKeystore,
-};
+use zhangban_core::client::{Client, Draft, ManualClock, SoftwareDataKeyStore, SoftwareKeystore};
 use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill, fillable_guides, system_now};
 
 /// The `zhangban` binary cargo built next to this test (`cargo test
