@@ -25,7 +25,7 @@ use super::data_key::DataKeyStore;
 use super::error::{ClientError, ClientResult, DataKeyFault};
 use super::facade::Client;
 use super::sealing::{DataKey, Sealer, Slot};
-use super::store::{ClientStore, meta_in, set_meta_in};
+use super::store::{ClientStore, set_meta_in};
 
 /// The meta row holding the canary.
 pub const CANARY_META: &str = "data_key_canary";
@@ -275,7 +275,13 @@ impl Client {
         let key = DataKey::generate();
         let sealer = Sealer::new(&key);
         let canary = sealer.canary().map_err(seal_failed)?;
-        let report = self.store.tx(|tx| {
+        // The new key is kept first: if the app's key store fails, nothing
+        // has been wiped yet.
+        self.data_keys
+            .store_key(key.to_bytes())
+            .await
+            .map_err(|e| ClientError::DataKey(e.into()))?;
+        let wiped = self.store.tx(|tx| {
             let unsent = tx
                 .prepare(
                     "SELECT client_id FROM outbox WHERE state <> 'accepted'
@@ -306,17 +312,20 @@ impl Client {
             }
             tx.execute("DELETE FROM meta WHERE key = ?1", [PENDING_META])?;
             set_meta_in(tx, CANARY_META, &canary)?;
-            debug_assert!(meta_in(tx, CANARY_META)?.is_some());
             Ok(report)
-        })?;
+        });
+        let report = match wiped {
+            Ok(r) => r,
+            Err(e) => {
+                // The key store holds the new key, the store the old canary:
+                // locked until a reset succeeds.
+                self.store.set_sealer(Err(DataKeyFault::WrongKey))?;
+                return Err(e);
+            }
+        };
         self.session.invalidate();
         if let Ok(mut guard) = self.device_cache.lock() {
             *guard = None;
-        }
-        if let Err(e) = self.data_keys.store_key(key.to_bytes()).await {
-            // The store is wiped and sealed under a key nobody kept: the next
-            // open reports the key missing or wrong, and a reset runs again.
-            locked(&self.store, e.into())?;
         }
         self.store.set_sealer(Ok(Arc::new(sealer)))?;
         self.store.scrub()?;
