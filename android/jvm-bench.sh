@@ -22,7 +22,7 @@ lib=target/release/libzhangban_ffi.so
 gen="$work/generated"
 generate_kotlin "$lib" "$gen"
 "$kotlin/bin/kotlinc" -nowarn -jvm-target 17 -cp "$jna:$coroutines" \
-  $(find "$gen" -name '*.kt') android/jvm-test/bench/*.kt android/jvm-test/src/JcaKeystore.kt -d "$work/bench.jar"
+  $(find "$gen" -name '*.kt') android/jvm-test/bench/*.kt android/jvm-test/src/JcaKeystore.kt android/jvm-test/src/JcaDataKeyStore.kt -d "$work/bench.jar"
 
 start_server target/release
 store="$work/bench.db"

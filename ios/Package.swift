@@ -9,7 +9,7 @@ let package = Package(
     platforms: [.iOS(.v15)],
     products: [
         .library(name: "Zhangban", targets: ["Zhangban"]),
-        // The Secure Enclave implementation of the HolderKeystore trait.
+        // The Secure Enclave HolderKeystore and the Keychain DataKeyStore.
         .library(name: "ZhangbanKeystore", targets: ["ZhangbanKeystore"]),
     ],
     targets: [
@@ -21,7 +21,8 @@ let package = Package(
             dependencies: ["ZhangbanFFIBinary"],
             path: "Sources/Zhangban"
         ),
-        // Hand-written: CryptoKit SecureEnclave.P256 behind HolderKeystore.
+        // Hand-written: CryptoKit SecureEnclave.P256 behind HolderKeystore,
+        // the Keychain (this device only) behind DataKeyStore.
         .target(
             name: "ZhangbanKeystore",
             dependencies: ["Zhangban"],

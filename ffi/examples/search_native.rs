@@ -31,12 +31,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let quick = quick == "1";
     // Port 9 (discard): the searches are offline.
-    let client = zhangban_ffi::Client::open(
+    let open = zhangban_ffi::Client::open(
         store.clone(),
         "http://127.0.0.1:9".into(),
         root.clone(),
         zhangban_ffi::SoftwareKeystore::open(format!("{store}.keys"))?,
-    )?;
+        zhangban_ffi::SoftwareDataKeyStore::open(format!("{store}.keys"))?,
+    );
+    let client = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(open)?;
     let (rounds, calls) = if quick { (3, 50) } else { (9, 400) };
     let mut sink = 0usize;
     for (q, limit) in [("魑魅", 10), ("社保", 1), ("社保", 10), ("营业执照", 10)] {

@@ -11,6 +11,7 @@ use zhangban_core::inspection::printable::card_svg;
 use zhangban_core::inspection::qr::Qr;
 use zhangban_core::inspection::showing::{ShowMode as CoreShowMode, Shown as CoreShown};
 
+use crate::data_key::{DataKeyStore, ForeignDataKeys};
 use crate::error::ZhangbanError;
 use crate::inspector::Inspector;
 use crate::keystore::{ForeignKeystore, HolderKeystore};
@@ -18,8 +19,8 @@ use crate::listeners::{
     OutboxAdapter, OutboxObserver, StatusAdapter, StatusObserver, SyncAdapter, SyncObserver,
 };
 use crate::records::{
-    CatalogInfo, Device, Draft, FlushReport, Guide, OutboxEntry, PrintCard, SearchHit, Shown,
-    StatusEvent, SyncReport, WalletLicence,
+    CatalogInfo, Device, Draft, FlushReport, Guide, OutboxEntry, PrintCard, ResetReport, SearchHit,
+    Shown, StatusEvent, SyncReport, WalletLicence,
 };
 use crate::runtime::run;
 
@@ -41,20 +42,25 @@ pub(crate) fn root_key(jwk_json: &str) -> Result<PublicKey, ZhangbanError> {
 }
 
 /// Opens core's client on the system clock.
-pub(crate) fn open_core(
+pub(crate) async fn open_core(
     store_path: &str,
     server_url: &str,
     root_jwk_json: &str,
     keystore: Arc<dyn zhangban_core::client::HolderKeystore>,
+    data_keys: Arc<dyn zhangban_core::client::DataKeyStore>,
 ) -> Result<Arc<CoreClient>, ZhangbanError> {
     let root = root_key(root_jwk_json)?;
-    Ok(Arc::new(CoreClient::open(
-        Path::new(store_path),
-        server_url,
-        vec![root],
-        Arc::new(SystemClock),
-        keystore,
-    )?))
+    Ok(Arc::new(
+        CoreClient::open(
+            Path::new(store_path),
+            server_url,
+            vec![root],
+            Arc::new(SystemClock),
+            keystore,
+            data_keys,
+        )
+        .await?,
+    ))
 }
 
 fn values_of(json: &str) -> Result<Map<String, Value>, ZhangbanError> {
@@ -129,22 +135,48 @@ impl Client {
     /// Opens (creating or upgrading) the store at `store_path` for the
     /// server at `server_url`, trusting bundles signed by the pinned root
     /// key `root_jwk_json` (a public Ed25519 JWK), with the device key in
-    /// `keystore` (the app's platform keystore; see [`HolderKeystore`]).
+    /// `keystore` (the app's platform keystore; see [`HolderKeystore`]) and
+    /// the personal data sealed under the key `data_keys` keeps (see
+    /// [`DataKeyStore`]). A missing or wrong data key does not fail the
+    /// open: personal calls then fail with `DataKey` until [`Self::unlock`]
+    /// succeeds or [`Self::reset_personal_data`] starts again.
     #[uniffi::constructor]
-    pub fn open(
+    pub async fn open(
         store_path: String,
         server_url: String,
         root_jwk_json: String,
         keystore: Arc<dyn HolderKeystore>,
+        data_keys: Arc<dyn DataKeyStore>,
     ) -> Result<Arc<Self>, ZhangbanError> {
-        Ok(Arc::new(Self {
-            inner: open_core(
+        let inner = run(async move {
+            open_core(
                 &store_path,
                 &server_url,
                 &root_jwk_json,
                 Arc::new(ForeignKeystore(keystore)),
-            )?,
-        }))
+                Arc::new(ForeignDataKeys(data_keys)),
+            )
+            .await
+        })
+        .await?;
+        Ok(Arc::new(Self { inner }))
+    }
+
+    /// Tries again to get the data key (after the user authenticated, or
+    /// the right key was restored); fails with `DataKey` while it is still
+    /// missing or wrong.
+    pub async fn unlock(&self) -> Result<(), ZhangbanError> {
+        let inner = Arc::clone(&self.inner);
+        run(async move { Ok(inner.unlock().await?) }).await
+    }
+
+    /// The recovery path when the data key is lost or wrong: wipes every
+    /// personal row and the enrolment, keeps the catalog, seals the store
+    /// under a new key, and says exactly what was lost (the submissions that
+    /// never reached the server, by id). Then enrol again and sync.
+    pub async fn reset_personal_data(&self) -> Result<ResetReport, ZhangbanError> {
+        let inner = Arc::clone(&self.inner);
+        run(async move { Ok(inner.reset_personal_data().await?.into()) }).await
     }
 
     /// Moves this device to a new key under `alias` in the app's keystore

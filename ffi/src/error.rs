@@ -1,7 +1,22 @@
 //! The one public error: small, with stable variants, and free of personal
 //! data (core's messages that may echo values are dropped here).
 
-use zhangban_core::client::ClientError;
+use zhangban_core::client::{ClientError, DataKeyFault};
+
+/// Why the resident's personal data is locked (see [`ZhangbanError::DataKey`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum DataKeyProblem {
+    /// The store is sealed but the app's key store has no key (or can no
+    /// longer unwrap it): the data is lost unless the key comes back;
+    /// `resetPersonalData` starts again.
+    Missing,
+    /// The key store gave a key that does not open this store.
+    WrongKey,
+    /// The user did not authenticate: `unlock` tries again.
+    NotAuthorised,
+    /// The key store failed: `unlock` tries again.
+    KeyStore,
+}
 
 /// A form field that failed validation.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -67,6 +82,18 @@ pub enum ZhangbanError {
         /// `key_unavailable`, `not_authorised`, or the keystore's reason.
         reason: String,
     },
+    /// The resident's personal data is locked: the data key is missing or
+    /// wrong, or the app's key store failed. Nothing was changed; the
+    /// catalog and search still work.
+    #[error("personal data locked: {problem:?}")]
+    DataKey {
+        /// Which of the cases; apps switch on it.
+        problem: DataKeyProblem,
+    },
+    /// A sealed value in the store does not open under the right key: the
+    /// store is corrupted there (not a key problem).
+    #[error("local store corrupted")]
+    Corrupted,
     /// The library itself failed (its runtime could not start, a task died).
     #[error("internal error")]
     Internal,
@@ -92,6 +119,15 @@ impl From<ClientError> for ZhangbanError {
                     .collect(),
             },
             ClientError::Invalid(reason) => Self::Invalid { reason },
+            ClientError::DataKey(fault) => Self::DataKey {
+                problem: match fault {
+                    DataKeyFault::Missing => DataKeyProblem::Missing,
+                    DataKeyFault::WrongKey => DataKeyProblem::WrongKey,
+                    DataKeyFault::NotAuthorised => DataKeyProblem::NotAuthorised,
+                    DataKeyFault::KeyStore(_) => DataKeyProblem::KeyStore,
+                },
+            },
+            ClientError::Corrupted(_) => Self::Corrupted,
             ClientError::Keystore(e) => Self::Keystore {
                 reason: match e {
                     zhangban_core::credential::SignError::KeyUnavailable => {

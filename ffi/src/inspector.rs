@@ -1,5 +1,6 @@
 //! The inspector's [`Inspector`]: offline verification of a scanned licence.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use zhangban_core::client::Client as CoreClient;
@@ -28,18 +29,28 @@ impl Inspector {
     /// Opens an inspector device's store (its trust data and replay cache)
     /// for the server at `server_url`, trusting the pinned root key.
     #[uniffi::constructor]
-    pub fn open(
+    pub async fn open(
         store_path: String,
         server_url: String,
         root_jwk_json: String,
     ) -> Result<Arc<Self>, ZhangbanError> {
-        Ok(Arc::new(Self::over(open_core(
-            &store_path,
-            &server_url,
-            &root_jwk_json,
-            // An inspector never signs.
-            Arc::new(zhangban_core::client::keystore::NoKeystore),
-        )?)))
+        // An inspector keeps no personal data: the software data key file
+        // beside its store suffices (it seals nothing worth a hardware key).
+        let data_keys = zhangban_core::client::SoftwareDataKeyStore::beside(Path::new(&store_path))
+            .map_err(|_| ZhangbanError::Store)?;
+        let inner = run(async move {
+            open_core(
+                &store_path,
+                &server_url,
+                &root_jwk_json,
+                // An inspector never signs.
+                Arc::new(zhangban_core::client::keystore::NoKeystore),
+                Arc::new(data_keys),
+            )
+            .await
+        })
+        .await?;
+        Ok(Arc::new(Self::over(inner)))
     }
 
     /// Fetches trust data (bundle and status lists); returns the bundle

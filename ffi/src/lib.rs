@@ -14,6 +14,7 @@
 uniffi::setup_scaffolding!();
 
 mod client;
+mod data_key;
 mod error;
 mod inspector;
 mod keystore;
@@ -23,7 +24,8 @@ mod records;
 mod runtime;
 
 pub use client::Client;
-pub use error::{FieldProblem, ObserverError, ZhangbanError};
+pub use data_key::{DataKeyStore, DataKeyStoreError, SoftwareDataKeyStore};
+pub use error::{DataKeyProblem, FieldProblem, ObserverError, ZhangbanError};
 pub use inspector::Inspector;
 pub use keystore::{HolderKeystore, KeystoreError, SoftwareKeystore};
 pub use listeners::{OutboxObserver, StatusObserver, SyncObserver};

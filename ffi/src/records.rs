@@ -541,3 +541,36 @@ impl TryFrom<InspectionVerdict> for Verdict {
         })
     }
 }
+
+/// What `resetPersonalData` wiped: everything personal on this device (the
+/// catalog, search index and trust data are kept).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ResetReport {
+    /// Submissions that never reached the server (queued, failed, or
+    /// rejected and not corrected), by client id: lost, to be filled again.
+    pub unsent: Vec<String>,
+    /// Drafts wiped.
+    pub drafts: u32,
+    /// Wallet copies wiped (fetched again after enrolling again).
+    pub licences: u32,
+    /// Receipts wiped (the submissions are on the server).
+    pub receipts: u32,
+    /// Status events wiped (fetched again).
+    pub events: u32,
+    /// Kept attachment files wiped.
+    pub attachments: u32,
+}
+
+impl From<zhangban_core::client::ResetReport> for ResetReport {
+    fn from(r: zhangban_core::client::ResetReport) -> Self {
+        let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        Self {
+            unsent: r.unsent,
+            drafts: n(r.drafts),
+            licences: n(r.licences),
+            receipts: n(r.receipts),
+            events: n(r.events),
+            attachments: n(r.attachments),
+        }
+    }
+}

@@ -7,14 +7,17 @@
 use std::sync::{Arc, Mutex};
 
 use zhangban_ffi::{
-    Client, Draft, HolderKeystore, Inspector, LogLevel, Logger, ObserverError, OutboxObserver,
-    OutboxState, ShowMode, SoftwareKeystore, StatusEvent, StatusObserver, SyncObserver,
-    SyncProgress, ZhangbanError, set_logger,
+    Client, DataKeyStore, Draft, HolderKeystore, Inspector, LogLevel, Logger, ObserverError,
+    OutboxObserver, OutboxState, ShowMode, SoftwareDataKeyStore, SoftwareKeystore, StatusEvent,
+    StatusObserver, SyncObserver, SyncProgress, ZhangbanError, set_logger,
 };
 
 /// The non-hardware keystore beside a store (tests have no platform keystore).
 fn keys(store: &str) -> Arc<dyn HolderKeystore> {
     SoftwareKeystore::open(format!("{store}.keys")).unwrap()
+}
+fn data_keys(store: &str) -> Arc<dyn DataKeyStore> {
+    SoftwareDataKeyStore::open(format!("{store}.keys")).unwrap()
 }
 use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill, system_now};
 
@@ -81,8 +84,15 @@ async fn phone_and_inspector_through_the_facade() {
     let mut server = TestServer::start_demo().await;
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("phone.db").to_string_lossy().into_owned();
-    let client =
-        Client::open(store.clone(), server.url(), root_jwk(&server), keys(&store)).unwrap();
+    let client = Client::open(
+        store.clone(),
+        server.url(),
+        root_jwk(&server),
+        keys(&store),
+        data_keys(&store),
+    )
+    .await
+    .unwrap();
     client.add_outbox_observer(Arc::new(Ears(heard.clone())));
     client.add_status_observer(Arc::new(Ears(heard.clone())));
     client.add_sync_observer(Arc::new(Ears(heard.clone())));
@@ -228,6 +238,7 @@ async fn phone_and_inspector_through_the_facade() {
         server.url(),
         root_jwk(&server),
     )
+    .await
     .unwrap();
     assert!(device.sync_trust().await.unwrap().is_some());
     let fresh = client
@@ -255,8 +266,8 @@ async fn phone_and_inspector_through_the_facade() {
     assert!(!heard.logs.lock().unwrap().is_empty());
 }
 
-#[test]
-fn bad_root_key_is_invalid_input() {
+#[tokio::test]
+async fn bad_root_key_is_invalid_input() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("x.db").to_string_lossy().into_owned();
     for jwk in ["not json", r#"{"kty":"RSA"}"#] {
@@ -265,7 +276,10 @@ fn bad_root_key_is_invalid_input() {
             "http://127.0.0.1:9".into(),
             jwk.into(),
             keys(&store),
-        ) {
+            data_keys(&store),
+        )
+        .await
+        {
             Err(ZhangbanError::Invalid { .. }) => {}
             other => panic!("{other:?}"),
         }
@@ -336,7 +350,9 @@ async fn cancelled_calls_and_failing_observers_lose_nothing() {
         server.url(),
         root_jwk(&server),
         keys(&path("reference.db")),
+        data_keys(&path("reference.db")),
     )
+    .await
     .unwrap();
     reference.sync().await.unwrap();
     let all = |c: &Client| {
@@ -359,7 +375,9 @@ async fn cancelled_calls_and_failing_observers_lose_nothing() {
         server.url(),
         root_jwk(&server),
         keys(&path("phone.db")),
+        data_keys(&path("phone.db")),
     )
+    .await
     .unwrap();
     client.enrol(DEMO_ACTIVATION_CODE.to_owned()).await.unwrap();
 

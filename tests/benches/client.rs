@@ -373,7 +373,7 @@ struct Synced {
 /// One initial sync into a fresh store at `path` (opening it is not timed).
 async fn sync_fresh(server: &TestServer, path: &Path) -> Synced {
     remove_db(path);
-    let client = server.open_client(path, Arc::new(SystemClock));
+    let client = server.open_client(path, Arc::new(SystemClock)).await;
     let clock = Arc::new(PageClock(std::sync::Mutex::new(Vec::new())));
     client.add_sync_listener(clock.clone());
     let start = Instant::now();
@@ -1096,7 +1096,7 @@ fn main() {
     report_sync(&plan, &sync_figures);
 
     // 2. Search on the first synced store.
-    let client = server.open_client(&first, Arc::new(SystemClock));
+    let client = rt.block_on(server.open_client(&first, Arc::new(SystemClock)));
     let bare = bare_connection(&first);
     if !quick {
         let mut c = Criterion::default().configure_from_args();

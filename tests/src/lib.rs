@@ -95,22 +95,26 @@ impl TestServer {
     }
 
     /// A phone's client core against this server: its store at `path`, the
-    /// server's pinned root, `clock`, and the software keystore beside the
-    /// store.
-    pub fn open_client(
+    /// server's pinned root, `clock`, and the software keystore and data key
+    /// beside the store.
+    pub async fn open_client(
         &self,
         path: &Path,
         clock: Arc<dyn zhangban_core::client::Clock>,
     ) -> zhangban_core::client::Client {
         let keystore = zhangban_core::client::SoftwareKeystore::beside(path)
             .unwrap_or_else(|e| panic!("software keystore beside {}: {e}", path.display()));
+        let data_keys = zhangban_core::client::SoftwareDataKeyStore::beside(path)
+            .unwrap_or_else(|e| panic!("software data key beside {}: {e}", path.display()));
         zhangban_core::client::Client::open(
             path,
             &self.url(),
             vec![self.root.clone()],
             clock,
             Arc::new(keystore),
+            Arc::new(data_keys),
         )
+        .await
         .unwrap_or_else(|e| panic!("open the client store {}: {e}", path.display()))
     }
 
@@ -299,6 +303,30 @@ pub fn fillable_guides(
         .unwrap()
         .into_iter()
         .filter_map(|g| client.guide(&g.id).ok())
+        .filter(|g| fill(g, now).is_some())
+        .collect()
+}
+
+/// The phone store at `path` opened directly (without a client), with its
+/// personal data unlocked by the software data key beside it.
+pub async fn open_store(path: &Path) -> zhangban_core::client::ClientStore {
+    let store = zhangban_core::client::ClientStore::open(path).unwrap();
+    let keys = zhangban_core::client::SoftwareDataKeyStore::beside(path).unwrap();
+    zhangban_core::client::personal::unlock(&store, &keys)
+        .await
+        .unwrap_or_else(|e| panic!("unlock the store {}: {e}", path.display()));
+    store
+}
+
+/// Like [`fillable_guides`], from a store's cached catalog.
+pub fn fillable_guides_in(
+    store: &zhangban_core::client::ClientStore,
+    now: i64,
+) -> Vec<zhangban_core::guide::Guide> {
+    zhangban_core::guide::demo_catalog(setup::FIXTURE, now)
+        .unwrap()
+        .into_iter()
+        .filter_map(|g| store.guide(&g.id).ok().flatten())
         .filter(|g| fill(g, now).is_some())
         .collect()
 }

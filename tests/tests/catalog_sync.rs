@@ -8,18 +8,20 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use zhangban_core::client::{Client, ManualClock, SoftwareKeystore};
+use zhangban_core::client::{Client, ManualClock, SoftwareDataKeyStore, SoftwareKeystore};
 use zhangban_tests::proxy::{FaultPlan, FaultProxy};
 use zhangban_tests::{TestServer, system_now};
 
-fn client(url: &str, server: &TestServer, dir: &tempfile::TempDir) -> Client {
+async fn client(url: &str, server: &TestServer, dir: &tempfile::TempDir) -> Client {
     Client::open(
         &dir.path().join("phone.db"),
         url,
         vec![server.root.clone()],
         Arc::new(ManualClock::new(system_now())),
         Arc::new(SoftwareKeystore::beside(&dir.path().join("phone.db")).unwrap()),
+        Arc::new(SoftwareDataKeyStore::beside(&dir.path().join("phone.db")).unwrap()),
     )
+    .await
     .unwrap()
 }
 
@@ -33,7 +35,7 @@ async fn a_cut_sync_resumes_from_its_last_page_and_ends_with_the_servers_catalog
     plan.server_error = 50;
     let proxy = FaultProxy::start(server.addr, plan, 99).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut c = client(&proxy.url(), &server, &dir);
+    let mut c = client(&proxy.url(), &server, &dir).await;
     c.set_catalog_page_size(50);
     let (mut failures, mut pages, mut wire) = (0, 0, 0);
     let mut cursors = vec![0];
@@ -73,7 +75,7 @@ async fn a_cut_sync_resumes_from_its_last_page_and_ends_with_the_servers_catalog
     assert_eq!(c.store().guide_count().unwrap(), 1135);
     assert_eq!(c.store().catalog_cursor().unwrap(), 1135);
     // Every cached guide is byte-for-byte the server's (its checksum).
-    let direct = client(&server.url(), &server, &tempfile::tempdir().unwrap());
+    let direct = client(&server.url(), &server, &tempfile::tempdir().unwrap()).await;
     direct.sync_catalog().await.unwrap();
     let ids: Vec<String> =
         zhangban_core::guide::demo_catalog(zhangban_server::setup::FIXTURE, system_now())
@@ -97,7 +99,7 @@ async fn a_cut_sync_resumes_from_its_last_page_and_ends_with_the_servers_catalog
 async fn withdrawals_and_updates_arrive_as_deltas_with_gzip() {
     let server = TestServer::start_demo().await;
     let dir = tempfile::tempdir().unwrap();
-    let c = client(&server.url(), &server, &dir);
+    let c = client(&server.url(), &server, &dir).await;
     let first = c.sync_catalog().await.unwrap();
     assert_eq!(first.upserted, 1135);
     let plain: u64 = {
@@ -171,7 +173,7 @@ async fn withdrawals_and_updates_arrive_as_deltas_with_gzip() {
 async fn concurrent_syncs_of_one_client_both_succeed() {
     let server = TestServer::start_demo().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut c = client(&server.url(), &server, &dir);
+    let mut c = client(&server.url(), &server, &dir).await;
     c.set_catalog_page_size(100);
     let (a, b) = tokio::join!(c.sync_catalog(), c.sync_catalog());
     let (a, b) = (a.unwrap(), b.unwrap());

@@ -36,7 +36,7 @@ async fn a_stored_ed25519_key_moves_out_of_the_database_and_the_device_reenrols_
     // A store as the previous version left it: enrolled with an Ed25519 key
     // kept in meta `device_key`, and a submission queued offline.
     let client_id = {
-        let c = server.open_client(&path, clock.clone());
+        let c = server.open_client(&path, clock.clone()).await;
         c.sync_catalog().await.unwrap();
         let api = ServerApi::new(&server.url()).unwrap();
         let out = api
@@ -81,7 +81,7 @@ async fn a_stored_ed25519_key_moves_out_of_the_database_and_the_device_reenrols_
     );
 
     // Opening it with this version migrates the key.
-    let phone = server.open_client(&path, clock.clone());
+    let phone = server.open_client(&path, clock.clone()).await;
     assert!(!phone.store().has_legacy_private_key().unwrap());
     let device = phone.device().unwrap();
     assert_eq!(device.home, KeyHome::LegacySoftware);

@@ -17,11 +17,13 @@ async fn a_phone_shows_a_licence_and_an_offline_inspector_verifies_it() {
     let mut server = TestServer::start_demo().await;
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(system_now()));
-    let phone = server.open_client(&dir.path().join("phone.db"), clock.clone());
+    let phone = server
+        .open_client(&dir.path().join("phone.db"), clock.clone())
+        .await;
     phone.enrol(DEMO_ACTIVATION_CODE).await.unwrap();
     phone.sync().await.unwrap();
     let inspector_db = dir.path().join("inspector.db");
-    let inspector = server.open_client(&inspector_db, clock.clone());
+    let inspector = server.open_client(&inspector_db, clock.clone()).await;
     let report = inspector.sync_trust().await.unwrap();
     assert_eq!(report.lists_updated, 3);
 
@@ -53,7 +55,7 @@ async fn a_phone_shows_a_licence_and_an_offline_inspector_verifies_it() {
     assert_eq!(v.trust_data_age_secs, Some(20));
     // A screenshot shown again, even after the inspector app restarts.
     drop(inspector);
-    let inspector = server.open_client(&inspector_db, clock.clone());
+    let inspector = server.open_client(&inspector_db, clock.clone()).await;
     let again = inspector.inspect(&scanned, None).unwrap();
     assert_eq!(again.code, "replayed", "{again:?}");
     // The inspector shows its own nonce; the phone answers with it.

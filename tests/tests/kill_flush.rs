@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
-use zhangban_core::client::{Client, ClientStore, Draft, ManualClock, SoftwareKeystore};
+use zhangban_core::client::{Client, Draft, ManualClock, SoftwareDataKeyStore, SoftwareKeystore};
 use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill, fillable_guides, system_now};
 
 /// The `zhangban` binary cargo built next to this test (`cargo test
@@ -66,7 +66,9 @@ async fn queue_batch(store_path: &Path, server: &TestServer, from: usize, count:
         vec![server.root.clone()],
         clock,
         Arc::new(SoftwareKeystore::beside(store_path).unwrap()),
+        Arc::new(SoftwareDataKeyStore::beside(store_path).unwrap()),
     )
+    .await
     .unwrap();
     if client.device().is_err() {
         client.enrol(DEMO_ACTIVATION_CODE).await.unwrap();
@@ -150,8 +152,8 @@ async fn a_client_killed_mid_flush_twenty_times_loses_and_duplicates_nothing() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        if ClientStore::open(&store_path)
-            .unwrap()
+        if zhangban_tests::open_store(&store_path)
+            .await
             .pending()
             .unwrap()
             .is_empty()
@@ -161,7 +163,7 @@ async fn a_client_killed_mid_flush_twenty_times_loses_and_duplicates_nothing() {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 
-    let store = ClientStore::open(&store_path).unwrap();
+    let store = zhangban_tests::open_store(&store_path).await;
     assert!(store.pending().unwrap().is_empty(), "outbox drained");
     let mine: BTreeMap<String, String> = store.receipts().unwrap().into_iter().collect();
     let mut theirs = BTreeMap::new();

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use zhangban_core::client::{
-    Client, ClientStore, Draft, ManualClock, OutboxEntry, SoftwareKeystore,
+    Client, ClientStore, Draft, ManualClock, OutboxEntry, SoftwareDataKeyStore, SoftwareKeystore,
 };
 use zhangban_core::outbox::OutboxState;
 use zhangban_tests::proxy::{FaultPlan, FaultProxy};
@@ -31,7 +31,9 @@ async fn phone(server: &TestServer, url: &str) -> Phone {
         vec![server.root.clone()],
         clock.clone(),
         Arc::new(SoftwareKeystore::beside(&dir.path().join("phone.db")).unwrap()),
+        Arc::new(SoftwareDataKeyStore::beside(&dir.path().join("phone.db")).unwrap()),
     )
+    .await
     .unwrap();
     client.enrol(DEMO_ACTIVATION_CODE).await.unwrap();
     let report = client.sync().await.unwrap();
@@ -254,8 +256,8 @@ async fn five_hundred_submissions_through_a_hostile_proxy_arrive_exactly_once() 
     println!("500 submissions in {rounds} flush rounds through {counts:?}");
 }
 
-#[test]
-fn store_opened_by_the_first_schema_upgrades_with_queued_submissions_intact() {
+#[tokio::test]
+async fn store_opened_by_the_first_schema_upgrades_with_queued_submissions_intact() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     {
@@ -296,7 +298,7 @@ fn store_opened_by_the_first_schema_upgrades_with_queued_submissions_intact() {
         )
         .unwrap();
     }
-    let store = ClientStore::open(&path).unwrap();
+    let store = zhangban_tests::open_store(&path).await;
     assert_eq!(
         store.schema_version().unwrap(),
         zhangban_core::client::store::MIGRATIONS.len()

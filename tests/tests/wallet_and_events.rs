@@ -12,8 +12,8 @@ use zhangban_core::client::api::StatusEventIn;
 use zhangban_core::client::events::StatusListener;
 use zhangban_core::client::wallet::LicenceState;
 use zhangban_core::client::{
-    Client, Clock as _, Draft, ManualClock, OutboxEntry, OutboxListener, SoftwareKeystore,
-    WalletLicenceRef,
+    Client, Clock as _, Draft, ManualClock, OutboxEntry, OutboxListener, SoftwareDataKeyStore,
+    SoftwareKeystore, WalletLicenceRef,
 };
 use zhangban_core::guide::{FieldKind, Guide};
 use zhangban_core::outbox::OutboxState;
@@ -28,7 +28,9 @@ async fn phone(server: &TestServer) -> (Client, Arc<ManualClock>, tempfile::Temp
         vec![server.root.clone()],
         clock.clone(),
         Arc::new(SoftwareKeystore::beside(&dir.path().join("phone.db")).unwrap()),
+        Arc::new(SoftwareDataKeyStore::beside(&dir.path().join("phone.db")).unwrap()),
     )
+    .await
     .unwrap();
     client.enrol(DEMO_ACTIVATION_CODE).await.unwrap();
     client.sync().await.unwrap();

@@ -26,7 +26,8 @@ fun main(args: Array<String>) = runBlocking {
     val info = Properties().apply { File(args[0]).reader(Charsets.UTF_8).use { load(it) } }
     val quick = args.getOrNull(2) == "1"
     // Searching signs nothing: the JCA keystore only completes the signature.
-    val client = Client.open(args[1], info.getProperty("url"), info.getProperty("root_jwk"), JcaKeystore())
+    val client = Client.open(args[1], info.getProperty("url"), info.getProperty("root_jwk"), JcaKeystore(),
+        JcaDataKeyStore(java.io.File(args[1] + ".keys")))
     if (client.catalogInfo().guides == 0UL) client.sync()
     val guides = client.catalogInfo().guides
     check(guides > 1000UL) { "the catalog did not sync: $guides" }

@@ -96,13 +96,16 @@ fun main(args: Array<String>) = runBlocking {
     // The device key lives in the JVM's JCA keystore; the library gets
     // only its public JWK and raw ES256 signatures.
     val keys = JcaKeystore()
-    val broken = Client.open(File(args[1], "broken.db").path, url, root, BrokenKeystore())
+    // The data key that seals personal data: wrapped by a JCA AES-GCM key.
+    val dataKeys = JcaDataKeyStore(File(args[1], "phone.keys"))
+    val broken = Client.open(File(args[1], "broken.db").path, url, root, BrokenKeystore(),
+        JcaDataKeyStore(File(args[1], "broken.keys")))
     check("a keystore that throws gives ZhangbanException.Keystore, not a crash",
         runCatching { broken.enrol("ZB-DEMO-2026") }.exceptionOrNull() is ZhangbanException.Keystore)
     broken.close()
 
     // Enrol and sync.
-    val online = Client.open(store, url, root, keys)
+    val online = Client.open(store, url, root, keys, dataKeys)
     online.addSyncObserver(heard)
     online.addStatusObserver(heard)
     check("device not enrolled yet is ZhangbanException.NotEnrolled",
@@ -144,7 +147,7 @@ fun main(args: Array<String>) = runBlocking {
     online.close()
 
     // No network: the submission queues, the flush finds no server.
-    val offline = Client.open(store, closedUrl, root, keys)
+    val offline = Client.open(store, closedUrl, root, keys, dataKeys)
     val draft = Draft(
         id = "kotlin-draft-1",
         guideId = info.getProperty("guide_id"),
@@ -163,7 +166,7 @@ fun main(args: Array<String>) = runBlocking {
     offline.close()
 
     // Online again: the flush delivers it exactly once.
-    val phone = Client.open(store, url, root, keys)
+    val phone = Client.open(store, url, root, keys, dataKeys)
     phone.addOutboxObserver(heard)
     phone.addStatusObserver(heard)
     var delivered: FlushReport? = null
@@ -202,7 +205,8 @@ fun main(args: Array<String>) = runBlocking {
     // A cancelled coroutine loses nothing: a sync cancelled at its first
     // progress report still ends with the whole catalog, and the observer
     // that threw there stays registered until removed.
-    val fresh = Client.open(File(args[1], "cancel.db").path, url, root, JcaKeystore())
+    val fresh = Client.open(File(args[1], "cancel.db").path, url, root, JcaKeystore(),
+        JcaDataKeyStore(File(args[1], "cancel.keys")))
     val throwing = Throwing()
     val syncId = fresh.addSyncObserver(throwing)
     val syncJob = cancelWhileHeld(throwing.first, throwing.release) { fresh.sync() }
@@ -237,5 +241,29 @@ fun main(args: Array<String>) = runBlocking {
 
     check("logger received tracing events", heard.logs.isNotEmpty())
     phone.close()
+
+    // The personal data is sealed under the data key: only its wrapped form
+    // is on disk, and a wrong or missing key gives the typed error while
+    // the catalog stays searchable.
+    check("the data key was made once and kept wrapped",
+        dataKeys.wrappedFile.length() == 12L + 32 + 16 && dataKeys.loads.get() >= 3) { "${dataKeys.loads.get()}" }
+    val wrong = Client.open(store, url, root, keys, FixedDataKeyStore(ByteArray(32) { 7 }))
+    val wrongErr = runCatching { wrong.wallet() }.exceptionOrNull()
+    check("a wrong data key gives ZhangbanException.DataKey(WRONG_KEY)",
+        wrongErr is ZhangbanException.DataKey && wrongErr.problem == DataKeyProblem.WRONG_KEY) { "$wrongErr" }
+    val flushErr = runCatching { wrong.flush() }.exceptionOrNull()
+    check("a flush under a wrong data key gives the same typed error",
+        flushErr is ZhangbanException.DataKey && flushErr.problem == DataKeyProblem.WRONG_KEY) { "$flushErr" }
+    check("under a wrong data key the catalog is still searchable", wrong.search("户口", 3U).isNotEmpty())
+    wrong.close()
+    val missing = Client.open(store, url, root, keys, FixedDataKeyStore(null))
+    val missingErr = runCatching { missing.outbox() }.exceptionOrNull()
+    check("a lost data key gives ZhangbanException.DataKey(MISSING)",
+        missingErr is ZhangbanException.DataKey && missingErr.problem == DataKeyProblem.MISSING) { "$missingErr" }
+    missing.close()
+    val back = Client.open(store, url, root, keys, dataKeys)
+    check("the right data key opens the wallet and the outbox again",
+        back.wallet().isNotEmpty() && back.outbox().size == 2) { "${back.outbox()}" }
+    back.close()
     println("kotlin checks: $passed passed, 0 failed")
 }

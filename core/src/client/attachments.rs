@@ -13,6 +13,8 @@ use super::api::ApiFailure;
 use super::error::{ClientError, ClientResult};
 use super::facade::Client;
 use super::flush::classify_failure;
+use super::personal::{open_bytes, seal_bytes, seal_text};
+use super::sealing::Slot;
 use super::store::ClientStore;
 use crate::guide::{AttachmentRef, FieldKind, Guide};
 use crate::outbox::SendOutcome;
@@ -53,6 +55,9 @@ impl ClientStore {
                 "attachment media type or file name is not acceptable".into(),
             ));
         }
+        let s = self.sealer()?;
+        let name = seal_text(&s, Slot::new("attachments", "name", &r.sha256), &r.name)?;
+        let sealed = seal_bytes(&s, Slot::new("attachments", "data", &r.sha256), data)?;
         self.conn()?.execute(
             "INSERT INTO attachments(sha256, size, media_type, name, data, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(sha256) DO NOTHING",
@@ -60,8 +65,8 @@ impl ClientStore {
                 r.sha256,
                 i64::try_from(r.size).unwrap_or(i64::MAX),
                 r.media_type,
-                r.name,
-                data,
+                name,
+                sealed,
                 now
             ],
         )?;
@@ -70,14 +75,18 @@ impl ClientStore {
 
     /// A kept file's bytes.
     pub fn attachment_data(&self, sha256: &str) -> ClientResult<Option<Vec<u8>>> {
-        Ok(self
+        let s = self.sealer()?;
+        let sealed: Option<Vec<u8>> = self
             .conn()?
             .query_row(
                 "SELECT data FROM attachments WHERE sha256 = ?1",
                 [sha256],
                 |r| r.get(0),
             )
-            .optional()?)
+            .optional()?;
+        sealed
+            .map(|d| open_bytes(&s, Slot::new("attachments", "data", sha256), &d))
+            .transpose()
     }
 
     /// Whether the server confirmed the whole file (for display).

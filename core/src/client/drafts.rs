@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::error::{ClientError, ClientResult};
+use super::personal::{open_text, seal_text};
+use super::sealing::{Sealer, Slot};
 use super::store::ClientStore;
 
 /// A form being filled.
@@ -26,7 +28,9 @@ pub struct Draft {
     pub updated_at: i64,
 }
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, u32, String, i64, i64)> {
+type DraftRow = (String, String, u32, Vec<u8>, i64, i64);
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DraftRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -38,15 +42,10 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, u32, String, 
 }
 
 fn draft_of(
-    (id, guide_id, form_version, body, created_at, updated_at): (
-        String,
-        String,
-        u32,
-        String,
-        i64,
-        i64,
-    ),
+    s: &Sealer,
+    (id, guide_id, form_version, body, created_at, updated_at): DraftRow,
 ) -> ClientResult<Draft> {
+    let body = open_text(s, Slot::new("drafts", "body", &id), &body)?;
     let values = match serde_json::from_str(&body)? {
         Value::Object(m) => m,
         _ => return Err(ClientError::Store("draft body is not an object".into())),
@@ -62,8 +61,12 @@ fn draft_of(
 }
 
 /// Saves a draft on a connection or inside a transaction.
-pub(crate) fn save_draft_in(c: &rusqlite::Connection, d: &Draft) -> ClientResult<()> {
-    let body = Value::Object(d.values.clone()).to_string();
+pub(crate) fn save_draft_in(c: &rusqlite::Connection, s: &Sealer, d: &Draft) -> ClientResult<()> {
+    let body = seal_text(
+        s,
+        Slot::new("drafts", "body", &d.id),
+        &Value::Object(d.values.clone()).to_string(),
+    )?;
     c.execute(
         "INSERT INTO drafts(id, guide_id, form_version, body, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -76,21 +79,24 @@ pub(crate) fn save_draft_in(c: &rusqlite::Connection, d: &Draft) -> ClientResult
 impl ClientStore {
     /// Saves (creates or replaces) a draft.
     pub fn save_draft(&self, d: &Draft) -> ClientResult<()> {
-        save_draft_in(&*self.conn()?, d)
+        let s = self.sealer()?;
+        save_draft_in(&*self.conn()?, &s, d)
     }
 
     /// One draft.
     pub fn draft(&self, id: &str) -> ClientResult<Option<Draft>> {
+        let s = self.sealer()?;
         let r = rusqlite::OptionalExtension::optional(self.conn()?.query_row(
             "SELECT id, guide_id, form_version, body, created_at, updated_at FROM drafts WHERE id = ?1",
             [id],
             row,
         ))?;
-        r.map(draft_of).transpose()
+        r.map(|r| draft_of(&s, r)).transpose()
     }
 
     /// Every draft, most recently saved first.
     pub fn drafts(&self) -> ClientResult<Vec<Draft>> {
+        let s = self.sealer()?;
         let rows = {
             let c = self.conn()?;
             let mut stmt = c.prepare(
@@ -99,11 +105,13 @@ impl ClientStore {
             )?;
             stmt.query_map([], row)?.collect::<Result<Vec<_>, _>>()?
         };
-        rows.into_iter().map(draft_of).collect()
+        rows.into_iter().map(|r| draft_of(&s, r)).collect()
     }
 
     /// Deletes a draft that is not in the outbox.
     pub fn delete_draft(&self, id: &str) -> ClientResult<()> {
+        // Personal data is changed only while it is open.
+        self.sealer()?;
         self.tx(|tx| {
             let queued: i64 = tx.query_row(
                 "SELECT COUNT(*) FROM outbox WHERE draft_id = ?1",

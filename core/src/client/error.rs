@@ -47,6 +47,53 @@ pub enum ClientError {
     /// failed, the key is gone, or the user did not authorise).
     #[error("holder keystore: {0}")]
     Keystore(crate::credential::SignError),
+    /// The personal data in the store cannot be opened now: the data key is
+    /// missing or wrong (the canary says which), or the app's key store
+    /// failed. Nothing was changed; the catalog and search still work.
+    #[error("data key: {}", .0.code())]
+    DataKey(DataKeyFault),
+    /// A sealed value failed to open although the data key is right: the
+    /// store is corrupted (or was tampered with) there. Carries the table.
+    #[error("sealed {0} is corrupted")]
+    Corrupted(String),
+}
+
+/// Why the personal data is locked (see [`ClientError::DataKey`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataKeyFault {
+    /// The store is sealed but the app's key store has no key (or can no
+    /// longer unwrap it): the sealed data is lost unless the key comes back;
+    /// [`super::Client::reset_personal_data`] starts again.
+    Missing,
+    /// The app's key store gave a key that does not open the canary: another
+    /// store's key, or a restored backup of the wrong device.
+    WrongKey,
+    /// The user did not authenticate: try again ([`super::Client::unlock`]).
+    NotAuthorised,
+    /// The app's key store failed (its reason, no personal data): try again.
+    KeyStore(String),
+}
+
+impl DataKeyFault {
+    /// The stable code: `missing`, `wrong_key`, `not_authorised`, `key_store`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::WrongKey => "wrong_key",
+            Self::NotAuthorised => "not_authorised",
+            Self::KeyStore(_) => "key_store",
+        }
+    }
+}
+
+impl From<super::data_key::DataKeyError> for DataKeyFault {
+    fn from(e: super::data_key::DataKeyError) -> Self {
+        match e {
+            super::data_key::DataKeyError::Unavailable => Self::Missing,
+            super::data_key::DataKeyError::NotAuthorised => Self::NotAuthorised,
+            super::data_key::DataKeyError::Failure(m) => Self::KeyStore(m),
+        }
+    }
 }
 
 impl From<rusqlite::Error> for ClientError {

@@ -5,6 +5,8 @@
 
 use super::api::{ServerApi, StatusEventIn};
 use super::error::ClientResult;
+use super::personal::{open_text, seal_text};
+use super::sealing::Slot;
 use super::session::failure;
 use super::store::{ClientStore, meta_in, set_meta_in};
 
@@ -23,20 +25,20 @@ impl ClientStore {
         events: &[StatusEventIn],
         next: u64,
     ) -> ClientResult<Vec<StatusEventIn>> {
+        let s = self.sealer()?;
         self.tx(|tx| {
             let mut fresh = Vec::new();
             for e in events {
+                let seq = i64::try_from(e.seq).unwrap_or(i64::MAX);
+                let note = e
+                    .note
+                    .as_ref()
+                    .map(|n| seal_text(&s, Slot::new("status_events", "note", &seq.to_string()), n))
+                    .transpose()?;
                 let n = tx.execute(
                     "INSERT INTO status_events(seq, client_id, tracking_number, state, note, at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(seq) DO NOTHING",
-                    rusqlite::params![
-                        i64::try_from(e.seq).unwrap_or(i64::MAX),
-                        e.client_id,
-                        e.tracking_number,
-                        e.state,
-                        e.note,
-                        e.at
-                    ],
+                    rusqlite::params![seq, e.client_id, e.tracking_number, e.state, note, e.at],
                 )?;
                 if n > 0 {
                     tx.execute(
@@ -66,24 +68,41 @@ impl ClientStore {
 
     /// The timeline of one submission, oldest first.
     pub fn timeline(&self, client_id: &str) -> ClientResult<Vec<StatusEventIn>> {
-        let c = self.conn()?;
-        let mut stmt = c.prepare(
-            "SELECT seq, client_id, tracking_number, state, note, at FROM status_events
-             WHERE client_id = ?1 ORDER BY seq",
-        )?;
-        let rows = stmt
-            .query_map([client_id], |r| {
-                Ok(StatusEventIn {
-                    seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
-                    client_id: r.get(1)?,
-                    tracking_number: r.get(2)?,
-                    state: r.get(3)?,
-                    note: r.get(4)?,
-                    at: r.get(5)?,
-                })
+        let s = self.sealer()?;
+        type Sealed = (i64, String, String, String, Option<Vec<u8>>, i64);
+        let rows: Vec<Sealed> = {
+            let c = self.conn()?;
+            let mut stmt = c.prepare(
+                "SELECT seq, client_id, tracking_number, state, note, at FROM status_events
+                 WHERE client_id = ?1 ORDER BY seq",
+            )?;
+            stmt.query_map([client_id], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
             })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+            .collect::<Result<Vec<_>, _>>()?
+        };
+        rows.into_iter()
+            .map(|(seq, client_id, tracking_number, state, note, at)| {
+                let row = seq.to_string();
+                Ok(StatusEventIn {
+                    seq: u64::try_from(seq).unwrap_or(0),
+                    client_id,
+                    tracking_number,
+                    state,
+                    note: note
+                        .map(|n| open_text(&s, Slot::new("status_events", "note", &row), &n))
+                        .transpose()?,
+                    at,
+                })
+            })
+            .collect()
     }
 }
 

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::api::{ApiFailure, ServerApi, StatusEventIn};
 use super::catalog::{CatalogReport, CatalogStep, CatalogSync, PAGE_SIZE};
+use super::data_key::DataKeyStore;
 use super::error::{ClientError, ClientResult};
 use super::events::{StatusListener, sync_events};
 use super::keystore::{HolderKeystore, SoftwareKeystore, sign_checked};
@@ -72,6 +73,8 @@ pub struct Client {
     pub(crate) session: Session,
     /// The app's keystore: where new device keys are made and sign.
     pub(crate) keystore: Arc<dyn HolderKeystore>,
+    /// The app's keeper of the data key that seals personal data.
+    pub(crate) data_keys: Arc<dyn DataKeyStore>,
     /// The software keystore beside the store (`<store>.keys`, 0700): holds
     /// an Ed25519 key migrated out of a store written before hardware keys.
     pub(crate) legacy_keys: SoftwareKeystore,
@@ -108,12 +111,21 @@ impl Client {
     /// due again. A private key kept in the store by an earlier version is
     /// moved into the software keystore file `<store>.keys/` (0600 in 0700)
     /// and deleted from the database.
-    pub fn open(
+    ///
+    /// Personal data is sealed under the data key kept by `data_keys` (the
+    /// app's platform-wrapped key; a [`super::SoftwareDataKeyStore`] for the
+    /// CLI, tests and inspector devices): a new store gets a new key, a store
+    /// written before sealing is sealed in place. If the key is missing or
+    /// wrong the client still opens, locked: the catalog and search work,
+    /// personal calls fail with [`ClientError::DataKey`] and the queue is
+    /// left untouched ([`Self::unlock`], [`Self::reset_personal_data`]).
+    pub async fn open(
         path: &Path,
         server_url: &str,
         roots: Vec<PublicKey>,
         clock: Arc<dyn Clock>,
         keystore: Arc<dyn HolderKeystore>,
+        data_keys: Arc<dyn DataKeyStore>,
     ) -> ClientResult<Self> {
         let store = Arc::new(ClientStore::open(path)?);
         let legacy_keys =
@@ -121,13 +133,24 @@ impl Client {
         if migrate_legacy_key(&store, &legacy_keys)? {
             tracing::info!("device key moved out of the store into the software keystore");
         }
-        // One client per store: whatever was in flight died with its process.
-        let recovered = store.recover_sends(clock.now())?;
-        if recovered > 0 {
-            tracing::info!(
-                recovered,
-                "outbox: sends interrupted by a restart will be retried"
-            );
+        match super::personal::unlock(&store, data_keys.as_ref()).await {
+            Ok(()) => {
+                // One client per store: whatever was in flight died with its process.
+                let recovered = store.recover_sends(clock.now())?;
+                if recovered > 0 {
+                    tracing::info!(
+                        recovered,
+                        "outbox: sends interrupted by a restart will be retried"
+                    );
+                }
+            }
+            Err(ClientError::DataKey(fault)) => {
+                tracing::warn!(
+                    fault = fault.code(),
+                    "personal data locked: the data key is not available"
+                );
+            }
+            Err(e) => return Err(e),
         }
         let api = ServerApi::new(server_url).map_err(failure)?;
         Ok(Self {
@@ -137,6 +160,7 @@ impl Client {
             roots,
             session: Session::default(),
             keystore,
+            data_keys,
             legacy_keys,
             listener_ids: ListenerIds::default(),
             status_listeners: ListenerSet::default(),

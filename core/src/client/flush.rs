@@ -434,6 +434,8 @@ impl Client {
     /// other.
     pub async fn flush(&self) -> ClientResult<FlushReport> {
         let _one_at_a_time = self.flush_gate.lock().await;
+        // While the personal data is locked the queue is not touched at all.
+        self.store.sealer()?;
         let report = self.flush_rounds().await;
         // One disk flush for the whole batch of sends and receipts.
         self.store.make_durable(self.now())?;

@@ -9,6 +9,8 @@ use serde_json::{Map, Value};
 
 use super::drafts::Draft;
 use super::error::{ClientError, ClientResult};
+use super::personal::{open_text, seal_text};
+use super::sealing::{Sealer, Slot};
 use super::store::{ClientStore, meta_in, set_meta_in};
 use crate::outbox::{EntryView, OutboxState, Transition};
 
@@ -73,17 +75,17 @@ type Row = (
     String,
     String,
     u32,
-    String,
+    Vec<u8>,
     String,
     u32,
     i64,
     Option<String>,
-    Option<String>,
+    Option<Vec<u8>>,
     Option<String>,
     Option<String>,
     i64,
     i64,
-    Option<String>,
+    Option<Vec<u8>>,
 );
 
 fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
@@ -106,7 +108,7 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     ))
 }
 
-fn entry_of(row: Row) -> ClientResult<OutboxEntry> {
+fn entry_of(s: &Sealer, row: Row) -> ClientResult<OutboxEntry> {
     let (
         client_id,
         draft_id,
@@ -124,6 +126,12 @@ fn entry_of(row: Row) -> ClientResult<OutboxEntry> {
         updated_at,
         wire,
     ) = row;
+    let slot = |column| Slot::new("outbox", column, &client_id);
+    let body = open_text(s, slot("body"), &body)?;
+    let detail = detail
+        .map(|d| open_text(s, slot("detail"), &d))
+        .transpose()?;
+    let wire = wire.map(|w| open_text(s, slot("wire"), &w)).transpose()?;
     let values = match serde_json::from_str(&body)? {
         Value::Object(m) => m,
         _ => return Err(ClientError::Store("outbox body is not an object".into())),
@@ -150,7 +158,11 @@ fn entry_of(row: Row) -> ClientResult<OutboxEntry> {
     })
 }
 
-fn entry_in(tx: &rusqlite::Connection, client_id: &str) -> ClientResult<Option<OutboxEntry>> {
+fn entry_in(
+    tx: &rusqlite::Connection,
+    s: &Sealer,
+    client_id: &str,
+) -> ClientResult<Option<OutboxEntry>> {
     let row = tx
         .query_row(
             &format!(
@@ -161,7 +173,7 @@ fn entry_in(tx: &rusqlite::Connection, client_id: &str) -> ClientResult<Option<O
             read_row,
         )
         .optional()?;
-    row.map(entry_of).transpose()
+    row.map(|r| entry_of(s, r)).transpose()
 }
 
 fn set_state(
@@ -184,7 +196,12 @@ impl ClientStore {
     /// queueing it again (a double tap, a retry after a crash) returns the id
     /// it was queued under and changes nothing.
     pub fn queue(&self, draft: &Draft, client_id: &str, now: i64) -> ClientResult<String> {
-        let body = Value::Object(draft.values.clone()).to_string();
+        let s = self.sealer()?;
+        let body = seal_text(
+            &s,
+            Slot::new("outbox", "body", client_id),
+            &Value::Object(draft.values.clone()).to_string(),
+        )?;
         self.tx(|tx| {
             let existing: Option<String> = tx
                 .query_row(
@@ -196,7 +213,7 @@ impl ClientStore {
             if let Some(id) = existing {
                 return Ok(id);
             }
-            super::drafts::save_draft_in(tx, draft)?;
+            super::drafts::save_draft_in(tx, &s, draft)?;
             tx.execute(
                 "INSERT INTO outbox(client_id, draft_id, guide_id, form_version, body, state,
                      attempts, next_attempt_at, created_at, updated_at)
@@ -239,9 +256,11 @@ impl ClientStore {
         form_version: u32,
         now: i64,
     ) -> ClientResult<()> {
-        let body = Value::Object(values.clone()).to_string();
+        let s = self.sealer()?;
+        let text = Value::Object(values.clone()).to_string();
+        let body = seal_text(&s, Slot::new("outbox", "body", client_id), &text)?;
         self.tx(|tx| {
-            let e = entry_in(tx, client_id)?
+            let e = entry_in(tx, &s, client_id)?
                 .ok_or_else(|| ClientError::NotFound("outbox entry".into()))?;
             if e.state != OutboxState::Rejected {
                 return Err(ClientError::Invalid(
@@ -255,9 +274,10 @@ impl ClientStore {
                  WHERE client_id = ?1",
                 params![client_id, body, now, form_version],
             )?;
+            let draft_body = seal_text(&s, Slot::new("drafts", "body", &e.draft_id), &text)?;
             tx.execute(
                 "UPDATE drafts SET body = ?2, form_version = ?4, updated_at = ?3 WHERE id = ?1",
-                params![e.draft_id, body, now, form_version],
+                params![e.draft_id, draft_body, now, form_version],
             )?;
             Ok(())
         })
@@ -265,7 +285,8 @@ impl ClientStore {
 
     /// One outbox entry.
     pub fn outbox_entry(&self, client_id: &str) -> ClientResult<Option<OutboxEntry>> {
-        entry_in(&*self.conn()?, client_id)
+        let s = self.sealer()?;
+        entry_in(&*self.conn()?, &s, client_id)
     }
 
     /// Every outbox entry, newest first.
@@ -281,6 +302,7 @@ impl ClientStore {
     }
 
     fn outbox_where(&self, clause: &str) -> ClientResult<Vec<OutboxEntry>> {
+        let s = self.sealer()?;
         let rows = {
             let c = self.conn()?;
             let mut stmt = c.prepare(&format!(
@@ -290,7 +312,7 @@ impl ClientStore {
             stmt.query_map([], read_row)?
                 .collect::<Result<Vec<_>, _>>()?
         };
-        rows.into_iter().map(entry_of).collect()
+        rows.into_iter().map(|r| entry_of(&s, r)).collect()
     }
 
     /// Starts a send: a pending entry becomes `sending` with one more
@@ -298,8 +320,9 @@ impl ClientStore {
     /// entry is not pending any more, or another flush holds a live lease on it.
     /// Not flushed to disk at commit: losing it costs one resend.
     pub fn begin_send(&self, client_id: &str, now: i64) -> ClientResult<Option<OutboxEntry>> {
+        let s = self.sealer()?;
         self.tx_relaxed(|tx| {
-            let Some(e) = entry_in(tx, client_id)? else {
+            let Some(e) = entry_in(tx, &s, client_id)? else {
                 return Ok(None);
             };
             let live_lease = e.state == OutboxState::Sending
@@ -313,12 +336,14 @@ impl ClientStore {
                 params![client_id, now],
             )?;
             set_meta_in(tx, LAST_ATTEMPT_KEY, &now.to_string())?;
-            entry_in(tx, client_id)
+            entry_in(tx, &s, client_id)
         })
     }
 
     /// Freezes the request body of an entry (sent identically on every retry).
     pub fn set_wire(&self, client_id: &str, wire: &str) -> ClientResult<()> {
+        let s = self.sealer()?;
+        let wire = seal_text(&s, Slot::new("outbox", "wire", client_id), wire)?;
         self.conn()?.execute(
             "UPDATE outbox SET wire = ?2 WHERE client_id = ?1",
             params![client_id, wire],
@@ -332,6 +357,12 @@ impl ClientStore {
     /// [`Self::make_durable`], not here: if a power cut loses it, the entry
     /// is sent again and the server returns the same stored receipt.
     pub fn finish_send(&self, client_id: &str, t: &Transition, now: i64) -> ClientResult<()> {
+        let s = self.sealer()?;
+        let detail = t
+            .detail
+            .as_ref()
+            .map(|d| seal_text(&s, Slot::new("outbox", "detail", client_id), &d.to_string()))
+            .transpose()?;
         self.tx_relaxed(|tx| {
             let guide_id: Option<String> = tx
                 .query_row(
@@ -348,7 +379,6 @@ impl ClientStore {
                     params![client_id, tracking, guide_id, accepted_at],
                 )?;
             }
-            let detail = t.detail.as_ref().map(Value::to_string);
             tx.execute(
                 "UPDATE outbox SET state = ?2, next_attempt_at = ?3, last_error = ?4, detail = ?5,
                      updated_at = ?6, wire = CASE WHEN ?7 THEN NULL ELSE wire END
@@ -370,9 +400,12 @@ impl ClientStore {
     /// Makes the given pending entries due now (the liveness heal, expired
     /// send leases). A `sending` entry becomes `failed`.
     pub fn make_due(&self, client_ids: &[String], now: i64) -> ClientResult<()> {
+        let s = self.sealer()?;
         self.tx(|tx| {
             for id in client_ids {
-                let Some(e) = entry_in(tx, id)? else { continue };
+                let Some(e) = entry_in(tx, &s, id)? else {
+                    continue;
+                };
                 if !e.state.is_pending() {
                     continue;
                 }

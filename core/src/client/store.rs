@@ -8,11 +8,12 @@
 //! timeline of accepted submissions.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::error::{ClientError, ClientResult};
+use super::error::{ClientError, ClientResult, DataKeyFault};
+use super::sealing::Sealer;
 
 /// Migration 1: catalog, drafts, outbox, receipts (the first release).
 const MIGRATION_1: &str = "
@@ -74,6 +75,21 @@ const MIGRATION_5: &str = "
     CREATE TABLE seen_nonces (nonce TEXT PRIMARY KEY, keep_until INTEGER NOT NULL);
 ";
 
+/// Migration 7: personal data sealed at rest (ADR 0140). From here on the
+/// personal columns hold sealed values (BLOBs, [`super::sealing`]): the
+/// wallet copy, its type and its licence id (in the new `sealed_id`; the
+/// `licence_id` column holds the id's keyed index), drafts' and outbox
+/// bodies, the frozen request and the server's error detail, status
+/// events' notes, attachments' names and bytes. The marker row tells the
+/// Rust step at open ([`super::personal`]) to seal the rows an earlier
+/// version wrote in plaintext; it goes in the same transaction as they are
+/// sealed and the key's canary is written.
+const MIGRATION_7: &str = "
+    ALTER TABLE wallet ADD COLUMN sealed_id BLOB;
+    INSERT INTO meta(key, value) VALUES ('seal_pending', '1')
+        ON CONFLICT(key) DO UPDATE SET value = '1';
+";
+
 /// Numbered, append-only migrations, each one or more SQL batches run in one
 /// transaction. Never edit one that shipped: add another. The search index
 /// (its own tables, [`crate::search::SCHEMA`]) is part of the first.
@@ -84,12 +100,16 @@ pub const MIGRATIONS: &[&[&str]] = &[
     &[MIGRATION_4],
     &[MIGRATION_5],
     &[crate::search::PINYIN_SCHEMA],
+    &[MIGRATION_7],
 ];
 
 /// The client's database.
 #[derive(Debug)]
 pub struct ClientStore {
     conn: Mutex<Connection>,
+    /// The sealer of personal data once the data key is installed, or why
+    /// the personal data is locked ([`super::personal`]).
+    sealer: RwLock<Result<Arc<Sealer>, DataKeyFault>>,
 }
 
 impl ClientStore {
@@ -123,9 +143,11 @@ impl ClientStore {
         Ok(())
     }
 
-    /// An in-memory store (tests).
+    /// An in-memory store (tests), sealed under a fresh random key.
     pub fn in_memory() -> ClientResult<Self> {
-        Self::setup(Connection::open_in_memory()?)
+        let store = Self::setup(Connection::open_in_memory()?)?;
+        super::personal::install_key(&store, &super::sealing::DataKey::generate())?;
+        Ok(store)
     }
 
     /// Opens a store and applies only the first `n` migrations (tests of upgrades).
@@ -136,6 +158,7 @@ impl ClientStore {
         migrate(&mut conn, n)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            sealer: RwLock::new(Err(DataKeyFault::Missing)),
         })
     }
 
@@ -146,7 +169,38 @@ impl ClientStore {
         crate::search::backfill_pinyin(&conn)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            sealer: RwLock::new(Err(DataKeyFault::Missing)),
         })
+    }
+
+    /// The sealer of personal data, or [`ClientError::DataKey`] while the
+    /// personal data is locked.
+    pub(crate) fn sealer(&self) -> ClientResult<Arc<Sealer>> {
+        match self.sealer.read() {
+            Ok(guard) => guard.clone().map_err(ClientError::DataKey),
+            Err(_) => Err(ClientError::Store("sealer lock poisoned".into())),
+        }
+    }
+
+    /// Installs the sealer (the key opened the canary), or records why the
+    /// personal data stays locked.
+    pub(crate) fn set_sealer(&self, s: Result<Arc<Sealer>, DataKeyFault>) -> ClientResult<()> {
+        let mut guard = self
+            .sealer
+            .write()
+            .map_err(|_| ClientError::Store("sealer lock poisoned".into()))?;
+        *guard = s;
+        Ok(())
+    }
+
+    /// Whether the personal data is open (the right data key is installed),
+    /// or why not.
+    pub fn personal_data_state(&self) -> Result<(), DataKeyFault> {
+        match self.sealer() {
+            Ok(_) => Ok(()),
+            Err(ClientError::DataKey(f)) => Err(f),
+            Err(e) => Err(DataKeyFault::KeyStore(e.to_string())),
+        }
     }
 
     /// The connection, for one short piece of work.

@@ -9,6 +9,8 @@ use serde_json::Value;
 
 use super::api::ServerApi;
 use super::error::{ClientError, ClientResult};
+use super::personal::{open_text, seal_text};
+use super::sealing::Slot;
 use super::session::DeviceIdentity;
 use super::store::ClientStore;
 use super::trust::TrustData;
@@ -69,7 +71,9 @@ fn state_of(r: &Rejection) -> LicenceState {
 }
 
 impl ClientStore {
-    /// Stores a received licence (idempotent by licence id).
+    /// Stores a received licence (idempotent by licence id): its row is
+    /// keyed by the licence id's keyed index; the id, the type and the copy
+    /// are sealed. Returns whether it was new or changed.
     fn put_licence(
         &self,
         licence_id: &str,
@@ -78,25 +82,67 @@ impl ClientStore {
         issued_at: i64,
         now: i64,
     ) -> ClientResult<bool> {
-        let n = self.conn()?.execute(
-            "INSERT INTO wallet(licence_id, vct, sd_jwt, issued_at, received_at) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT(licence_id) DO UPDATE SET vct = ?2, sd_jwt = ?3, issued_at = ?4
-             WHERE wallet.sd_jwt <> ?3",
-            rusqlite::params![licence_id, vct, sd_jwt, issued_at, now],
-        )?;
-        Ok(n > 0)
+        let s = self.sealer()?;
+        let idx = s.index("wallet", licence_id);
+        let slot = |column| Slot::new("wallet", column, &idx);
+        self.tx(|tx| {
+            let held: Option<Vec<u8>> = rusqlite::OptionalExtension::optional(tx.query_row(
+                "SELECT sd_jwt FROM wallet WHERE licence_id = ?1",
+                [&idx],
+                |r| r.get(0),
+            ))?;
+            if let Some(held) = held {
+                if open_text(&s, slot("sd_jwt"), &held)? == sd_jwt {
+                    return Ok(false);
+                }
+            }
+            tx.execute(
+                "INSERT INTO wallet(licence_id, sealed_id, vct, sd_jwt, issued_at, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(licence_id) DO UPDATE SET sealed_id = ?2, vct = ?3, sd_jwt = ?4,
+                     issued_at = ?5",
+                rusqlite::params![
+                    idx,
+                    seal_text(&s, slot("sealed_id"), licence_id)?,
+                    seal_text(&s, slot("vct"), vct)?,
+                    seal_text(&s, slot("sd_jwt"), sd_jwt)?,
+                    issued_at,
+                    now
+                ],
+            )?;
+            Ok(true)
+        })
     }
 
     /// The stored licences: (licence id, vct, SD-JWT, issued at).
     pub fn licences(&self) -> ClientResult<Vec<(String, String, String, i64)>> {
-        let c = self.conn()?;
-        let mut stmt = c.prepare(
-            "SELECT licence_id, vct, sd_jwt, issued_at FROM wallet ORDER BY issued_at, licence_id",
-        )?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
+        let s = self.sealer()?;
+        type Sealed = (String, Vec<u8>, Vec<u8>, Vec<u8>, i64);
+        let rows: Vec<Sealed> = {
+            let c = self.conn()?;
+            let mut stmt = c.prepare(
+                "SELECT licence_id, sealed_id, vct, sd_jwt, issued_at FROM wallet
+                 ORDER BY issued_at, licence_id",
+            )?;
+            stmt.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?
+        };
+        let mut out = rows
+            .into_iter()
+            .map(|(idx, id, vct, sd_jwt, issued_at)| {
+                let slot = |column| Slot::new("wallet", column, &idx);
+                Ok((
+                    open_text(&s, slot("sealed_id"), &id)?,
+                    open_text(&s, slot("vct"), &vct)?,
+                    open_text(&s, slot("sd_jwt"), &sd_jwt)?,
+                    issued_at,
+                ))
+            })
+            .collect::<ClientResult<Vec<_>>>()?;
+        out.sort_by(|a, b| (a.3, &a.0).cmp(&(b.3, &b.0)));
+        Ok(out)
     }
 
     /// The wallet with each licence's state at `now`.

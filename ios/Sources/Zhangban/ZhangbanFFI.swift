@@ -751,6 +751,14 @@ public protocol ClientProtocol: AnyObject, Sendable {
     func removeObserver(id: UInt64)  -> Bool
     
     /**
+     * The recovery path when the data key is lost or wrong: wipes every
+     * personal row and the enrolment, keeps the catalog, seals the store
+     * under a new key, and says exactly what was lost (the submissions that
+     * never reached the server, by id). Then enrol again and sync.
+     */
+    func resetPersonalData() async throws  -> ResetReport
+    
+    /**
      * Saves (creates or replaces) a draft.
      */
     func saveDraft(draft: Draft) throws 
@@ -789,6 +797,13 @@ public protocol ClientProtocol: AnyObject, Sendable {
      * A submission's status events, oldest first.
      */
     func timeline(clientId: String) throws  -> [StatusEvent]
+    
+    /**
+     * Tries again to get the data key (after the user authenticated, or
+     * the right key was restored); fails with `DataKey` while it is still
+     * missing or wrong.
+     */
+    func unlock() async throws 
     
     /**
      * The wallet, with each licence's state now.
@@ -854,18 +869,25 @@ open class Client: ClientProtocol, @unchecked Sendable {
      * Opens (creating or upgrading) the store at `store_path` for the
      * server at `server_url`, trusting bundles signed by the pinned root
      * key `root_jwk_json` (a public Ed25519 JWK), with the device key in
-     * `keystore` (the app's platform keystore; see [`HolderKeystore`]).
+     * `keystore` (the app's platform keystore; see [`HolderKeystore`]) and
+     * the personal data sealed under the key `data_keys` keeps (see
+     * [`DataKeyStore`]). A missing or wrong data key does not fail the
+     * open: personal calls then fail with `DataKey` until [`Self::unlock`]
+     * succeeds or [`Self::reset_personal_data`] starts again.
      */
-public static func `open`(storePath: String, serverUrl: String, rootJwkJson: String, keystore: HolderKeystore)throws  -> Client  {
-    return try  FfiConverterTypeClient_lift(try rustCallWithError(FfiConverterTypeZhangbanError_lift) {
-        uniffiCallStatus in
-    uniffi_zhangban_ffi_fn_constructor_client_open(
-        FfiConverterString.lower(storePath),
-        FfiConverterString.lower(serverUrl),
-        FfiConverterString.lower(rootJwkJson),
-        FfiConverterTypeHolderKeystore_lower(keystore),uniffiCallStatus
-    )
-})
+public static func `open`(storePath: String, serverUrl: String, rootJwkJson: String, keystore: HolderKeystore, dataKeys: DataKeyStore)async throws  -> Client  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_zhangban_ffi_fn_constructor_client_open(FfiConverterString.lower(storePath),FfiConverterString.lower(serverUrl),FfiConverterString.lower(rootJwkJson),FfiConverterTypeHolderKeystore_lower(keystore),FfiConverterTypeDataKeyStore_lower(dataKeys)
+                )
+            },
+            pollFunc: ffi_zhangban_ffi_rust_future_poll_u64,
+            completeFunc: ffi_zhangban_ffi_rust_future_complete_u64,
+            freeFunc: ffi_zhangban_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeClient_lift,
+            errorHandler: FfiConverterTypeZhangbanError_lift
+        )
 }
     
 
@@ -1110,6 +1132,28 @@ open func removeObserver(id: UInt64) -> Bool  {
 }
     
     /**
+     * The recovery path when the data key is lost or wrong: wipes every
+     * personal row and the enrolment, keeps the catalog, seals the store
+     * under a new key, and says exactly what was lost (the submissions that
+     * never reached the server, by id). Then enrol again and sync.
+     */
+open func resetPersonalData()async throws  -> ResetReport  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_zhangban_ffi_fn_method_client_reset_personal_data(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_zhangban_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_zhangban_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_zhangban_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeResetReport_lift,
+            errorHandler: FfiConverterTypeZhangbanError_lift
+        )
+}
+    
+    /**
      * Saves (creates or replaces) a draft.
      */
 open func saveDraft(draft: Draft)throws   {try rustCallWithError(FfiConverterTypeZhangbanError_lift) {
@@ -1220,6 +1264,27 @@ open func timeline(clientId: String)throws  -> [StatusEvent]  {
 }
     
     /**
+     * Tries again to get the data key (after the user authenticated, or
+     * the right key was restored); fails with `DataKey` while it is still
+     * missing or wrong.
+     */
+open func unlock()async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_zhangban_ffi_fn_method_client_unlock(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_zhangban_ffi_rust_future_poll_void,
+            completeFunc: ffi_zhangban_ffi_rust_future_complete_void,
+            freeFunc: ffi_zhangban_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeZhangbanError_lift
+        )
+}
+    
+    /**
      * The wallet, with each licence's state now.
      */
 open func wallet()throws  -> [WalletLicence]  {
@@ -1274,6 +1339,311 @@ public func FfiConverterTypeClient_lift(_ handle: UInt64) throws -> Client {
 #endif
 public func FfiConverterTypeClient_lower(_ value: Client) -> UInt64 {
     return FfiConverterTypeClient.lower(value)
+}
+
+
+
+
+
+
+/**
+ * The app's keeper of the data key (32 bytes) that seals the resident's
+ * personal data in the store. The library makes the key and hands it over
+ * once; the app wraps it with a key that never leaves its platform
+ * keystore and gives it back, unwrapped, when the library opens the store.
+ */
+public protocol DataKeyStore: AnyObject, Sendable {
+    
+    /**
+     * The key kept before, unwrapped; `None` if none was ever kept.
+     */
+    func loadKey() async throws  -> Data?
+    
+    /**
+     * Keeps `key` (wrapped), replacing any key kept before.
+     */
+    func storeKey(key: Data) async throws 
+    
+}
+/**
+ * The app's keeper of the data key (32 bytes) that seals the resident's
+ * personal data in the store. The library makes the key and hands it over
+ * once; the app wraps it with a key that never leaves its platform
+ * keystore and gives it back, unwrapped, when the library opens the store.
+ */
+open class DataKeyStoreImpl: DataKeyStore, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_zhangban_ffi_fn_clone_datakeystore(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_zhangban_ffi_fn_free_datakeystore(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The key kept before, unwrapped; `None` if none was ever kept.
+     */
+open func loadKey()async throws  -> Data?  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_zhangban_ffi_fn_method_datakeystore_load_key(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_zhangban_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_zhangban_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_zhangban_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterOptionData.lift,
+            errorHandler: FfiConverterTypeDataKeyStoreError_lift
+        )
+}
+    
+    /**
+     * Keeps `key` (wrapped), replacing any key kept before.
+     */
+open func storeKey(key: Data)async throws   {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_zhangban_ffi_fn_method_datakeystore_store_key(
+                        self.uniffiCloneHandle(),FfiConverterData.lower(key)
+                )
+            },
+            pollFunc: ffi_zhangban_ffi_rust_future_poll_void,
+            completeFunc: ffi_zhangban_ffi_rust_future_complete_void,
+            freeFunc: ffi_zhangban_ffi_rust_future_free_void,
+            liftFunc: { $0 },
+            errorHandler: FfiConverterTypeDataKeyStoreError_lift
+        )
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceDataKeyStore {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceDataKeyStore = UniffiVTableCallbackInterfaceDataKeyStore(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeDataKeyStore.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface DataKeyStore: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeDataKeyStore.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface DataKeyStore: handle missing in uniffiClone")
+            }
+        },
+        loadKey: { (
+            uniffiHandle: UInt64,
+            uniffiFutureCallback: @escaping UniffiForeignFutureCompleteRustBuffer,
+            uniffiCallbackData: UInt64,
+            uniffiOutDroppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+        ) in
+            let makeCall = {
+                () async throws -> Data? in
+                guard let uniffiObj = try? FfiConverterTypeDataKeyStore.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try await uniffiObj.loadKey(
+                )
+            }
+
+            let uniffiHandleSuccess = { (returnValue: Data?) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultRustBuffer(
+                        returnValue: FfiConverterOptionData.lower(returnValue),
+                        callStatus: RustCallStatus()
+                    )
+                )
+            }
+            let uniffiHandleError = { (statusCode, errorBuf) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultRustBuffer(
+                        returnValue: RustBuffer.empty(),
+                        callStatus: RustCallStatus(code: statusCode, errorBuf: errorBuf)
+                    )
+                )
+            }
+            uniffiTraitInterfaceCallAsyncWithError(
+                makeCall: makeCall,
+                handleSuccess: uniffiHandleSuccess,
+                handleError: uniffiHandleError,
+                lowerError: FfiConverterTypeDataKeyStoreError_lower,
+                droppedCallback: uniffiOutDroppedCallback
+            )
+        },
+        storeKey: { (
+            uniffiHandle: UInt64,
+            key: RustBuffer,
+            uniffiFutureCallback: @escaping UniffiForeignFutureCompleteVoid,
+            uniffiCallbackData: UInt64,
+            uniffiOutDroppedCallback: UnsafeMutablePointer<UniffiForeignFutureDroppedCallbackStruct>
+        ) in
+            let makeCall = {
+                () async throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeDataKeyStore.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try await uniffiObj.storeKey(
+                     key: try FfiConverterData.lift(key)
+                )
+            }
+
+            let uniffiHandleSuccess = { (returnValue: ()) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultVoid(
+                        callStatus: RustCallStatus()
+                    )
+                )
+            }
+            let uniffiHandleError = { (statusCode, errorBuf) in
+                uniffiFutureCallback(
+                    uniffiCallbackData,
+                    UniffiForeignFutureResultVoid(
+                        callStatus: RustCallStatus(code: statusCode, errorBuf: errorBuf)
+                    )
+                )
+            }
+            uniffiTraitInterfaceCallAsyncWithError(
+                makeCall: makeCall,
+                handleSuccess: uniffiHandleSuccess,
+                handleError: uniffiHandleError,
+                lowerError: FfiConverterTypeDataKeyStoreError_lower,
+                droppedCallback: uniffiOutDroppedCallback
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceDataKeyStore> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceDataKeyStore>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitDataKeyStore() {
+    uniffi_zhangban_ffi_fn_init_callback_vtable_datakeystore(UniffiCallbackInterfaceDataKeyStore.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDataKeyStore: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<DataKeyStore>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = DataKeyStore
+
+    public static func lift(_ handle: UInt64) throws -> DataKeyStore {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return DataKeyStoreImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: DataKeyStore) -> UInt64 {
+         if let rustImpl = value as? DataKeyStoreImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DataKeyStore {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: DataKeyStore, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDataKeyStore_lift(_ handle: UInt64) throws -> DataKeyStore {
+    return try FfiConverterTypeDataKeyStore.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDataKeyStore_lower(_ value: DataKeyStore) -> UInt64 {
+    return FfiConverterTypeDataKeyStore.lower(value)
 }
 
 
@@ -1737,15 +2107,19 @@ open class Inspector: InspectorProtocol, @unchecked Sendable {
      * Opens an inspector device's store (its trust data and replay cache)
      * for the server at `server_url`, trusting the pinned root key.
      */
-public static func `open`(storePath: String, serverUrl: String, rootJwkJson: String)throws  -> Inspector  {
-    return try  FfiConverterTypeInspector_lift(try rustCallWithError(FfiConverterTypeZhangbanError_lift) {
-        uniffiCallStatus in
-    uniffi_zhangban_ffi_fn_constructor_inspector_open(
-        FfiConverterString.lower(storePath),
-        FfiConverterString.lower(serverUrl),
-        FfiConverterString.lower(rootJwkJson),uniffiCallStatus
-    )
-})
+public static func `open`(storePath: String, serverUrl: String, rootJwkJson: String)async throws  -> Inspector  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_zhangban_ffi_fn_constructor_inspector_open(FfiConverterString.lower(storePath),FfiConverterString.lower(serverUrl),FfiConverterString.lower(rootJwkJson)
+                )
+            },
+            pollFunc: ffi_zhangban_ffi_rust_future_poll_u64,
+            completeFunc: ffi_zhangban_ffi_rust_future_complete_u64,
+            freeFunc: ffi_zhangban_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeInspector_lift,
+            errorHandler: FfiConverterTypeZhangbanError_lift
+        )
 }
     
 
@@ -2260,6 +2634,136 @@ public func FfiConverterTypeOutboxObserver_lift(_ handle: UInt64) throws -> Outb
 #endif
 public func FfiConverterTypeOutboxObserver_lower(_ value: OutboxObserver) -> UInt64 {
     return FfiConverterTypeOutboxObserver.lower(value)
+}
+
+
+
+
+
+
+/**
+ * The NON-HARDWARE fallback: the data key in a file (0600, in a 0700
+ * directory) at `dir`. For tests, tools and inspector devices only;
+ * whoever copies that directory with the store reads the store. An app
+ * passes its platform implementation instead.
+ */
+public protocol SoftwareDataKeyStoreProtocol: AnyObject, Sendable {
+    
+}
+/**
+ * The NON-HARDWARE fallback: the data key in a file (0600, in a 0700
+ * directory) at `dir`. For tests, tools and inspector devices only;
+ * whoever copies that directory with the store reads the store. An app
+ * passes its platform implementation instead.
+ */
+open class SoftwareDataKeyStore: SoftwareDataKeyStoreProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_zhangban_ffi_fn_clone_softwaredatakeystore(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_zhangban_ffi_fn_free_softwaredatakeystore(handle, $0) }
+    }
+
+    
+    /**
+     * Opens (creating it 0700) the key directory `dir`.
+     */
+public static func `open`(dir: String)throws  -> SoftwareDataKeyStore  {
+    return try  FfiConverterTypeSoftwareDataKeyStore_lift(try rustCallWithError(FfiConverterTypeDataKeyStoreError_lift) {
+        uniffiCallStatus in
+    uniffi_zhangban_ffi_fn_constructor_softwaredatakeystore_open(
+        FfiConverterString.lower(dir),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeSoftwareDataKeyStore: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = SoftwareDataKeyStore
+
+    public static func lift(_ handle: UInt64) throws -> SoftwareDataKeyStore {
+        return SoftwareDataKeyStore(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: SoftwareDataKeyStore) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SoftwareDataKeyStore {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: SoftwareDataKeyStore, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSoftwareDataKeyStore_lift(_ handle: UInt64) throws -> SoftwareDataKeyStore {
+    return try FfiConverterTypeSoftwareDataKeyStore.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeSoftwareDataKeyStore_lower(_ value: SoftwareDataKeyStore) -> UInt64 {
+    return FfiConverterTypeSoftwareDataKeyStore.lower(value)
 }
 
 
@@ -3659,6 +4163,118 @@ public func FfiConverterTypePrintCard_lower(_ value: PrintCard) -> RustBuffer {
 
 
 /**
+ * What `resetPersonalData` wiped: everything personal on this device (the
+ * catalog, search index and trust data are kept).
+ */
+public struct ResetReport: Equatable, Hashable {
+    /**
+     * Submissions that never reached the server (queued, failed, or
+     * rejected and not corrected), by client id: lost, to be filled again.
+     */
+    public var unsent: [String]
+    /**
+     * Drafts wiped.
+     */
+    public var drafts: UInt32
+    /**
+     * Wallet copies wiped (fetched again after enrolling again).
+     */
+    public var licences: UInt32
+    /**
+     * Receipts wiped (the submissions are on the server).
+     */
+    public var receipts: UInt32
+    /**
+     * Status events wiped (fetched again).
+     */
+    public var events: UInt32
+    /**
+     * Kept attachment files wiped.
+     */
+    public var attachments: UInt32
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Submissions that never reached the server (queued, failed, or
+         * rejected and not corrected), by client id: lost, to be filled again.
+         */unsent: [String], 
+        /**
+         * Drafts wiped.
+         */drafts: UInt32, 
+        /**
+         * Wallet copies wiped (fetched again after enrolling again).
+         */licences: UInt32, 
+        /**
+         * Receipts wiped (the submissions are on the server).
+         */receipts: UInt32, 
+        /**
+         * Status events wiped (fetched again).
+         */events: UInt32, 
+        /**
+         * Kept attachment files wiped.
+         */attachments: UInt32) {
+        self.unsent = unsent
+        self.drafts = drafts
+        self.licences = licences
+        self.receipts = receipts
+        self.events = events
+        self.attachments = attachments
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ResetReport: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeResetReport: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ResetReport {
+        return
+            try ResetReport(
+                unsent: FfiConverterSequenceString.read(from: &buf), 
+                drafts: FfiConverterUInt32.read(from: &buf), 
+                licences: FfiConverterUInt32.read(from: &buf), 
+                receipts: FfiConverterUInt32.read(from: &buf), 
+                events: FfiConverterUInt32.read(from: &buf), 
+                attachments: FfiConverterUInt32.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ResetReport, into buf: inout [UInt8]) {
+        FfiConverterSequenceString.write(value.unsent, into: &buf)
+        FfiConverterUInt32.write(value.drafts, into: &buf)
+        FfiConverterUInt32.write(value.licences, into: &buf)
+        FfiConverterUInt32.write(value.receipts, into: &buf)
+        FfiConverterUInt32.write(value.events, into: &buf)
+        FfiConverterUInt32.write(value.attachments, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeResetReport_lift(_ buf: RustBuffer) throws -> ResetReport {
+    return try FfiConverterTypeResetReport.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeResetReport_lower(_ value: ResetReport) -> RustBuffer {
+    return FfiConverterTypeResetReport.lower(value)
+}
+
+
+/**
  * A match of an offline guide search.
  */
 public struct SearchHit: Equatable, Hashable {
@@ -4449,6 +5065,206 @@ public func FfiConverterTypeWalletLicence_lift(_ buf: RustBuffer) throws -> Wall
 #endif
 public func FfiConverterTypeWalletLicence_lower(_ value: WalletLicence) -> RustBuffer {
     return FfiConverterTypeWalletLicence.lower(value)
+}
+
+
+/**
+ * Why the resident's personal data is locked (see [`ZhangbanError::DataKey`]).
+ */
+
+public enum DataKeyProblem: Equatable, Hashable {
+    
+    /**
+     * The store is sealed but the app's key store has no key (or can no
+     * longer unwrap it): the data is lost unless the key comes back;
+     * `resetPersonalData` starts again.
+     */
+    case missing
+    /**
+     * The key store gave a key that does not open this store.
+     */
+    case wrongKey
+    /**
+     * The user did not authenticate: `unlock` tries again.
+     */
+    case notAuthorised
+    /**
+     * The key store failed: `unlock` tries again.
+     */
+    case keyStore
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension DataKeyProblem: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDataKeyProblem: FfiConverterRustBuffer {
+    typealias SwiftType = DataKeyProblem
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DataKeyProblem {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .missing
+        
+        case 2: return .wrongKey
+        
+        case 3: return .notAuthorised
+        
+        case 4: return .keyStore
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: DataKeyProblem, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .missing:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .wrongKey:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .notAuthorised:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .keyStore:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDataKeyProblem_lift(_ buf: RustBuffer) throws -> DataKeyProblem {
+    return try FfiConverterTypeDataKeyProblem.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDataKeyProblem_lower(_ value: DataKeyProblem) -> RustBuffer {
+    return FfiConverterTypeDataKeyProblem.lower(value)
+}
+
+
+
+/**
+ * Why the app's key store could not give or keep the data key.
+ */
+public 
+enum DataKeyStoreError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    /**
+     * The wrapped key can no longer be unwrapped (the wrapping key was
+     * invalidated or wiped): the data sealed under it is lost.
+     */
+    case Unavailable
+    /**
+     * The user did not authenticate (cancelled, locked out).
+     */
+    case NotAuthorised
+    /**
+     * Any other failure, with the platform's reason (no personal data).
+     */
+    case Failure(
+        /**
+         * The platform's reason.
+         */reason: String
+    )
+
+    
+
+    
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension DataKeyStoreError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeDataKeyStoreError: FfiConverterRustBuffer {
+    typealias SwiftType = DataKeyStoreError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> DataKeyStoreError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .Unavailable
+        case 2: return .NotAuthorised
+        case 3: return .Failure(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: DataKeyStoreError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case .Unavailable:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .NotAuthorised:
+            writeInt(&buf, Int32(2))
+        
+        
+        case let .Failure(reason):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(reason, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDataKeyStoreError_lift(_ buf: RustBuffer) throws -> DataKeyStoreError {
+    return try FfiConverterTypeDataKeyStoreError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeDataKeyStoreError_lower(_ value: DataKeyStoreError) -> RustBuffer {
+    return FfiConverterTypeDataKeyStoreError.lower(value)
 }
 
 
@@ -5350,6 +6166,21 @@ enum ZhangbanError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
          */reason: String
     )
     /**
+     * The resident's personal data is locked: the data key is missing or
+     * wrong, or the app's key store failed. Nothing was changed; the
+     * catalog and search still work.
+     */
+    case DataKey(
+        /**
+         * Which of the cases; apps switch on it.
+         */problem: DataKeyProblem
+    )
+    /**
+     * A sealed value in the store does not open under the right key: the
+     * store is corrupted there (not a key problem).
+     */
+    case Corrupted
+    /**
      * The library itself failed (its runtime could not start, a task died).
      */
     case Internal
@@ -5405,7 +6236,11 @@ public struct FfiConverterTypeZhangbanError: FfiConverterRustBuffer {
         case 10: return .Keystore(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 11: return .Internal
+        case 11: return .DataKey(
+            problem: try FfiConverterTypeDataKeyProblem.read(from: &buf)
+            )
+        case 12: return .Corrupted
+        case 13: return .Internal
 
          default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -5465,8 +6300,17 @@ public struct FfiConverterTypeZhangbanError: FfiConverterRustBuffer {
             FfiConverterString.write(reason, into: &buf)
             
         
-        case .Internal:
+        case let .DataKey(problem):
             writeInt(&buf, Int32(11))
+            FfiConverterTypeDataKeyProblem.write(problem, into: &buf)
+            
+        
+        case .Corrupted:
+            writeInt(&buf, Int32(12))
+        
+        
+        case .Internal:
+            writeInt(&buf, Int32(13))
         
         }
     }
@@ -5578,6 +6422,30 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterString.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionData: FfiConverterRustBuffer {
+    typealias SwiftType = Data?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterData.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterData.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -6051,6 +6919,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_zhangban_ffi_checksum_method_client_remove_observer() != 18962) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_zhangban_ffi_checksum_method_client_reset_personal_data() != 23243) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_zhangban_ffi_checksum_method_client_save_draft() != 27227) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -6072,7 +6943,16 @@ private let initializationResult: InitializationResult = {
     if (uniffi_zhangban_ffi_checksum_method_client_timeline() != 56230) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_zhangban_ffi_checksum_method_client_unlock() != 25108) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_zhangban_ffi_checksum_method_client_wallet() != 60082) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_zhangban_ffi_checksum_method_datakeystore_load_key() != 15806) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_zhangban_ffi_checksum_method_datakeystore_store_key() != 61347) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_zhangban_ffi_checksum_method_inspector_sync_trust() != 42567) {
@@ -6102,16 +6982,20 @@ private let initializationResult: InitializationResult = {
     if (uniffi_zhangban_ffi_checksum_method_logger_log() != 8536) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_zhangban_ffi_checksum_constructor_client_open() != 38377) {
+    if (uniffi_zhangban_ffi_checksum_constructor_client_open() != 13012) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_zhangban_ffi_checksum_constructor_inspector_open() != 54294) {
+    if (uniffi_zhangban_ffi_checksum_constructor_softwaredatakeystore_open() != 16262) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_zhangban_ffi_checksum_constructor_inspector_open() != 28795) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_zhangban_ffi_checksum_constructor_softwarekeystore_open() != 37990) {
         return InitializationResult.apiChecksumMismatch
     }
 
+    uniffiCallbackInitDataKeyStore()
     uniffiCallbackInitHolderKeystore()
     uniffiCallbackInitLogger()
     uniffiCallbackInitOutboxObserver()

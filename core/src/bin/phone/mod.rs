@@ -10,7 +10,8 @@ use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
 
 use zhangban_core::client::{
-    Client, ClientError, Clock, Draft, SoftwareKeystore, SystemClock, WalletLicenceRef,
+    Client, ClientError, Clock, Draft, SoftwareDataKeyStore, SoftwareKeystore, SystemClock,
+    WalletLicenceRef,
 };
 use zhangban_core::credential::PublicKey;
 use zhangban_core::guide::{FieldKind, Guide};
@@ -167,14 +168,26 @@ fn client_error(e: ClientError) -> super::Failure {
     }
 }
 
-fn open(a: &PhoneArgs) -> Outcome<Client> {
+async fn open(a: &PhoneArgs) -> Outcome<Client> {
     let root = super::read_public_key(&a.root_pub)?;
     let roots: Vec<PublicKey> = vec![root];
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     // The CLI has no platform keystore: the non-hardware fallback, beside the store.
     let keys =
         SoftwareKeystore::beside(&a.store).map_err(|e| input(format!("software keystore: {e}")))?;
-    Client::open(&a.store, &a.server, roots, clock, Arc::new(keys)).map_err(client_error)
+    // Nor a platform-wrapped data key: the software fallback file, beside it too.
+    let data_keys = SoftwareDataKeyStore::beside(&a.store)
+        .map_err(|e| input(format!("software data key: {e}")))?;
+    Client::open(
+        &a.store,
+        &a.server,
+        roots,
+        clock,
+        Arc::new(keys),
+        Arc::new(data_keys),
+    )
+    .await
+    .map_err(client_error)
 }
 
 fn pretty(v: &impl serde::Serialize) -> Outcome<String> {
@@ -193,7 +206,7 @@ pub fn run(a: PhoneArgs) -> Outcome<Done> {
 }
 
 async fn run_async(a: PhoneArgs) -> Outcome<Done> {
-    let client = open(&a)?;
+    let client = open(&a).await?;
     let out = match &a.command {
         PhoneCommand::Enrol { code } => {
             let d = client.enrol(code).await.map_err(client_error)?;
