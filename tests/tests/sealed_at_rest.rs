@@ -177,11 +177,12 @@ fn draft(id: &str, g: &Guide, values: Map<String, Value>, now: i64) -> Draft {
     }
 }
 
-/// An operator call (POST with the operator token); asserts success.
+/// An operator call (POST with the token of the operator whose role the
+/// path needs); asserts success.
 async fn operator_post(server: &TestServer, path: &str, body: Value) {
     let resp = reqwest::Client::new()
         .post(format!("{}{path}", server.url()))
-        .bearer_auth(&server.operator_token)
+        .bearer_auth(server.operator_token_for(path))
         .json(&body)
         .send()
         .await
