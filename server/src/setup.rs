@@ -218,6 +218,11 @@ pub fn demo(dir: &Path, store: &dyn Store, now: i64) -> Result<bool, SetupError>
             &file.to_string(),
         )?;
     }
+    // The bundle's issuer list, as `bundle sign --issuers` takes it: the
+    // starting point of the operator's next bundle (public data).
+    let issuers_path = dir.join("issuers.json");
+    let issuers = serde_json::to_string_pretty(&content.issuers).map_err(|e| invalid(dir, e))?;
+    std::fs::write(&issuers_path, issuers + "\n").map_err(io(&issuers_path))?;
     store.put_trust_bundle(content.version, &jws, now)?;
     import_fixture(store, FIXTURE, now)?;
     store.put_resident(DEMO_RESIDENT, "张三", now)?;
