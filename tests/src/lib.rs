@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod process;
 pub mod proxy;
 
 use std::net::SocketAddr;
