@@ -93,7 +93,14 @@ impl DemoServerProcess {
         let out = std::fs::File::create(&log).expect("create the server log");
         let err = out.try_clone().expect("clone the log handle");
         let child = Command::new(server_bin())
-            .args(["serve", "--demo", "--addr", &addr, "--data-dir", "zhangban-data"])
+            .args([
+                "serve",
+                "--demo",
+                "--addr",
+                &addr,
+                "--data-dir",
+                "zhangban-data",
+            ])
             .current_dir(cwd)
             .env_remove("ZHANGBAN_OPERATOR_TOKEN")
             .env_remove("ZHANGBAN_DATA_DIR")
@@ -116,7 +123,11 @@ impl DemoServerProcess {
             }
             plain_http::get_status(&health) == Some(200)
         });
-        assert!(up, "the server did not answer in 120 s:\n{}", server.log_text());
+        assert!(
+            up,
+            "the server did not answer in 120 s:\n{}",
+            server.log_text()
+        );
         server
     }
 

@@ -136,7 +136,10 @@ async fn a_submitted_draft_is_locked() {
         Err(ClientError::DraftSubmitted { client_id }) => assert_eq!(client_id, id),
         other => panic!("{other:?}"),
     }
-    assert_eq!(p.client.store().draft("mine").unwrap().unwrap().values, d.values);
+    assert_eq!(
+        p.client.store().draft("mine").unwrap().unwrap().values,
+        d.values
+    );
     let entries = p.client.outbox().unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].values, d.values);

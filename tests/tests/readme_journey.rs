@@ -99,10 +99,7 @@ fn journey_steps(readme: &str) -> Vec<Step> {
                 });
             } else if let Some(step) = steps.last_mut() {
                 let t = line.trim();
-                if let Some(code) = t
-                    .strip_prefix("(exit ")
-                    .and_then(|r| r.strip_suffix(')'))
-                {
+                if let Some(code) = t.strip_prefix("(exit ").and_then(|r| r.strip_suffix(')')) {
                     step.exit = code.parse().unwrap_or_else(|_| {
                         panic!("README.md line {}: bad exit status `{t}`", i + 1)
                     });
@@ -249,9 +246,15 @@ fn the_journey_parser_and_matcher_are_strict() {
     assert_eq!(steps[2].exit, 1);
 
     assert!(line_matches("queued as …", "queued as 7a7d"));
-    assert!(line_matches("… accepted  attempts 2  5116…  accepted", "ab accepted  attempts 2  5116022026  accepted"));
+    assert!(line_matches(
+        "… accepted  attempts 2  5116…  accepted",
+        "ab accepted  attempts 2  5116022026  accepted"
+    ));
     assert!(!line_matches("queued as …", "queued  as 7a7d"));
-    assert!(!line_matches("\"wire_bytes\": 215633,", "\"wire_bytes\": 324067,"));
+    assert!(!line_matches(
+        "\"wire_bytes\": 215633,",
+        "\"wire_bytes\": 324067,"
+    ));
     assert!(!line_matches("a…a", "a"));
     // In order, and each output line used once.
     let want = vec!["one".to_owned(), "two".to_owned()];

@@ -270,7 +270,9 @@ async fn run_async(a: PhoneArgs) -> Outcome<Done> {
                     .outbox_entry(&id)
                     .map_err(client_error)?
                     .map_or("?", |e| e.state.as_str());
-                format!("draft {draft} was already submitted as {id} ({state}): nothing new was queued\n")
+                format!(
+                    "draft {draft} was already submitted as {id} ({state}): nothing new was queued\n"
+                )
             } else {
                 format!("queued as {id}\n")
             };
@@ -614,7 +616,9 @@ fn fill(
     }
     if let Some(client_id) = submitted {
         // Only a rejected submission gets here: corrected under its id.
-        client.correct(&client_id, &d.values).map_err(client_error)?;
+        client
+            .correct(&client_id, &d.values)
+            .map_err(client_error)?;
         return Ok(format!(
             "draft {id} was rejected as {client_id}: corrected and queued again under the same id ({} values)\n",
             d.values.len()
