@@ -81,8 +81,13 @@ async fn phone_and_inspector_through_the_facade() {
     let mut server = TestServer::start_demo().await;
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("phone.db").to_string_lossy().into_owned();
-    let client =
-        Client::open(store.clone(), server.url(), root_jwk(&server), keys(&store)).unwrap();
+    let client = Client::open(
+        store.clone(),
+        server.base.clone(),
+        root_jwk(&server),
+        keys(&store),
+    )
+    .unwrap();
     client.add_outbox_observer(Arc::new(Ears(heard.clone())));
     client.add_status_observer(Arc::new(Ears(heard.clone())));
     client.add_sync_observer(Arc::new(Ears(heard.clone())));
@@ -181,7 +186,7 @@ async fn phone_and_inspector_through_the_facade() {
 
     // The server is back; the entry waits out its backoff, and "try now"
     // delivers it at once, once.
-    server.start().await;
+    server.restart().await;
     let delivered = client.flush_now().await.unwrap();
     assert_eq!(delivered.accepted, 1, "{delivered:?}");
     assert!(!delivered.offline);
@@ -237,7 +242,7 @@ async fn phone_and_inspector_through_the_facade() {
             .join("inspector.db")
             .to_string_lossy()
             .into_owned(),
-        server.url(),
+        server.base.clone(),
         root_jwk(&server),
     )
     .unwrap();
@@ -345,7 +350,7 @@ async fn cancelled_calls_and_failing_observers_lose_nothing() {
     let path = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
     let reference = Client::open(
         path("reference.db"),
-        server.url(),
+        server.base.clone(),
         root_jwk(&server),
         keys(&path("reference.db")),
     )
@@ -368,7 +373,7 @@ async fn cancelled_calls_and_failing_observers_lose_nothing() {
 
     let client = Client::open(
         path("phone.db"),
-        server.url(),
+        server.base.clone(),
         root_jwk(&server),
         keys(&path("phone.db")),
     )

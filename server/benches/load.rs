@@ -30,10 +30,6 @@
 //! without `--bench` (e.g. by `cargo test --all-targets`), phases last 1 s.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/shared/forms.rs"]
-#[allow(dead_code)] // each includer uses a part
-mod forms;
-
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -48,7 +44,7 @@ use zhangban_core::guide::{FieldKind, Guide};
 use zhangban_server::api::auth::challenge_message;
 use zhangban_server::setup::DEMO_ACTIVATION_CODE;
 
-use forms::{catalog, fill_simple, today_cst};
+use zhangban_tests::forms::{catalog, fill};
 
 const BIN: &str = env!("CARGO_BIN_EXE_zhangban-server");
 const CONNECTIONS: usize = 64;
@@ -231,7 +227,7 @@ async fn device(base: &str) -> Device {
 
 /// A guide with a field accepting the business licence, and the values of its other required fields.
 fn pick_guide(guides: &[Guide]) -> (Guide, String, Map<String, Value>) {
-    let today = today_cst();
+    let now = zhangban_tests::system_now();
     guides
         .iter()
         .find_map(|g| {
@@ -239,7 +235,7 @@ fn pick_guide(guides: &[Guide]) -> (Guide, String, Map<String, Value>) {
                 matches!(&f.kind, FieldKind::LicenceRef { licence_types }
                     if licence_types.iter().any(|t| t == BUSINESS_VCT))
             })?;
-            Some((g.clone(), field.name.clone(), fill_simple(g, today)?))
+            Some((g.clone(), field.name.clone(), fill(g, now)?))
         })
         .expect("a guide with a business licence field and a simple form")
 }

@@ -196,12 +196,26 @@ pub fn import_fixture(store: &dyn Store, json: &str, now: i64) -> Result<usize, 
 /// licences waiting for the resident's first device. Does nothing to a
 /// directory that already has a root.
 pub fn demo(dir: &Path, store: &dyn Store, now: i64) -> Result<bool, SetupError> {
+    demo_with_world(
+        dir,
+        store,
+        now,
+        &DemoWorld::new(&mut rand::rngs::OsRng, now),
+    )
+}
+
+/// [`demo`] with the given keys (tests pass a world made from a seed, so
+/// that they hold its root and issuer keys).
+pub fn demo_with_world(
+    dir: &Path,
+    store: &dyn Store,
+    now: i64,
+    world: &DemoWorld,
+) -> Result<bool, SetupError> {
     let root_pub = dir.join("root.pub.json");
     if root_pub.exists() {
         return Ok(false);
     }
-    let mut rng = rand::rngs::OsRng;
-    let world = DemoWorld::new(&mut rng, now);
     let mut content: TrustBundleContent = world.bundle_content.clone();
     content.max_staleness = 30 * cdemo::DAY;
     let jws = content.sign(&world.root).map_err(|e| invalid(dir, e))?;

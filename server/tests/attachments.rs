@@ -4,14 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use rand::{RngCore as _, SeedableRng as _};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use zhangban_core::guide::{FieldKind, Guide};
 use zhangban_server::state::{DEFAULT_MAX_ATTACHMENT_BYTES, sha256_hex};
+use zhangban_tests::server::*;
 
 /// `len` pseudo-random bytes (seeded: a failure reproduces).
 fn content(len: usize, seed: u64) -> Vec<u8> {

@@ -8,10 +8,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
-#[path = "shared/forms.rs"]
-#[allow(dead_code)] // each includer uses a part
-mod forms;
-
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,7 +23,7 @@ use zhangban_core::credential::jose::b64e;
 use zhangban_server::api::auth::challenge_message;
 use zhangban_server::setup::DEMO_ACTIVATION_CODE;
 
-use forms::{catalog, fill_simple, today_cst};
+use zhangban_tests::forms::{catalog, fill};
 
 const BIN: &str = env!("CARGO_BIN_EXE_zhangban-server");
 /// SIGKILL / restart cycles.
@@ -264,12 +260,12 @@ async fn acknowledged_submissions_survive_sigkill_and_retries_do_not_duplicate()
     let mut server = Server::start(&http, &data, &log).await;
     let key = KeyPair::generate(&mut rand::rngs::OsRng);
     enrol(&http, &server.base, &key).await;
-    let today = today_cst();
+    let now = zhangban_tests::system_now();
     let guides = catalog(&http, &server.base).await;
     assert_eq!(guides.len(), 1135, "the demo catalog");
     let (guide, values) = guides
         .iter()
-        .find_map(|g| fill_simple(g, today).map(|v| (g, v)))
+        .find_map(|g| fill(g, now).map(|v| (g, v)))
         .expect("a guide whose form the simple filler can fill");
     // Every submission has the same content; only the client id differs, so
     // a retry of any id is the identical request.

@@ -6,17 +6,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::io::Read as _;
 
-use common::*;
 use reqwest::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use zhangban_core::credential::demo::{self as cdemo, ISSUERS};
 use zhangban_core::credential::{HolderSigner as _, KeyPair, StatusListCache, TrustBundleContent};
 use zhangban_core::guide::Guide;
+use zhangban_tests::server::*;
 
 async fn get_json(s: &TestServer, path: &str) -> Value {
     let resp = s.req(Method::GET, path).send().await.unwrap();

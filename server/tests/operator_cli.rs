@@ -5,10 +5,6 @@
 //! afterwards (through the public API a phone or inspector uses).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "shared/forms.rs"]
-#[allow(dead_code)] // each includer uses a part
-mod forms;
-
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -23,7 +19,7 @@ use zhangban_core::guide::Guide;
 use zhangban_server::api::auth::challenge_message;
 use zhangban_server::setup::DEMO_ACTIVATION_CODE;
 
-use forms::{fill_simple, today_cst};
+use zhangban_tests::forms::fill;
 
 const BIN: &str = env!("CARGO_BIN_EXE_zhangban-server");
 
@@ -819,7 +815,7 @@ fn submission_transition_moves_a_real_submission_and_refuses_bad_moves() {
     let server = Server::start("submission");
     // The demo resident's phone submits a form that needs no licence.
     let (_device, token) = server.enrol_device(DEMO_ACTIVATION_CODE);
-    let today = today_cst();
+    let now = zhangban_tests::system_now();
     let mut since = 0;
     let (guide, values) = loop {
         let page = server
@@ -827,7 +823,7 @@ fn submission_transition_moves_a_real_submission_and_refuses_bad_moves() {
             .get_json(&server.url(&format!("/v1/catalog/changes?since={since}&limit=200")));
         let found = page["changes"].as_array().unwrap().iter().find_map(|c| {
             let g: Guide = serde_json::from_value(c["guide"].clone()).ok()?;
-            let v = fill_simple(&g, today)?;
+            let v = fill(&g, now)?;
             Some((g, v))
         });
         if let Some(found) = found {

@@ -190,10 +190,10 @@ async fn server_with(n: usize, at: i64) -> (TestServer, Vec<Guide>) {
     server.stop().await;
     let guides = catalog(n, at);
     {
-        let store = SqliteStore::open(&server.data_dir().join("zhangban.db")).unwrap();
+        let store = SqliteStore::open(&server.dir.as_path().join("zhangban.db")).unwrap();
         store.put_guides(&server_rows(&guides[1135..])).unwrap();
     }
-    server.start().await;
+    server.restart().await;
     (server, guides)
 }
 
@@ -356,7 +356,7 @@ async fn feed_bytes(server: &TestServer, mut since: u64) -> u64 {
     loop {
         let url = format!(
             "{}/v1/catalog/changes?since={since}&limit={PAGE}",
-            server.url()
+            server.base
         );
         let body = http.get(url).send().await.unwrap().bytes().await.unwrap();
         total += body.len() as u64;
@@ -784,7 +784,7 @@ async fn report_flush(
 ) {
     let at = now();
     let plain = plain_guides(guides, at);
-    let url = server.url();
+    let url = server.base.clone();
     let token = device_token(client, &url).await;
     let http = reqwest::Client::new();
     let n = plan.submissions;
@@ -874,7 +874,7 @@ async fn report_bytes(
     let changed: Vec<Guide> = guides.iter().step_by(100).map(edited).collect();
     for g in &changed {
         let resp = http
-            .put(format!("{}/v1/operator/guides/{}", server.url(), g.id))
+            .put(format!("{}/v1/operator/guides/{}", server.base, g.id))
             .bearer_auth(&server.operator_token)
             .json(g)
             .send()
@@ -932,7 +932,7 @@ fn main() {
         if quick { "quick mode" } else { "full mode" },
         plan.guides,
         plan.submissions,
-        server.url(),
+        server.base.clone(),
         work.path().display()
     );
 

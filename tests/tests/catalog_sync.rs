@@ -73,7 +73,7 @@ async fn a_cut_sync_resumes_from_its_last_page_and_ends_with_the_servers_catalog
     assert_eq!(c.store().guide_count().unwrap(), 1135);
     assert_eq!(c.store().catalog_cursor().unwrap(), 1135);
     // Every cached guide is byte-for-byte the server's (its checksum).
-    let direct = client(&server.url(), &server, &tempfile::tempdir().unwrap());
+    let direct = client(&server.base, &server, &tempfile::tempdir().unwrap());
     direct.sync_catalog().await.unwrap();
     let ids: Vec<String> =
         zhangban_core::guide::demo_catalog(zhangban_server::setup::FIXTURE, system_now())
@@ -97,13 +97,13 @@ async fn a_cut_sync_resumes_from_its_last_page_and_ends_with_the_servers_catalog
 async fn withdrawals_and_updates_arrive_as_deltas_with_gzip() {
     let server = TestServer::start_demo().await;
     let dir = tempfile::tempdir().unwrap();
-    let c = client(&server.url(), &server, &dir);
+    let c = client(&server.base, &server, &dir);
     let first = c.sync_catalog().await.unwrap();
     assert_eq!(first.upserted, 1135);
     let plain: u64 = {
         let raw = reqwest::get(format!(
             "{}/v1/catalog/changes?since=0&limit=500",
-            server.url()
+            server.base
         ))
         .await
         .unwrap()
@@ -124,7 +124,7 @@ async fn withdrawals_and_updates_arrive_as_deltas_with_gzip() {
     let hits = c.search("户口迁移", 5).unwrap();
     let gone = hits[0].guide_id.clone();
     let resp = http
-        .delete(format!("{}/v1/operator/guides/{gone}", server.url()))
+        .delete(format!("{}/v1/operator/guides/{gone}", server.base))
         .bearer_auth(&server.operator_token)
         .send()
         .await
@@ -139,7 +139,7 @@ async fn withdrawals_and_updates_arrive_as_deltas_with_gzip() {
     changed["version"] = (changed["version"].as_u64().unwrap() + 1).into();
     let id = changed["id"].as_str().unwrap().to_owned();
     let resp = http
-        .put(format!("{}/v1/operator/guides/{id}", server.url()))
+        .put(format!("{}/v1/operator/guides/{id}", server.base))
         .bearer_auth(&server.operator_token)
         .json(&changed)
         .send()
@@ -171,7 +171,7 @@ async fn withdrawals_and_updates_arrive_as_deltas_with_gzip() {
 async fn concurrent_syncs_of_one_client_both_succeed() {
     let server = TestServer::start_demo().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut c = client(&server.url(), &server, &dir);
+    let mut c = client(&server.base, &server, &dir);
     c.set_catalog_page_size(100);
     let (a, b) = tokio::join!(c.sync_catalog(), c.sync_catalog());
     let (a, b) = (a.unwrap(), b.unwrap());

@@ -59,7 +59,7 @@ async fn flush_now_sends_at_once_what_waits_out_its_backoff() {
 
     // The server is back, but the phone's clock has not moved: both wait
     // out the backoff, so a plain flush sends nothing.
-    server.start().await;
+    server.restart().await;
     let plain = p.client.flush().await.unwrap();
     assert_eq!(plain.sent, 0, "{plain:?}");
     let wake = plain.next_attempt_at.expect("a retry time");

@@ -62,7 +62,7 @@ async fn queue_batch(store_path: &Path, server: &TestServer, from: usize, count:
     let clock = Arc::new(ManualClock::new(system_now()));
     let client = Client::open(
         store_path,
-        &server.url(),
+        &server.base,
         vec![server.root.clone()],
         clock,
         Arc::new(SoftwareKeystore::beside(store_path).unwrap()),
@@ -102,7 +102,7 @@ async fn a_client_killed_mid_flush_twenty_times_loses_and_duplicates_nothing() {
     queue_batch(&store_path, &server, queued, batch).await;
     queued += batch;
 
-    let url = server.url();
+    let url = server.base.clone();
     let mut rng = StdRng::seed_from_u64(20_261_202);
     let (mut kills, mut rounds) = (0, 0);
     while kills < 25 && rounds < MAX_ROUNDS {
@@ -142,7 +142,7 @@ async fn a_client_killed_mid_flush_twenty_times_loses_and_duplicates_nothing() {
 
     // Restart without killing until nothing is pending.
     for _ in 0..10 {
-        let out = flush_cmd(&bin, &store_path, &server.url(), &root_path)
+        let out = flush_cmd(&bin, &store_path, &server.base, &root_path)
             .output()
             .unwrap();
         assert!(

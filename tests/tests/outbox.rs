@@ -102,7 +102,7 @@ fn server_receipts(s: &TestServer) -> BTreeMap<String, String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submissions_made_offline_are_accepted_once_the_server_is_up() {
     let mut server = TestServer::start_demo().await;
-    let url = server.url();
+    let url = server.base.clone();
     let p = phone(&server, &url).await;
     let now = p.clock.now_secs();
     let guides = fillable_guides(&p.client, now);
@@ -137,7 +137,7 @@ async fn submissions_made_offline_are_accepted_once_the_server_is_up() {
     let r = p.client.flush().await.unwrap();
     assert_eq!(r.sent, 0);
 
-    server.start().await;
+    server.restart().await;
     p.clock.set(next);
     let r = p.client.flush().await.unwrap();
     assert_eq!(r.accepted, 10, "{r:?}");
@@ -160,7 +160,7 @@ async fn submissions_made_offline_are_accepted_once_the_server_is_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_submission_does_not_block_the_rest_and_can_be_corrected() {
     let server = TestServer::start_demo().await;
-    let url = server.url();
+    let url = server.base.clone();
     let p = phone(&server, &url).await;
     let now = p.clock.now_secs();
     let guides = fillable_guides(&p.client, now);
@@ -365,7 +365,7 @@ async fn attachments_upload_in_resumable_chunks_through_a_hostile_proxy() {
         let links: serde_json::Value = http
             .get(format!(
                 "{}/v1/operator/submissions/{tracking}/attachments",
-                server.url()
+                server.base
             ))
             .bearer_auth(&server.operator_token)
             .send()
@@ -382,7 +382,7 @@ async fn attachments_upload_in_resumable_chunks_through_a_hostile_proxy() {
             let bytes = http
                 .get(format!(
                     "{}/v1/operator/submissions/{tracking}/attachments/{sha}",
-                    server.url()
+                    server.base
                 ))
                 .bearer_auth(&server.operator_token)
                 .send()
@@ -406,7 +406,7 @@ async fn attachments_upload_in_resumable_chunks_through_a_hostile_proxy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_stuck_by_a_clock_that_jumped_back_is_healed_by_the_liveness_check() {
     let mut server = TestServer::start_demo().await;
-    let url = server.url();
+    let url = server.base.clone();
     let p = phone(&server, &url).await;
     let real = p.clock.now_secs();
     let guides = fillable_guides(&p.client, real);
@@ -416,7 +416,7 @@ async fn a_queue_stuck_by_a_clock_that_jumped_back_is_healed_by_the_liveness_che
     let id = p.client.submit(&draft(&guides[0], 0, real)).unwrap();
     assert!(p.client.flush().await.unwrap().offline);
     // The clock is set right; the retry date now lies a month away.
-    server.start().await;
+    server.restart().await;
     p.clock.set(real);
     assert_eq!(p.client.flush().await.unwrap().sent, 0);
     assert!(

@@ -1,8 +1,8 @@
-//! Test harness: the real server, in process, on a loopback port, with a
-//! SQLite store in a temporary directory, a clock the test drives, a demo
-//! licence world (root + three issuers) and the Guang'an catalog; plus the
-//! client-side steps a phone takes (enrol, sign a challenge, present a
-//! licence) as helpers.
+//! The one test server ([`TestServer`]): the real server, in process, on a
+//! loopback port that survives restarts, with a SQLite store in a temporary
+//! directory, an injected clock, a demo licence world from a fixed seed and
+//! the Guang'an catalog; plus the client-side steps a phone takes (enrol,
+//! sign a challenge, present a licence, upload) as helpers for the HTTP tests.
 
 #![allow(
     clippy::unwrap_used,
@@ -19,19 +19,22 @@ use std::sync::{Arc, OnceLock};
 use rand::SeedableRng as _;
 use rand::rngs::StdRng;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
-use serde_json::{Map, Value, json};
-use zhangban_core::credential::demo::{self as cdemo, DemoWorld, ISSUERS};
+use serde_json::{Value, json};
+use zhangban_core::credential::demo::{DemoWorld, ISSUERS};
+
+pub use crate::forms::{SCAN, day as today, scan_ref, valid_values};
+use zhangban_core::credential::PublicKey;
 use zhangban_core::credential::jose::b64e;
 use zhangban_core::credential::{
     HeldLicence, HolderSigner, KeyBindingRequest, KeyPair, LicenceId, P256KeyPair,
     SoftwareHolderKey,
 };
-use zhangban_core::guide::fixture::CREDIT_CODE_PATTERN;
-use zhangban_core::guide::{FieldKind, Guide, demo_catalog, validate_versioned_submission};
+use zhangban_core::guide::{FieldKind, Guide, demo_catalog};
 use zhangban_server::api;
-use zhangban_server::clock::{Clock as _, ManualClock};
+use zhangban_server::clock::{Clock, ManualClock, SystemClock};
 use zhangban_server::issuing;
 use zhangban_server::setup;
+pub use zhangban_server::setup::DEMO_ACTIVATION_CODE;
 use zhangban_server::state::{AppState, Config, SharedState, sha256_hex};
 use zhangban_server::store::Store as _;
 use zhangban_server::store::sqlite::SqliteStore;
@@ -115,33 +118,6 @@ fn fixture_subset(n: usize) -> String {
     serde_json::to_string(&keep).unwrap()
 }
 
-/// A running server.
-pub struct TestServer {
-    /// `http://127.0.0.1:<port>`.
-    pub base: String,
-    /// The admin listener (`/metrics`), `http://127.0.0.1:<port>`.
-    pub admin: String,
-    /// A client that asks for gzip and decodes it.
-    pub http: reqwest::Client,
-    /// The server's clock.
-    pub clock: Arc<ManualClock>,
-    /// The server's state (for peeking; tests go through HTTP).
-    pub state: SharedState,
-    /// Root and issuer keys.
-    pub world: DemoWorld,
-    /// How many guides were imported.
-    pub guides: usize,
-    serial: AtomicU64,
-    task: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 /// A registered resident.
 #[derive(Debug, Clone)]
 pub struct Resident {
@@ -164,6 +140,169 @@ pub struct Device {
     pub token: String,
 }
 
+/// The seed of every test server's demo world (its root and issuer keys).
+pub const WORLD_SEED: u64 = 7;
+
+/// The server's state over the store in `dir`, its status lists signed.
+async fn app_state(
+    dir: &std::path::Path,
+    clock: &TestClock,
+    config: &Config,
+    roots: &[PublicKey],
+    issuers: &[zhangban_core::credential::Issuer],
+) -> SharedState {
+    let store = Arc::new(SqliteStore::open(&dir.join("zhangban.db")).unwrap());
+    let state = Arc::new(
+        AppState::new(
+            store,
+            clock.as_dyn(),
+            config.clone(),
+            roots.to_vec(),
+            issuers.to_vec(),
+        )
+        .unwrap(),
+    );
+    issuing::ensure_status_lists(&state).await.unwrap();
+    state
+}
+
+/// Serves the API and the admin listener in one task (aborting it stops both).
+fn spawn_serving(
+    state: SharedState,
+    listener: tokio::net::TcpListener,
+    admin_listener: tokio::net::TcpListener,
+) -> tokio::task::JoinHandle<()> {
+    let app = api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move {
+        use std::future::IntoFuture as _;
+        let (api, admin) = tokio::join!(
+            axum::serve(listener, app).into_future(),
+            axum::serve(admin_listener, api::admin_router()).into_future()
+        );
+        api.unwrap();
+        admin.unwrap();
+    })
+}
+
+/// Binds `addr` again after a stop; the port may take a moment to be
+/// released, so it is polled with a deadline.
+async fn bind_again(addr: std::net::SocketAddr) -> tokio::net::TcpListener {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => return l,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("{addr} is not free again after 10 s: {e}"),
+        }
+    }
+}
+
+/// The clock a test server runs on: one the test drives, or the system's
+/// (for servers that real phones and CLI processes talk to in real time).
+#[derive(Debug, Clone)]
+pub enum TestClock {
+    /// Moves only when the test says.
+    Manual(Arc<ManualClock>),
+    /// The system clock.
+    System,
+}
+
+impl TestClock {
+    /// Now, in Unix seconds.
+    pub fn now(&self) -> i64 {
+        match self {
+            Self::Manual(c) => c.now(),
+            Self::System => SystemClock.now(),
+        }
+    }
+
+    /// Moves a manual clock by `secs`; panics on the system clock.
+    pub fn advance(&self, secs: i64) {
+        match self {
+            Self::Manual(c) => c.advance(secs),
+            Self::System => panic!("this test server runs on the system clock"),
+        }
+    }
+
+    /// Sets a manual clock; panics on the system clock.
+    pub fn set(&self, now: i64) {
+        match self {
+            Self::Manual(c) => c.set(now),
+            Self::System => panic!("this test server runs on the system clock"),
+        }
+    }
+
+    fn as_dyn(&self) -> Arc<dyn Clock> {
+        match self {
+            Self::Manual(c) => c.clone(),
+            Self::System => Arc::new(SystemClock),
+        }
+    }
+}
+
+/// The one test server: the real server (its library, in process) on a
+/// loopback port, with its SQLite store in a temporary directory, an
+/// injected clock and a demo licence world made from a fixed seed (the
+/// test holds the root's and issuers' keys). It can be stopped and started
+/// again on the same port and data, as a restarted process would be.
+///
+/// - [`TestServer::start`] / [`TestServer::start_with`] /
+///   [`TestServer::start_configured`]: the imported catalog and the trust
+///   bundle only, on a [`TestClock::Manual`] clock at [`T0`].
+/// - [`TestServer::start_demo`]: what `serve --demo` makes (the whole
+///   catalog, a demo resident with an activation code and three licences,
+///   the keys in the data directory) on the system clock, for real phones.
+pub struct TestServer {
+    /// `http://127.0.0.1:<port>` (the same across restarts).
+    pub base: String,
+    /// The admin listener (`/metrics`), `http://127.0.0.1:<port>`.
+    pub admin: String,
+    /// Its address (the same across restarts).
+    pub addr: std::net::SocketAddr,
+    /// A client that asks for gzip and decodes it.
+    pub http: reqwest::Client,
+    /// The server's clock.
+    pub clock: TestClock,
+    /// The server's state while it runs (for peeking; tests go through HTTP).
+    pub state: SharedState,
+    /// Root and issuer keys.
+    pub world: DemoWorld,
+    /// The pinned root key clients need.
+    pub root: PublicKey,
+    /// The operator token.
+    pub operator_token: String,
+    /// How many guides were imported.
+    pub guides: usize,
+    /// The data directory (the store, and for a demo server its keys).
+    pub dir: std::path::PathBuf,
+    config: Config,
+    roots: Vec<PublicKey>,
+    issuers: Vec<zhangban_core::credential::Issuer>,
+    serial: AtomicU64,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _tmp: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer")
+            .field("base", &self.base)
+            .field("running", &self.is_running())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
 impl TestServer {
     /// Starts a server with the small catalog.
     pub async fn start() -> Self {
@@ -177,60 +316,162 @@ impl TestServer {
 
     /// Starts a server with its configuration adjusted by `tune`.
     pub async fn start_configured(catalog_size: Catalog, tune: impl FnOnce(&mut Config)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(&dir.path().join("zhangban.db")).unwrap());
-        let clock = Arc::new(ManualClock::new(T0));
-        let mut rng = StdRng::seed_from_u64(7);
-        let world = DemoWorld::new(&mut rng, T0);
+        let tmp = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&tmp.path().join("zhangban.db")).unwrap();
+        let world = DemoWorld::new(&mut StdRng::seed_from_u64(WORLD_SEED), T0);
         store.put_trust_bundle(1, world.bundle.jws(), T0).unwrap();
         let json = match catalog_size {
             Catalog::Full => setup::FIXTURE.to_owned(),
             Catalog::Small => fixture_subset(40),
         };
-        let guides = setup::import_fixture(store.as_ref(), &json, T0).unwrap();
+        let guides = setup::import_fixture(&store, &json, T0).unwrap();
+        drop(store);
         let mut config = Config::with_operator_token(OPERATOR_TOKEN);
         // Tests share one loopback address: limits only where a test asks.
         config.limits = zhangban_server::limits::Limits::off();
         tune(&mut config);
-        let state = Arc::new(
-            AppState::new(
-                store,
-                clock.clone(),
-                config,
-                vec![world.root.public()],
-                world.issuers.clone(),
-            )
-            .unwrap(),
-        );
-        issuing::ensure_status_lists(&state).await.unwrap();
+        let clock = TestClock::Manual(Arc::new(ManualClock::new(T0)));
+        let roots = vec![world.root.public()];
+        let issuers = world.issuers.clone();
+        Self::serve_first(tmp, clock, config, world, roots, issuers, guides).await
+    }
+
+    /// Starts what `serve --demo` makes, on the system clock: the whole
+    /// catalog, the demo resident (activation code [`DEMO_ACTIVATION_CODE`])
+    /// with three licences waiting for the first device.
+    pub async fn start_demo() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = SystemClock.now();
+        let world = DemoWorld::new(&mut StdRng::seed_from_u64(WORLD_SEED), now);
+        let d = setup::open(tmp.path(), Some(OPERATOR_TOKEN.to_owned())).unwrap();
+        assert!(setup::demo_with_world(tmp.path(), d.store.as_ref(), now, &world).unwrap());
+        drop(d);
+        let d = setup::open(tmp.path(), Some(OPERATOR_TOKEN.to_owned())).unwrap();
+        let mut config = d.config();
+        // One loopback address and one resident flushing thousands of
+        // submissions: durability is tested here, not limits.
+        config.limits = zhangban_server::limits::Limits::off();
+        let guides = catalog().len();
+        let (roots, issuers) = (d.roots, d.issuers);
+        drop(d.store);
+        Self::serve_first(
+            tmp,
+            TestClock::System,
+            config,
+            world,
+            roots,
+            issuers,
+            guides,
+        )
+        .await
+    }
+
+    async fn serve_first(
+        tmp: tempfile::TempDir,
+        clock: TestClock,
+        config: Config,
+        world: DemoWorld,
+        roots: Vec<PublicKey>,
+        issuers: Vec<zhangban_core::credential::Issuer>,
+        guides: usize,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = api::router(state.clone())
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
         let admin = admin_listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            use std::future::IntoFuture as _;
-            // One task: aborting it stops both listeners.
-            let (api, admin) = tokio::join!(
-                axum::serve(listener, app).into_future(),
-                axum::serve(admin_listener, api::admin_router()).into_future()
-            );
-            api.unwrap();
-            admin.unwrap();
-        });
+        let dir = tmp.path().to_owned();
+        let state = app_state(&dir, &clock, &config, &roots, &issuers).await;
+        let task = spawn_serving(state.clone(), listener, admin_listener);
         Self {
             base: format!("http://{addr}"),
             admin: format!("http://{admin}"),
+            addr,
             http: reqwest::Client::builder().build().unwrap(),
             clock,
             state,
+            root: world.root.public(),
             world,
+            operator_token: OPERATOR_TOKEN.to_owned(),
             guides,
+            dir,
+            config,
+            roots,
+            issuers,
             serial: AtomicU64::new(1),
-            task,
-            _dir: dir,
+            task: Some(task),
+            _tmp: tmp,
         }
+    }
+
+    /// Whether it is serving.
+    pub fn is_running(&self) -> bool {
+        self.task.is_some()
+    }
+
+    /// Stops serving, as a killed process would: the port refuses
+    /// connections until [`Self::restart`]; what was committed stays.
+    pub async fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Serves again on the same ports, from the store on disk (a fresh
+    /// state, as a restarted process has).
+    pub async fn restart(&mut self) {
+        if self.task.is_some() {
+            return;
+        }
+        let admin_addr: std::net::SocketAddr =
+            self.admin.trim_start_matches("http://").parse().unwrap();
+        let listener = bind_again(self.addr).await;
+        let admin_listener = bind_again(admin_addr).await;
+        self.state = app_state(
+            &self.dir,
+            &self.clock,
+            &self.config,
+            &self.roots,
+            &self.issuers,
+        )
+        .await;
+        self.task = Some(spawn_serving(self.state.clone(), listener, admin_listener));
+    }
+
+    /// A phone's client core against this server: its store at `path`, the
+    /// server's pinned root, `clock`, and the software keystore beside the
+    /// store.
+    pub fn open_client(
+        &self,
+        path: &std::path::Path,
+        clock: Arc<dyn zhangban_core::client::Clock>,
+    ) -> zhangban_core::client::Client {
+        let keystore = zhangban_core::client::SoftwareKeystore::beside(path)
+            .unwrap_or_else(|e| panic!("software keystore beside {}: {e}", path.display()));
+        zhangban_core::client::Client::open(
+            path,
+            &self.base,
+            vec![self.root.clone()],
+            clock,
+            Arc::new(keystore),
+        )
+        .unwrap_or_else(|e| panic!("open the client store {}: {e}", path.display()))
+    }
+
+    /// The submissions the store holds for `resident_id`, read from disk.
+    pub fn submissions_of(
+        &self,
+        resident_id: &str,
+    ) -> Vec<zhangban_server::store::SubmissionRecord> {
+        SqliteStore::open(&self.dir.join("zhangban.db"))
+            .unwrap()
+            .submissions_of(resident_id)
+            .unwrap()
+    }
+
+    /// The demo resident's submissions ([`Self::start_demo`]).
+    pub fn submissions(&self) -> Vec<zhangban_server::store::SubmissionRecord> {
+        self.submissions_of(setup::DEMO_RESIDENT)
     }
 
     /// The server's now.
@@ -643,16 +884,6 @@ impl TestServer {
     }
 }
 
-/// The file [`valid_values`] puts in every required attachment field, and
-/// that [`TestServer::submit`] uploads first.
-pub const SCAN: &[u8] = b"%PDF-1.4\n% zhangban test scan\n%%EOF\n";
-
-/// An attachment field value referencing [`SCAN`].
-pub fn scan_ref() -> Value {
-    json!({"sha256": sha256_hex(SCAN), "size": SCAN.len(),
-        "media_type": "application/pdf", "name": "scan.pdf"})
-}
-
 /// The claims of a licence of demo issuer `issuer` with a unique serial.
 pub fn licence_claims(issuer: usize, serial: u64) -> BTreeMap<String, Value> {
     let spec = ISSUERS[issuer];
@@ -688,54 +919,6 @@ pub fn licence_claims(issuer: usize, serial: u64) -> BTreeMap<String, Value> {
             .unwrap()
         }
     }
-}
-
-/// Values for every required field of `guide` that pass the form validator at `now`.
-pub fn valid_values(guide: &Guide, now: i64) -> Map<String, Value> {
-    let mut values = Map::new();
-    for f in guide.form.fields.iter().filter(|f| f.required) {
-        let v = match &f.kind {
-            FieldKind::Text {
-                min_len,
-                max_len,
-                pattern,
-            } => match pattern.as_deref() {
-                Some(p) if p == CREDIT_CODE_PATTERN => json!("91511602MA62000001"),
-                Some(p) => panic!("no value for pattern {p}"),
-                None => {
-                    let n = (*min_len).max(2).min(*max_len) as usize;
-                    json!("测".repeat(n))
-                }
-            },
-            FieldKind::Number { min, .. } => json!(min.unwrap_or(1.0).max(1.0).ceil()),
-            FieldKind::Date { .. } => json!(today(now + 7 * cdemo::DAY)),
-            FieldKind::Choice { options, multiple } => {
-                let first = options[0].value.clone();
-                if *multiple {
-                    json!([first])
-                } else {
-                    json!(first)
-                }
-            }
-            FieldKind::IdNumber => json!("11010519491231002X"),
-            FieldKind::Phone => json!("13800138000"),
-            FieldKind::LicenceRef { .. } => panic!("required licence field {}", f.name),
-            FieldKind::Attachment { .. } => scan_ref(),
-        };
-        values.insert(f.name.clone(), v);
-    }
-    let day = chrono::NaiveDate::parse_from_str(&today(now), "%Y-%m-%d").unwrap();
-    validate_versioned_submission(&guide.form, guide.form.version, &values, day)
-        .unwrap_or_else(|e| panic!("filler made invalid values for {}: {e:?}", guide.id));
-    values
-}
-
-/// The day (China Standard Time) at `t`, `YYYY-MM-DD`.
-pub fn today(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t + 8 * 3600, 0)
-        .unwrap()
-        .format("%Y-%m-%d")
-        .to_string()
 }
 
 /// Asserts a typed error: the status, and a body `{"error": {"code", "message"}}` with `code`.
