@@ -5,10 +5,9 @@
 //! afterwards (through the public API a phone or inspector uses).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use ed25519_dalek::Signer as _;
 use serde_json::{Value, json};
@@ -20,35 +19,9 @@ use zhangban_server::api::auth::challenge_message;
 use zhangban_server::setup::DEMO_ACTIVATION_CODE;
 
 use zhangban_tests::forms::fill;
+use zhangban_tests::process::{Scratch, ServerProcess, free_port};
 
 const BIN: &str = env!("CARGO_BIN_EXE_zhangban-server");
-
-/// A scratch directory, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!(
-            "zhangban-opcli-{tag}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A blocking HTTP client for looking at the server's state.
 struct Http {
@@ -111,17 +84,9 @@ impl Http {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A `serve --demo` process on its own data directory; killed when dropped.
 struct Server {
-    child: Child,
+    _process: ServerProcess,
     base: String,
     data: PathBuf,
     http: Http,
@@ -132,50 +97,13 @@ impl Server {
     fn start(tag: &str) -> Self {
         let scratch = Scratch::new(tag);
         let data = scratch.path("data");
-        let log = scratch.path("server.log");
-        let addr = format!("127.0.0.1:{}", free_port());
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(BIN)
-            .args(["serve", "--demo", "--addr", &addr, "--data-dir"])
-            .arg(&data)
-            .env_remove("ZHANGBAN_OPERATOR_TOKEN")
-            .env_remove("ZHANGBAN_DATA_DIR")
-            .env_remove("ZHANGBAN_ADDR")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap();
-        let mut server = Self {
-            child,
-            base: format!("http://{addr}"),
+        let process = ServerProcess::start(scratch.dir(), &data, &scratch.path("server.log"), &[]);
+        Self {
+            base: process.url.clone(),
+            _process: process,
             data,
             http: Http::new(),
             _scratch: scratch,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!(
-                    "server exited with {status} at start:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            let up = server
-                .http
-                .send(
-                    reqwest::Method::GET,
-                    &format!("{}/healthz", server.base),
-                    None,
-                    None,
-                )
-                .is_ok_and(|(s, _)| s == 200);
-            if up {
-                return server;
-            }
-            assert!(Instant::now() < deadline, "server did not come up in 60 s");
-            std::thread::sleep(Duration::from_millis(25));
         }
     }
 
@@ -272,13 +200,6 @@ impl Server {
             &json!({"device_id": device_id, "challenge_id": cid, "signature": b64e(sig.to_bytes())}),
         );
         (key, t["token"].as_str().unwrap().to_owned())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -996,7 +917,7 @@ fn operator_token_sources_and_a_wrong_token() {
 
     // No token anywhere: a usage error before any request.
     let empty = Scratch::new("no-token");
-    let none = withdraw_unknown(&[], &["--data-dir", s(&empty.0)]);
+    let none = withdraw_unknown(&[], &["--data-dir", s(empty.dir())]);
     none.usage_error();
     assert!(none.stderr.contains("operator token"), "{none:?}");
 

@@ -28,7 +28,7 @@ use zhangban_core::client::{Client, Draft, SyncListener, SyncProgress, SystemClo
 use zhangban_core::guide::{FieldKind, Guide, demo_catalog};
 use zhangban_server::store::Store as _;
 use zhangban_server::store::sqlite::SqliteStore;
-use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill};
+use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill, filled_draft};
 
 /// Sync: sync throughput at least half the bare inserts' (rows + FTS5).
 const SYNC_TARGET: f64 = 0.5;
@@ -654,14 +654,7 @@ fn drafts(plain: &[Guide], n: usize, tag: &str, at: i64) -> Vec<Draft> {
     (0..n)
         .map(|i| {
             let g = &plain[i % plain.len()];
-            Draft {
-                id: format!("bench-{tag}-{i:05}"),
-                guide_id: g.id.clone(),
-                form_version: g.form.version,
-                values: fill(g, at).unwrap(),
-                created_at: at,
-                updated_at: at,
-            }
+            filled_draft(&format!("bench-{tag}-{i:05}"), g, at).unwrap()
         })
         .collect()
 }

@@ -102,6 +102,19 @@ pub fn fill(guide: &Guide, now: i64) -> Option<Map<String, Value>> {
     fill_with(guide, now, |_| None)
 }
 
+/// A draft of `guide` named `id`, filled by [`fill`] at `now` (created and
+/// saved then); `None` if [`fill`] cannot fill the form.
+pub fn filled_draft(id: &str, guide: &Guide, now: i64) -> Option<zhangban_core::client::Draft> {
+    Some(zhangban_core::client::Draft {
+        id: id.to_owned(),
+        guide_id: guide.id.clone(),
+        form_version: guide.form.version,
+        values: fill(guide, now)?,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
 /// [`fill_with`], every required attachment being [`SCAN`]; panics if the
 /// form cannot be filled (the test chose the guide for this).
 pub fn valid_values(guide: &Guide, now: i64) -> Map<String, Value> {

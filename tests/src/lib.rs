@@ -11,7 +11,7 @@ pub mod process;
 pub mod proxy;
 pub mod server;
 
-pub use forms::{day, fill, fill_with_files};
+pub use forms::{day, fill, fill_with_files, filled_draft};
 pub use server::{DEMO_ACTIVATION_CODE, TestClock, TestServer};
 
 /// Guides of the client's cached catalog that [`fill`] can fill at `now`.

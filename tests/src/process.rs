@@ -48,6 +48,33 @@ pub fn server_bin() -> PathBuf {
     )
 }
 
+/// A scratch directory for one test (files the CLIs write, a server's
+/// data), removed when dropped.
+#[derive(Debug)]
+pub struct Scratch(tempfile::TempDir);
+
+impl Scratch {
+    /// A fresh one, its name starting with `zhangban-<tag>-`.
+    pub fn new(tag: &str) -> Self {
+        Self(
+            tempfile::Builder::new()
+                .prefix(&format!("zhangban-{tag}-"))
+                .tempdir()
+                .expect("a scratch directory"),
+        )
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        self.0.path()
+    }
+
+    /// `name` inside it.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.path().join(name)
+    }
+}
+
 /// A free loopback port (bound, read, released).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -73,34 +100,43 @@ pub fn poll_until(deadline: Duration, mut ready: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// A `zhangban-server serve --demo` process, its data in `<cwd>/zhangban-data`
-/// (where the CLIs look by default); killed when dropped.
+/// A `zhangban-server serve --demo` process on a free loopback port;
+/// SIGKILLed when dropped.
 #[derive(Debug)]
-pub struct DemoServerProcess {
+pub struct ServerProcess {
     child: Child,
     /// `http://127.0.0.1:<port>`.
     pub url: String,
-    /// Its log (stdout and stderr).
+    /// Its log (stdout and stderr, appended across restarts).
     pub log: PathBuf,
 }
 
-impl DemoServerProcess {
-    /// Starts it with `cwd` as working directory and waits (at most 120 s)
-    /// until `/healthz` answers 200.
-    pub fn start(cwd: &Path) -> Self {
+impl ServerProcess {
+    /// `serve --demo --data-dir zhangban-data` run in `cwd` (where the CLIs
+    /// look by default), logging to `cwd/server.log`.
+    pub fn start_in(cwd: &Path) -> Self {
+        Self::start(
+            cwd,
+            Path::new("zhangban-data"),
+            &cwd.join("server.log"),
+            &[],
+        )
+    }
+
+    /// `serve --demo --data-dir <data> <extra…>` run in `cwd`, appending to
+    /// `log`; waits (at most 120 s) until `/healthz` answers 200.
+    pub fn start(cwd: &Path, data: &Path, log: &Path, extra: &[&str]) -> Self {
         let addr = format!("127.0.0.1:{}", free_port());
-        let log = cwd.join("server.log");
-        let out = std::fs::File::create(&log).expect("create the server log");
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open the server log");
         let err = out.try_clone().expect("clone the log handle");
         let child = Command::new(server_bin())
-            .args([
-                "serve",
-                "--demo",
-                "--addr",
-                &addr,
-                "--data-dir",
-                "zhangban-data",
-            ])
+            .args(["serve", "--demo", "--addr", &addr, "--data-dir"])
+            .arg(data)
+            .args(extra)
             .current_dir(cwd)
             .env_remove("ZHANGBAN_OPERATOR_TOKEN")
             .env_remove("ZHANGBAN_DATA_DIR")
@@ -114,7 +150,7 @@ impl DemoServerProcess {
         let mut server = Self {
             child,
             url: format!("http://{addr}"),
-            log,
+            log: log.to_owned(),
         };
         let health = format!("{}/healthz", server.url);
         let up = poll_until(Duration::from_secs(120), || {
@@ -131,16 +167,21 @@ impl DemoServerProcess {
         server
     }
 
+    /// SIGKILL (`Child::kill` on Unix): no shutdown code runs.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// What it logged so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 
-impl Drop for DemoServerProcess {
+impl Drop for ServerProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 

@@ -446,11 +446,22 @@ impl TestServer {
         path: &std::path::Path,
         clock: Arc<dyn zhangban_core::client::Clock>,
     ) -> zhangban_core::client::Client {
+        self.open_client_at(path, &self.base, clock)
+    }
+
+    /// [`Self::open_client`] talking to `url` (a fault proxy in front of
+    /// this server, say).
+    pub fn open_client_at(
+        &self,
+        path: &std::path::Path,
+        url: &str,
+        clock: Arc<dyn zhangban_core::client::Clock>,
+    ) -> zhangban_core::client::Client {
         let keystore = zhangban_core::client::SoftwareKeystore::beside(path)
             .unwrap_or_else(|e| panic!("software keystore beside {}: {e}", path.display()));
         zhangban_core::client::Client::open(
             path,
-            &self.base,
+            url,
             vec![self.root.clone()],
             clock,
             Arc::new(keystore),

@@ -8,19 +8,16 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use zhangban_core::client::{Client, ManualClock, SoftwareKeystore};
+use zhangban_core::client::{Client, ManualClock};
 use zhangban_tests::proxy::{FaultPlan, FaultProxy};
 use zhangban_tests::{TestServer, system_now};
 
 fn client(url: &str, server: &TestServer, dir: &tempfile::TempDir) -> Client {
-    Client::open(
+    server.open_client_at(
         &dir.path().join("phone.db"),
         url,
-        vec![server.root.clone()],
         Arc::new(ManualClock::new(system_now())),
-        Arc::new(SoftwareKeystore::beside(&dir.path().join("phone.db")).unwrap()),
     )
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,7 @@ use serde_json::json;
 use zhangban_core::client::{Client, ClientError, Clock as _, Draft, ManualClock};
 use zhangban_core::guide::{FieldErrorCode, Guide};
 use zhangban_core::outbox::OutboxState;
-use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill, fillable_guides, system_now};
+use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fillable_guides, filled_draft, system_now};
 
 struct Phone {
     client: Client,
@@ -34,14 +34,7 @@ async fn phone(server: &TestServer) -> Phone {
 }
 
 fn draft(id: &str, guide: &Guide, now: i64) -> Draft {
-    Draft {
-        id: id.into(),
-        guide_id: guide.id.clone(),
-        form_version: guide.form.version,
-        values: fill(guide, now).unwrap(),
-        created_at: now,
-        updated_at: now,
-    }
+    filled_draft(id, guide, now).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

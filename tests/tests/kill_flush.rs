@@ -6,32 +6,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
-use zhangban_core::client::{Client, ClientStore, Draft, ManualClock, SoftwareKeystore};
-use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill, fillable_guides, system_now};
-
-/// The `zhangban` binary cargo built next to this test (`cargo test
-/// --workspace --all-features` builds it: zhangban-core's CLI tests need it).
-fn zhangban_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("ZHANGBAN_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = dir.join("zhangban");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build -p zhangban-core --features cli --bin zhangban`",
-        bin.display()
-    );
-    bin
-}
+use zhangban_core::client::{Client, ClientStore, ManualClock, SoftwareKeystore};
+use zhangban_tests::process::zhangban_bin;
+use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fillable_guides, filled_draft, system_now};
 
 fn flush_cmd(bin: &Path, store: &Path, url: &str, root: &Path) -> Command {
     let mut c = Command::new(bin);
@@ -77,14 +61,7 @@ async fn queue_batch(store_path: &Path, server: &TestServer, from: usize, count:
     for i in from..from + count {
         let g = &guides[i % guides.len()];
         client
-            .submit(&Draft {
-                id: format!("draft-{i:05}"),
-                guide_id: g.id.clone(),
-                form_version: g.form.version,
-                values: fill(g, now).unwrap(),
-                created_at: now,
-                updated_at: now,
-            })
+            .submit(&filled_draft(&format!("draft-{i:05}"), g, now).unwrap())
             .unwrap();
     }
 }

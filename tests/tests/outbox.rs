@@ -7,12 +7,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use zhangban_core::client::{
-    Client, ClientStore, Draft, ManualClock, OutboxEntry, SoftwareKeystore,
-};
+use zhangban_core::client::{Client, ClientStore, Draft, ManualClock, OutboxEntry};
 use zhangban_core::outbox::OutboxState;
 use zhangban_tests::proxy::{FaultPlan, FaultProxy};
-use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill, fillable_guides, system_now};
+use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fillable_guides, filled_draft, system_now};
 
 struct Phone {
     client: Client,
@@ -25,14 +23,7 @@ struct Phone {
 async fn phone(server: &TestServer, url: &str) -> Phone {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(system_now()));
-    let client = Client::open(
-        &dir.path().join("phone.db"),
-        url,
-        vec![server.root.clone()],
-        clock.clone(),
-        Arc::new(SoftwareKeystore::beside(&dir.path().join("phone.db")).unwrap()),
-    )
-    .unwrap();
+    let client = server.open_client_at(&dir.path().join("phone.db"), url, clock.clone());
     client.enrol(DEMO_ACTIVATION_CODE).await.unwrap();
     let report = client.sync().await.unwrap();
     assert_eq!(report.catalog.upserted, 1135);
@@ -44,14 +35,7 @@ async fn phone(server: &TestServer, url: &str) -> Phone {
 }
 
 fn draft(guide: &zhangban_core::guide::Guide, i: usize, now: i64) -> Draft {
-    Draft {
-        id: format!("draft-{i:04}"),
-        guide_id: guide.id.clone(),
-        form_version: guide.form.version,
-        values: fill(guide, now).unwrap(),
-        created_at: now,
-        updated_at: now,
-    }
+    filled_draft(&format!("draft-{i:04}"), guide, now).unwrap()
 }
 
 /// Flushes until nothing is pending, moving the client's clock past each

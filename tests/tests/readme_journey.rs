@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
-use zhangban_tests::process::{DemoServerProcess, server_bin, zhangban_bin};
+use zhangban_tests::process::{ServerProcess, server_bin, zhangban_bin};
 
 /// The marker before each block the test runs.
 const MARKER: &str = "<!-- journey -->";
@@ -180,7 +180,7 @@ fn the_readme_journey_runs_as_written() {
 
     let dir = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let server = DemoServerProcess::start(dir.path());
+    let server = ServerProcess::start_in(dir.path());
     let script_path = out.path().join("journey.sh");
     std::fs::write(&script_path, script(&steps, out.path())).unwrap();
     let run = Command::new("bash")
