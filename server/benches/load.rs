@@ -43,6 +43,7 @@ use zhangban_server::setup::DEMO_ACTIVATION_CODE;
 
 use zhangban_tests::forms::{catalog, fill};
 use zhangban_tests::process::{Scratch, ServerProcess};
+use zhangban_tests::server::json_ok;
 
 const CONNECTIONS: usize = 64;
 const TARGET_RATIO: f64 = 0.30;
@@ -150,15 +151,8 @@ async fn device(base: &str) -> Device {
     )
     .await;
     let token = t["token"].as_str().unwrap().to_owned();
-    let wallet: Vec<Value> = http
-        .get(format!("{base}/v1/wallet"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let wallet: Vec<Value> =
+        json_ok(http.get(format!("{base}/v1/wallet")).bearer_auth(&token)).await;
     let entry = wallet
         .iter()
         .find(|e| e["device_id"] == json!(device_id) && e["vct"] == json!(BUSINESS_VCT))

@@ -198,14 +198,7 @@ async fn a_trust_bundle_with_a_small_order_issuer_key_is_refused() {
     )
     .await;
     assert_eq!(v["error"]["details"]["reason"], "small_order_key");
-    let health: Value = s
-        .req(Method::GET, "/healthz")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = json_ok(s.req(Method::GET, "/healthz")).await;
     assert_eq!(health["trust_bundle_version"], 1);
 }
 

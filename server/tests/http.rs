@@ -1403,14 +1403,7 @@ async fn status_timeline_reaches_the_owner_in_order() {
         .unwrap();
     expect_error(resp, StatusCode::BAD_REQUEST, "invalid_limit").await;
     // The submission shows its state.
-    let rec: Value = s
-        .as_dev(&dev, Method::GET, &format!("/v1/submissions/{cid}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rec: Value = json_ok(s.as_dev(&dev, Method::GET, &format!("/v1/submissions/{cid}"))).await;
     assert_eq!(rec["state"], "approved");
 }
 

@@ -932,6 +932,16 @@ pub fn licence_claims(issuer: usize, serial: u64) -> BTreeMap<String, Value> {
     }
 }
 
+/// The JSON answer of a request that must succeed (2xx); panics with the
+/// status and body otherwise.
+pub async fn json_ok<T: serde::de::DeserializeOwned>(req: RequestBuilder) -> T {
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    assert!(status.is_success(), "{status}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
 /// Asserts a typed error: the status, and a body `{"error": {"code", "message"}}` with `code`.
 pub async fn expect_error(resp: Response, status: StatusCode, code: &str) -> Value {
     let got = resp.status();

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use zhangban_core::client::{Client, ClientStore, Draft, ManualClock, OutboxEntry};
 use zhangban_core::outbox::OutboxState;
 use zhangban_tests::proxy::{FaultPlan, FaultProxy};
+use zhangban_tests::server::json_ok;
 use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fillable_guides, filled_draft, system_now};
 
 struct Phone {
@@ -346,18 +347,14 @@ async fn attachments_upload_in_resumable_chunks_through_a_hostile_proxy() {
     let http = reqwest::Client::new();
     for (id, values) in &files {
         let tracking = &theirs[id];
-        let links: serde_json::Value = http
-            .get(format!(
+        let links: serde_json::Value = json_ok(
+            http.get(format!(
                 "{}/v1/operator/submissions/{tracking}/attachments",
                 server.base
             ))
-            .bearer_auth(&server.operator_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .bearer_auth(&server.operator_token),
+        )
+        .await;
         let links = links.as_array().unwrap();
         assert!(!links.is_empty());
         for l in links {
