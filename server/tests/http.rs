@@ -633,13 +633,7 @@ async fn receipt(resp: reqwest::Response) -> Value {
 }
 
 async fn my_submissions(s: &TestServer, dev: &Device) -> Vec<Value> {
-    let resp = s
-        .as_dev(dev, Method::GET, "/v1/submissions")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    resp.json().await.unwrap()
+    json_ok(s.as_dev(dev, Method::GET, "/v1/submissions")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

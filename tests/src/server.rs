@@ -681,33 +681,19 @@ impl TestServer {
 
     /// Sets a licence's status.
     pub async fn set_licence_status(&self, licence_id: &str, status: &str) -> Value {
-        let resp = self
-            .op(
+        json_ok(
+            self.op(
                 Method::POST,
                 &format!("/v1/operator/licences/{licence_id}/status"),
             )
-            .json(&json!({"status": status}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            resp.status(),
-            StatusCode::OK,
-            "{}",
-            resp.text().await.unwrap()
-        );
-        resp.json().await.unwrap()
+            .json(&json!({"status": status})),
+        )
+        .await
     }
 
     /// The device's wallet.
     pub async fn wallet(&self, dev: &Device) -> Vec<Value> {
-        let resp = self
-            .as_dev(dev, Method::GET, "/v1/wallet")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
-        resp.json().await.unwrap()
+        json_ok(self.as_dev(dev, Method::GET, "/v1/wallet")).await
     }
 
     /// The SD-JWT of the device's own copy of `licence_id`.

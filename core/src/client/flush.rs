@@ -492,6 +492,16 @@ impl Client {
         report
     }
 
+    /// The machine's view of every pending entry.
+    fn pending_views(&self) -> ClientResult<Vec<outbox::EntryView>> {
+        Ok(self
+            .store
+            .pending()?
+            .iter()
+            .map(OutboxEntry::view)
+            .collect())
+    }
+
     /// The resident's "try now": like [`Client::flush`], but first makes
     /// due every entry that is waiting out its backoff (the outbox
     /// machine's [`outbox::retry_now`]), so that a resident who sees the
@@ -502,12 +512,7 @@ impl Client {
     pub async fn flush_now(&self) -> ClientResult<FlushReport> {
         let _one_at_a_time = self.flush_gate.lock().await;
         let now = self.now();
-        let views: Vec<_> = self
-            .store
-            .pending()?
-            .iter()
-            .map(OutboxEntry::view)
-            .collect();
+        let views = self.pending_views()?;
         let waiting = outbox::retry_now(&views, now);
         if !waiting.is_empty() {
             self.store.make_due(&waiting, now)?;
@@ -563,12 +568,7 @@ impl Client {
                 }
             }
         }
-        let views: Vec<_> = self
-            .store
-            .pending()?
-            .iter()
-            .map(OutboxEntry::view)
-            .collect();
+        let views = self.pending_views()?;
         report.next_attempt_at = outbox::plan(&views, self.now()).wake_at;
         Ok(report)
     }
@@ -579,12 +579,7 @@ impl Client {
     /// is reported (and logged: it is a bug somewhere). The caller flushes.
     pub fn check_liveness(&self, online: bool, threshold_secs: i64) -> ClientResult<Option<Heal>> {
         let now = self.now();
-        let views: Vec<_> = self
-            .store
-            .pending()?
-            .iter()
-            .map(OutboxEntry::view)
-            .collect();
+        let views = self.pending_views()?;
         let heal = outbox::liveness(
             &views,
             online,
