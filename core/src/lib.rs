@@ -4,10 +4,13 @@
 //! No FFI and no platform code lives here; `zhangban-ffi` wraps it for
 //! Android and iOS.
 
+pub mod bundle;
+pub mod calendar;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod clock;
 pub mod credential;
+pub mod evaluation;
 pub mod guide;
 pub mod inspection;
 #[cfg(feature = "client")]

@@ -360,6 +360,23 @@ fn keygen_bundle_status_issue_present_verify_is_valid() {
     assert_eq!(content["issuers"][0]["keys"][0]["kid"], kid, "kid computed");
 }
 
+/// A base64url nonce may begin with `-` (one in 64 random nonces does): both
+/// `present --nonce` and `verify --nonce` take it as a value, not a flag.
+#[test]
+fn a_nonce_that_begins_with_a_dash_is_a_value() {
+    let op = Operator::new("dash-nonce", None);
+    op.present("licence_name,holder_name", "-Fz4a_framd7Ows6zN1NCA");
+    let out = op.verify(&["--nonce", "-Fz4a_framd7Ows6zN1NCA"]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", stderr(&out));
+    assert_eq!(
+        verdict(&out)["key_binding"]["nonce"],
+        "-Fz4a_framd7Ows6zN1NCA"
+    );
+    let out = op.verify(&["--nonce", "-other"]);
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
+    assert_eq!(verdict(&out)["code"], "kb_nonce_mismatch");
+}
+
 #[test]
 fn wrong_nonce_wrong_holder_and_missing_binding_are_rejected() {
     let op = Operator::new("reject", None);

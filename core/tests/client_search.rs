@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use sha2::{Digest as _, Sha256};
 use zhangban_core::client::ClientStore;
-use zhangban_core::client::catalog::CatalogBatch;
+use zhangban_core::client::catalog::{CatalogBatch, CatalogUpsert};
 use zhangban_core::guide::Guide;
 use zhangban_core::guide::fixture::demo_catalog;
 use zhangban_core::search::MatchKind;
@@ -31,7 +31,7 @@ fn batch(since: u64, guides: &[Guide], deletes: &[&str]) -> CatalogBatch {
         .enumerate()
         .map(|(i, g)| {
             let body = serde_json::to_string(g).unwrap();
-            (
+            CatalogUpsert::new(
                 since + 1 + i as u64,
                 hex(&Sha256::digest(body.as_bytes())),
                 body,

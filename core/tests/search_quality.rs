@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use zhangban_core::client::ClientStore;
-use zhangban_core::client::catalog::CatalogBatch;
+use zhangban_core::client::catalog::{CatalogBatch, CatalogUpsert};
 use zhangban_core::guide::fixture::demo_catalog;
 
 const FIXTURE: &str = include_str!("../../server/data/guang-an-service-items.json");
@@ -61,7 +61,7 @@ fn store() -> ClientStore {
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect();
-            (1 + i as u64, sum, body, g.clone())
+            CatalogUpsert::new(1 + i as u64, sum, body, g.clone())
         })
         .collect();
     let s = ClientStore::in_memory().unwrap();

@@ -12,8 +12,10 @@ use zhangban_core::credential::{
     StatusReference,
 };
 
+use crate::api::act::Act;
 use crate::error::{ApiError, ApiResult};
 use crate::state::{SharedState, blocking};
+use crate::store::operators::OperatorWrite;
 use axum::http::StatusCode;
 
 use crate::store::{Device, Grant, WalletEntry};
@@ -212,6 +214,7 @@ fn type_and_list(
 /// device; devices enrolled later receive theirs at enrolment ([`deliver`]).
 pub async fn grant(
     state: &SharedState,
+    act: &mut Act,
     resident_id: &str,
     issuer_id: &str,
     vct: Option<String>,
@@ -254,8 +257,9 @@ pub async fn grant(
         status: 0,
         granted_at: state.clock.now(),
     };
-    let g = grant.clone();
-    blocking(state, move |s| s.put_grant(&g)).await?;
+    // The grant is the licence (copies follow from it): it commits with the
+    // action's audit row.
+    act.write(state, OperatorWrite::PutGrant(grant)).await?;
     deliver(state, resident_id).await
 }
 
@@ -357,15 +361,26 @@ async fn issue_copy(
 }
 
 /// Sets the status of every copy of `licence_id` and republishes the lists.
-pub async fn set_status(state: &SharedState, licence_id: &str, status: Status) -> ApiResult<usize> {
+///
+/// The grant's status is the decision (copies issued later follow it): it
+/// commits with the action's audit row; the lists are re-signed after.
+pub async fn set_status(
+    state: &SharedState,
+    act: &mut Act,
+    licence_id: &str,
+    status: Status,
+) -> ApiResult<usize> {
     let _guard = state.status_lock.lock().await;
     let lid = licence_id.to_owned();
     let copies = blocking(state, move |s| s.licence_copies(&lid)).await?;
     if copies.is_empty() && !grant_exists(state, licence_id).await? {
         return Err(ApiError::not_found("no such licence"));
     }
-    let (l, v) = (licence_id.to_owned(), status_value(status));
-    blocking(state, move |s| s.set_grant_status(&l, v)).await?;
+    let write = OperatorWrite::SetGrantStatus {
+        licence_id: licence_id.to_owned(),
+        status: status_value(status),
+    };
+    act.write(state, write).await?;
     let mut touched = BTreeMap::new();
     for (uri, idx) in &copies {
         let (u, i, v) = (uri.clone(), *idx, status_value(status));

@@ -5,6 +5,7 @@
 
 pub mod activation;
 pub mod api;
+pub mod audit;
 pub mod cache;
 pub mod clock;
 pub mod error;
@@ -13,6 +14,7 @@ pub mod issuing;
 pub mod limits;
 pub mod metrics;
 pub mod nonce;
+pub mod roles;
 pub mod setup;
 pub mod state;
 pub mod store;

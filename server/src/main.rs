@@ -12,6 +12,7 @@ use zhangban_server::setup::{self, DEMO_ACTIVATION_CODE};
 use zhangban_server::state::AppState;
 use zhangban_server::{api, issuing};
 
+mod audit_cli;
 mod operator_cli;
 
 #[derive(Debug, Parser)]
@@ -68,6 +69,9 @@ enum Command {
         /// The JSON file (default: the embedded Guang'an fixture).
         file: Option<PathBuf>,
     },
+    /// Check and read the audit trail (from the data directory).
+    #[command(subcommand)]
+    Audit(audit_cli::AuditCommand),
     #[command(flatten)]
     Operator(operator_cli::OperatorCommand),
 }
@@ -147,6 +151,10 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let n = setup::import_fixture(dir.store.as_ref(), &json, SystemClock.now())?;
             println!("{n} guides in the catalog");
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(command) => {
+            init_tracing(false);
+            Ok(audit_cli::run(command))
         }
         Command::Operator(command) => {
             init_tracing(false);
@@ -253,9 +261,21 @@ Demo data: 1,135 Guang'an service guides, 3 issuers, a trust bundle, and a resid
   # enrol a device with the activation code {DEMO_ACTIVATION_CODE} (a device key from `zhangban keygen`):
   curl -s -X POST http://{addr}/v1/devices/enrol -H 'content-type: application/json' \\
        -d '{{\"activation_code\": \"{DEMO_ACTIVATION_CODE}\", \"device_jwk\": <public JWK>}}'
-  # operator endpoints take: -H \"authorization: Bearer $(cat {}/operator-token)\"
+
+Operators, one per role (least privilege; tokens in {ops}/<name>.token):
+  demo-admin      admin: trust bundle, residents, operators
+  demo-issuer     issuer of the 3 demo issuers: licence issue / suspend / reinstate / revoke
+  demo-reviewer   reviewer of every demo department: submission transitions, attachments
+  demo-publisher  publisher of every demo department: guides
+  {dir}/operator-token is the bootstrap admin. Try:
+
+  ZHANGBAN_OPERATOR_TOKEN=$(cat {ops}/demo-admin.token) zhangban-server operator list --server http://{addr}
+  # a publisher may not list operators: 403 forbidden_role (and an audit row)
+  curl -s http://{addr}/v1/operator/operators -H \"authorization: Bearer $(cat {ops}/demo-publisher.token)\"
+  zhangban-server audit verify --data-dir {dir}
 ",
-        data_dir.display()
+        dir = data_dir.display(),
+        ops = data_dir.join(setup::DEMO_OPERATORS_DIR).display(),
     );
 }
 

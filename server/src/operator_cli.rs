@@ -2,6 +2,14 @@
 //! and trust bundle signing on local files, and everything else through a
 //! running server's operator API (`/v1/operator/*`, bearer operator token).
 //!
+//! Which commands open the data directory and which talk to the server:
+//! `keygen` and `bundle sign` touch only local key files; `serve`,
+//! `import-guides` and `audit verify|list` open the data directory (the
+//! audit chain is checked on the file itself, even with the server down or
+//! distrusted); every command that changes what the server serves —
+//! residents, licences, guides, submissions, operators — goes through the
+//! operator API, where the role check and the audit row are done.
+//!
 //! Output: the server's JSON answer pretty-printed on stdout (exit 0); a
 //! typed API error as `error: <code>: <message>` on stderr (exit 1); usage,
 //! I/O, network and input errors on stderr (exit 2). The operator token is
@@ -46,6 +54,44 @@ pub enum OperatorCommand {
     /// Move submissions through their states.
     #[command(subcommand)]
     Submission(SubmissionCommand),
+    /// Manage named operators and their roles (an admin's token).
+    #[command(subcommand)]
+    Operator(OperatorAdminCommand),
+}
+
+/// `operator …`: through the server, like every other command that changes
+/// server state, so that the role check and the audit row happen in the one
+/// place that does them for every operator action (ADR 0165).
+#[derive(Debug, Subcommand)]
+pub enum OperatorAdminCommand {
+    /// Create an operator (POST /v1/operator/operators); its token is printed once.
+    Add {
+        /// Unique name (a-z 0-9 . _ -); never reused, even after revocation.
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// The operator's one role.
+        #[arg(long, value_name = "ROLE",
+              value_parser = PossibleValuesParser::new(["admin", "issuer", "reviewer", "publisher"]))]
+        role: String,
+        /// An issuer id (issuer) or a department code (reviewer, publisher). Repeatable.
+        #[arg(long = "scope", value_name = "CODE")]
+        scopes: Vec<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List every operator, active and revoked (GET /v1/operator/operators).
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Revoke an operator: its token stops working at once (DELETE /v1/operator/operators/{name}).
+    Revoke {
+        /// The operator's name.
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 /// Where the server is and how to authenticate as its operator.
@@ -424,6 +470,29 @@ fn dispatch(command: OperatorCommand) -> Outcome<String> {
                 &["submissions", &tracking, "transition"],
                 Body::Json(body),
             )
+        }
+        OperatorCommand::Operator(command) => operator_admin(command),
+    }
+}
+
+fn operator_admin(command: OperatorAdminCommand) -> Outcome<String> {
+    match command {
+        OperatorAdminCommand::Add {
+            name,
+            role,
+            scopes,
+            server,
+        } => call(
+            &server,
+            Method::POST,
+            &["operators"],
+            Body::Json(json!({"name": name, "role": role, "scopes": scopes})),
+        ),
+        OperatorAdminCommand::List { server } => {
+            call(&server, Method::GET, &["operators"], Body::None)
+        }
+        OperatorAdminCommand::Revoke { name, server } => {
+            call(&server, Method::DELETE, &["operators", &name], Body::None)
         }
     }
 }

@@ -8,7 +8,12 @@
 //! <data dir>/issuers/*.json        {"issuer_id": …, "key": <private JWK>}
 //! <data dir>/operator-token        created on first start unless given (0600)
 //! <data dir>/activation-key        HMAC key of activation codes, created on first start (0600)
+//! <data dir>/demo-operators/*.token the demo's operator tokens (`serve --demo` only, 0600)
 //! ```
+//!
+//! The directory is 0700 and every file in it 0600 (the database with its
+//! WAL and shared-memory files too): an existing directory is tightened
+//! when it is opened (ADR 0167).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,6 +25,9 @@ use zhangban_core::credential::{Issuer, KeyPair, PublicKey, TrustBundleContent};
 use zhangban_core::guide::fixture;
 
 use crate::activation::{self, ActivationKey};
+use crate::audit::AuditEntry;
+use crate::roles::Role;
+use crate::store::operators::{NewOperator, OperatorWrite};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{NewActivation, Store};
 
@@ -29,6 +37,18 @@ pub const FIXTURE: &str = include_str!("../data/guang-an-service-items.json");
 pub const DEMO_RESIDENT: &str = "demo-resident-0001";
 /// The demo resident's activation code.
 pub const DEMO_ACTIVATION_CODE: &str = "ZB-DEMO-2026";
+
+/// Where `serve --demo` writes the demo operators' tokens (one
+/// `<name>.token` file each, 0600).
+pub const DEMO_OPERATORS_DIR: &str = "demo-operators";
+
+/// The demo's operators, one per role: (name, role).
+pub const DEMO_OPERATORS: [(&str, Role); 4] = [
+    ("demo-admin", Role::Admin),
+    ("demo-issuer", Role::Issuer),
+    ("demo-reviewer", Role::Reviewer),
+    ("demo-publisher", Role::Publisher),
+];
 
 /// Why a data directory could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +104,80 @@ fn write_secret(path: &Path, text: &str) -> Result<(), SetupError> {
     Ok(())
 }
 
+/// Makes `path` a directory only its owner can enter (created if absent,
+/// tightened if it exists).
+fn private_dir(path: &Path) -> Result<(), SetupError> {
+    std::fs::create_dir_all(path).map_err(io(path))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(io(path))?;
+    }
+    Ok(())
+}
+
+/// Makes an existing file owner-only (0600); absent files are left absent.
+fn tighten(path: &Path) -> Result<(), SetupError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_file() && m.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(io(path))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(path)(e)),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Creates the database file owner-only before SQLite opens it (SQLite
+/// gives its WAL and shared-memory files the database file's mode).
+fn create_private_file(path: &Path) -> Result<(), SetupError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path).map_err(io(path))?;
+    tighten(path)
+}
+
+/// Tightens every file the data directory holds (ADR 0167): the database
+/// and its `-wal` / `-shm`, the secrets, the issuer keys, the demo tokens.
+fn tighten_all(dir: &Path) -> Result<(), SetupError> {
+    for name in [
+        "zhangban.db",
+        "zhangban.db-wal",
+        "zhangban.db-shm",
+        "zhangban.db-journal",
+        "operator-token",
+        "activation-key",
+        "root.key.json",
+        "root.pub.json",
+    ] {
+        tighten(&dir.join(name))?;
+    }
+    for sub in ["issuers", DEMO_OPERATORS_DIR] {
+        let path = dir.join(sub);
+        if !path.is_dir() {
+            continue;
+        }
+        private_dir(&path)?;
+        for entry in std::fs::read_dir(&path).map_err(io(&path))? {
+            tighten(&entry.map_err(io(&path))?.path())?;
+        }
+    }
+    Ok(())
+}
+
 /// What a data directory provides.
 #[derive(Debug)]
 pub struct DataDir {
@@ -124,8 +218,12 @@ pub fn activation_key(dir: &Path) -> Result<ActivationKey, SetupError> {
 
 /// Opens (creating if needed) a data directory.
 pub fn open(dir: &Path, operator_token: Option<String>) -> Result<DataDir, SetupError> {
-    std::fs::create_dir_all(dir.join("issuers")).map_err(io(dir))?;
-    let store = Arc::new(SqliteStore::open(&dir.join("zhangban.db"))?);
+    private_dir(dir)?;
+    private_dir(&dir.join("issuers"))?;
+    let db_path = dir.join("zhangban.db");
+    create_private_file(&db_path)?;
+    let store = Arc::new(SqliteStore::open(&db_path)?);
+    tighten_all(dir)?;
     let root_path = dir.join("root.pub.json");
     let roots = if root_path.exists() {
         vec![PublicKey::from_jwk(&read_json(&root_path)?).map_err(|e| invalid(&root_path, e))?]
@@ -223,7 +321,8 @@ pub fn demo_with_world(
         &dir.join("root.key.json"),
         &world.root.to_private_jwk().to_string(),
     )?;
-    std::fs::write(&root_pub, world.root.public().to_jwk().to_string()).map_err(io(&root_pub))?;
+    // Public, but every file of the directory is owner-only (ADR 0167).
+    write_secret(&root_pub, &world.root.public().to_jwk().to_string())?;
     for (spec, issuer) in ISSUERS.iter().zip(&world.issuers) {
         let file =
             json!({"issuer_id": spec.id, "name": spec.name, "key": issuer.key().to_private_jwk()});
@@ -239,6 +338,7 @@ pub fn demo_with_world(
     std::fs::write(&issuers_path, issuers + "\n").map_err(io(&issuers_path))?;
     store.put_trust_bundle(content.version, &jws, now)?;
     import_fixture(store, FIXTURE, now)?;
+    demo_operators(dir, store, now)?;
     store.put_resident(DEMO_RESIDENT, "张三", now)?;
     // The demo code is public by design (printed, in the README): it is
     // stored directly, below the bar a supplied code must meet (ADR 0163).
@@ -267,6 +367,53 @@ pub fn demo_with_world(
         })?;
     }
     Ok(true)
+}
+
+/// Creates the demo's operators ([`DEMO_OPERATORS`]): the issuer scoped to
+/// the three demo issuers, the reviewer and the publisher to every
+/// department of the demo catalog (one district's service centre). Each
+/// creation is audited (actor `setup`); the tokens go to
+/// `demo-operators/<name>.token`.
+pub fn demo_operators(dir: &Path, store: &dyn Store, now: i64) -> Result<(), SetupError> {
+    let guides = fixture::demo_catalog(FIXTURE, now).map_err(|e| invalid(dir, e))?;
+    let mut departments: Vec<String> = guides.iter().map(|g| g.department_code.clone()).collect();
+    departments.sort();
+    departments.dedup();
+    let issuers: Vec<String> = ISSUERS.iter().map(|i| i.id.to_owned()).collect();
+    let tokens = dir.join(DEMO_OPERATORS_DIR);
+    private_dir(&tokens)?;
+    for (name, role) in DEMO_OPERATORS {
+        let scopes = match role {
+            Role::Admin => Vec::new(),
+            Role::Issuer => issuers.clone(),
+            Role::Reviewer | Role::Publisher => departments.clone(),
+        };
+        let token = format!(
+            "{}{}",
+            crate::api::operators::TOKEN_PREFIX,
+            crate::api::auth::random_token(crate::api::operators::TOKEN_BYTES)
+        );
+        let entry = AuditEntry {
+            at: now,
+            actor: "setup".into(),
+            role: "setup".into(),
+            action: "operator.add".into(),
+            target: json!({"operator": name, "role": role.as_str()}).to_string(),
+            outcome: "ok".into(),
+        };
+        store.audited(
+            &entry,
+            OperatorWrite::PutOperator(NewOperator {
+                name: name.to_owned(),
+                role: role.as_str().to_owned(),
+                scopes,
+                token_hash: crate::state::sha256_hex(token.as_bytes()),
+                created_at: now,
+            }),
+        )?;
+        write_secret(&tokens.join(format!("{name}.token")), &token)?;
+    }
+    Ok(())
 }
 
 /// The demo resident's licences: a business licence, a residence permit and

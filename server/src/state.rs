@@ -42,7 +42,8 @@ pub struct Config {
     /// The header a trusted reverse proxy puts the client address in
     /// (e.g. `x-forwarded-for`); `None`: the TCP peer is the client.
     pub trusted_proxy_header: Option<axum::http::HeaderName>,
-    /// SHA-256 (hex) of the operator bearer token.
+    /// SHA-256 (hex) of the bootstrap operator's token (the data
+    /// directory's `operator-token`): made the `bootstrap` admin at start.
     pub operator_token_hash: String,
     /// Session token lifetime (seconds).
     pub token_ttl: i64,
@@ -172,6 +173,14 @@ impl AppState {
         let nonce_key = NonceKey::from_bytes(&secret)
             .ok_or_else(|| ApiError::internal("stored nonce key has the wrong length"))?;
         let limiters = Limiters::new(&config.limits);
+        // The configured operator token (the data directory's
+        // `operator-token`) is the bootstrap admin (ADR 0165).
+        let bootstrap = store.ensure_bootstrap(&config.operator_token_hash, clock.now())?;
+        if bootstrap == crate::store::operators::Bootstrap::Revoked {
+            tracing::warn!(
+                "the bootstrap operator was revoked: the operator-token file no longer works"
+            );
+        }
         let state = Self {
             limiters,
             store,

@@ -1484,13 +1484,14 @@ async fn operator_licence_grants_are_checked() {
             .send()
     };
     let claims = licence_claims(0, 9999);
-    // An issuer this server holds no key for.
+    // An issuer outside the operator's scope (one this server holds no key
+    // for): refused before anything is looked up (ADR 0165).
     let resp = grant(
         json!({"resident_id": r.id, "issuer_id": "urn:zhangban:issuer:nobody", "claims": claims}),
     )
     .await
     .unwrap();
-    expect_error(resp, StatusCode::NOT_FOUND, "not_found").await;
+    expect_error(resp, StatusCode::FORBIDDEN, "out_of_scope").await;
     // A type the issuer may not issue.
     let resp = grant(json!({"resident_id": r.id, "issuer_id": ISSUERS[0].id,
         "vct": cdemo::vct_for(ISSUERS[1].type_code), "claims": claims}))

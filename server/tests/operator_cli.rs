@@ -118,27 +118,48 @@ impl Server {
             .to_owned()
     }
 
-    /// An operator subcommand against this server (token from the data directory).
+    /// The token of the demo operator a subcommand needs (least privilege,
+    /// ADR 0165): licences → demo-issuer, guides → demo-publisher,
+    /// submissions → demo-reviewer; the rest → the bootstrap admin (the
+    /// data directory's `operator-token`).
+    fn token_for(&self, args: &[&str]) -> String {
+        let name = match args.first().copied() {
+            Some("licence") => "demo-issuer",
+            Some("guide") => "demo-publisher",
+            Some("submission") => "demo-reviewer",
+            _ => return self.token(),
+        };
+        std::fs::read_to_string(
+            self.data
+                .join("demo-operators")
+                .join(format!("{name}.token")),
+        )
+        .unwrap()
+        .trim()
+        .to_owned()
+    }
+
+    /// An operator subcommand against this server, as the operator whose
+    /// role it needs ([`Self::token_for`]; the bootstrap admin's token from
+    /// the data directory).
     fn cli(&self, args: &[&str]) -> Run {
+        self.cli_env(args, &[])
+    }
+
+    /// Like [`Self::cli`], with extra environment variables.
+    fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let token = self.token_for(args);
         let mut cmd = cli_command();
         cmd.args(args)
             .arg("--server")
             .arg(&self.base)
             .arg("--data-dir")
             .arg(&self.data);
-        Run::of(&mut cmd, &[&self.token()])
-    }
-
-    /// Like [`Self::cli`], with extra environment variables.
-    fn cli_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = cli_command();
-        cmd.args(args)
-            .arg("--server")
-            .arg(&self.base)
-            .arg("--data-dir")
-            .arg(&self.data)
-            .envs(env.iter().copied());
-        Run::of(&mut cmd, &[&self.token()])
+        if token != self.token() {
+            cmd.env("ZHANGBAN_OPERATOR_TOKEN", &token);
+        }
+        cmd.envs(env.iter().copied());
+        Run::of(&mut cmd, &[&self.token(), &token])
     }
 
     fn bundle_jws(&self) -> String {
@@ -614,8 +635,8 @@ fn resident_add_then_licence_issue_suspend_reinstate_revoke() {
     status_change("reinstate", "valid", 0);
     status_change("revoke", "revoked", 1);
 
-    // Typed errors: an unknown licence, an issuer this server holds no key for,
-    // claims the validator refuses.
+    // Typed errors: an unknown licence, an issuer outside the demo issuer's
+    // scope (one this server holds no key for either), claims the validator refuses.
     server
         .cli(&["licence", "revoke", "no-such-licence"])
         .api_error("not_found");
@@ -630,7 +651,7 @@ fn resident_add_then_licence_issue_suspend_reinstate_revoke() {
             "--claims",
             s(&claims_path),
         ])
-        .api_error("not_found");
+        .api_error("out_of_scope");
     let bad_claims = dir.path("bad-claims.json");
     write_json(&bad_claims, &json!({"licence_name": "营业执照"}));
     server
@@ -820,14 +841,16 @@ fn operator_token_sources_and_a_wrong_token() {
     let token = server.token();
     let wrong = "wrong-token-0123456789";
     let data = s(&server.data).to_owned();
-    // `guide withdraw` of a guide that does not exist: a 404 once authenticated.
+    // `operator revoke` of an operator that does not exist (the bootstrap
+    // admin's command): a 404 once authenticated.
     let withdraw_unknown = |env: &[(&str, &str)], args: &[&str]| {
         let mut cmd = cli_command();
         cmd.envs(env.iter().copied())
             .args([
-                "guide",
-                "withdraw",
-                "no-such-guide",
+                "operator",
+                "revoke",
+                "--name",
+                "no-such-operator",
                 "--server",
                 &server.base,
             ])
@@ -852,9 +875,10 @@ fn operator_token_sources_and_a_wrong_token() {
     // ZHANGBAN_SERVER names the server when --server is absent.
     Run::of(
         cli_command().env("ZHANGBAN_SERVER", &server.base).args([
-            "guide",
-            "withdraw",
-            "no-such-guide",
+            "operator",
+            "revoke",
+            "--name",
+            "no-such-operator",
             "--data-dir",
             &data,
         ]),
@@ -863,17 +887,20 @@ fn operator_token_sources_and_a_wrong_token() {
     .api_error("not_found");
 
     // Path segments are percent-encoded (a `/` in an id stays inside the
-    // segment: the guide route answers, not the router's fallback), and a
+    // segment: the operator route answers, not the router's fallback), and a
     // path prefix of --server is kept.
     let encoded = withdraw_unknown(&[], &["--operator-token", &token]);
     assert!(
-        encoded.stderr.contains("not_found: not found"),
+        encoded
+            .stderr
+            .contains("not_found: no such active operator"),
         "{encoded:?}"
     );
     let slash = Run::of(
         cli_command().args([
-            "guide",
-            "withdraw",
+            "operator",
+            "revoke",
+            "--name",
             "a/b c",
             "--server",
             &server.base,
@@ -883,12 +910,16 @@ fn operator_token_sources_and_a_wrong_token() {
         &[&token],
     );
     slash.api_error("not_found");
-    assert!(slash.stderr.contains("not_found: not found"), "{slash:?}");
+    assert!(
+        slash.stderr.contains("not_found: no such active operator"),
+        "{slash:?}"
+    );
     let prefixed = Run::of(
         cli_command().args([
-            "guide",
-            "withdraw",
-            "no-such-guide",
+            "operator",
+            "revoke",
+            "--name",
+            "no-such-operator",
             "--server",
             &format!("{}/prefix/", server.base),
             "--data-dir",
@@ -903,8 +934,9 @@ fn operator_token_sources_and_a_wrong_token() {
     );
     Run::of(
         cli_command().args([
-            "guide",
-            "withdraw",
+            "operator",
+            "revoke",
+            "--name",
             "x",
             "--server",
             "ftp://127.0.0.1/",
@@ -925,8 +957,9 @@ fn operator_token_sources_and_a_wrong_token() {
     let gone = format!("http://127.0.0.1:{}", free_port());
     Run::of(
         cli_command().args([
-            "guide",
-            "withdraw",
+            "operator",
+            "revoke",
+            "--name",
             "x",
             "--server",
             &gone,
@@ -936,4 +969,277 @@ fn operator_token_sources_and_a_wrong_token() {
         &[&token],
     )
     .usage_error();
+}
+
+// ---------------------------------------------------------------- audit trail
+
+impl Server {
+    /// Every audit row, oldest first, through `zhangban-server audit list`
+    /// on the data directory (the server keeps running).
+    fn audit_rows(&self) -> Vec<Value> {
+        let run = Run::of(
+            cli_command()
+                .args(["audit", "list", "--limit", "100000", "--data-dir"])
+                .arg(&self.data),
+            &[&self.token()],
+        );
+        run.json().as_array().unwrap().clone()
+    }
+
+    /// Runs an operator subcommand and asserts it left exactly one audit
+    /// row, by `actor`, for `action`, with outcome `ok`; returns the run.
+    fn audited_once(&self, args: &[&str], actor: &str, action: &str) -> Run {
+        let before = self.audit_rows();
+        let run = self.cli(args);
+        assert_eq!(run.code, 0, "{args:?}: {run:?}");
+        let after = self.audit_rows();
+        assert_eq!(
+            after.len(),
+            before.len() + 1,
+            "{args:?}: {:?}",
+            &after[before.len()..]
+        );
+        assert_eq!(after[..before.len()], before[..], "older rows untouched");
+        let row = &after[before.len()];
+        assert_eq!(
+            (
+                row["actor"].as_str(),
+                row["action"].as_str(),
+                row["outcome"].as_str()
+            ),
+            (Some(actor), Some(action), Some("ok")),
+            "{args:?}: {row}"
+        );
+        run
+    }
+}
+
+#[test]
+fn every_operator_subcommand_leaves_exactly_one_audit_row_and_the_chain_verifies() {
+    let server = Server::start("audit");
+    let dir = Scratch::new("audit-files");
+    // Local-only commands touch no server: no row.
+    let before = server.audit_rows().len();
+    let root = server.data.join("root.key.json");
+    assert_eq!(
+        run_local(&["keygen", "--out", s(&dir.path("k.json"))]).code,
+        0
+    );
+    let issuers = dir.path("issuers.json");
+    write_json(
+        &issuers,
+        &serde_json::to_value(&server.bundle().content().issuers).unwrap(),
+    );
+    let v2 = dir.path("v2.jws");
+    let signed = run_local(&[
+        "bundle",
+        "sign",
+        "--root",
+        s(&root),
+        "--issuers",
+        s(&issuers),
+        "--version",
+        "2",
+        "--out",
+        s(&v2),
+    ]);
+    assert_eq!(signed.code, 0, "{signed:?}");
+    assert_eq!(
+        server.audit_rows().len(),
+        before,
+        "keygen and bundle sign are local"
+    );
+
+    // Each command that acts through the server: one row, by the operator
+    // whose token it used (the bootstrap admin or a demo operator).
+    server.audited_once(
+        &["bundle", "publish", s(&v2)],
+        "bootstrap",
+        "trust_bundle.publish",
+    );
+    server.audited_once(
+        &[
+            "resident",
+            "add",
+            "--id",
+            "audit-resident",
+            "--name",
+            "周九",
+        ],
+        "bootstrap",
+        "resident.add",
+    );
+    let claims = DemoWorld::typical_claims(7777);
+    let licence_id = claims["licence_id"].as_str().unwrap().to_owned();
+    let claims_path = dir.path("claims.json");
+    write_json(&claims_path, &serde_json::to_value(&claims).unwrap());
+    server.audited_once(
+        &[
+            "licence",
+            "issue",
+            "--resident",
+            "audit-resident",
+            "--issuer",
+            MARKET_REGULATION.id,
+            "--claims",
+            s(&claims_path),
+        ],
+        "demo-issuer",
+        "licence.issue",
+    );
+    for (verb, action) in [
+        ("suspend", "licence.suspend"),
+        ("reinstate", "licence.reinstate"),
+        ("revoke", "licence.revoke"),
+    ] {
+        server.audited_once(&["licence", verb, &licence_id], "demo-issuer", action);
+    }
+    let first = server
+        .http
+        .get_json(&server.url("/v1/catalog/changes?since=0&limit=1"));
+    let mut guide: Guide = serde_json::from_value(first["changes"][0]["guide"].clone()).unwrap();
+    let id = format!("{}AUD1", guide.implementation_code);
+    guide.id.clone_from(&id);
+    guide.implementation_code.clone_from(&id);
+    let guide_path = dir.path("guide.json");
+    write_json(&guide_path, &serde_json::to_value(&guide).unwrap());
+    server.audited_once(
+        &["guide", "publish", s(&guide_path)],
+        "demo-publisher",
+        "guide.publish",
+    );
+    server.audited_once(
+        &["guide", "withdraw", &id],
+        "demo-publisher",
+        "guide.withdraw",
+    );
+
+    // A submission to move (the demo resident's phone, a form without licences).
+    let (_device, token) = server.enrol_device(DEMO_ACTIVATION_CODE);
+    let now = zhangban_tests::system_now();
+    let page = server
+        .http
+        .get_json(&server.url("/v1/catalog/changes?since=0&limit=1000"));
+    let (g, values) = page["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|c| {
+            let g: Guide = serde_json::from_value(c["guide"].clone()).ok()?;
+            let v = fill(&g, now)?;
+            Some((g, v))
+        })
+        .expect("a simple guide");
+    let body = json!({"guide_id": g.id, "form_version": g.form.version, "values": values});
+    let (status, text) = server
+        .http
+        .send(
+            reqwest::Method::PUT,
+            &server.url("/v1/submissions/audit-sub-1"),
+            Some(&token),
+            Some(&body),
+        )
+        .unwrap();
+    assert_eq!(status, 200, "{text}");
+    let tracking = serde_json::from_str::<Value>(&text).unwrap()["tracking_number"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server.audited_once(
+        &[
+            "submission",
+            "transition",
+            &tracking,
+            "accepted",
+            "--note",
+            "已受理",
+        ],
+        "demo-reviewer",
+        "submission.transition",
+    );
+
+    let added = server.audited_once(
+        &[
+            "operator",
+            "add",
+            "--name",
+            "audit-reviewer",
+            "--role",
+            "reviewer",
+            "--scope",
+            &g.department_code,
+        ],
+        "bootstrap",
+        "operator.add",
+    );
+    let created = added.json();
+    assert!(
+        created["token"].as_str().unwrap().starts_with("zbo_"),
+        "{created}"
+    );
+    server.audited_once(&["operator", "list"], "bootstrap", "operator.list");
+    server.audited_once(
+        &["operator", "revoke", "--name", "audit-reviewer"],
+        "bootstrap",
+        "operator.revoke",
+    );
+
+    // A refusal is one row too (a reviewer may not publish guides).
+    let before = server.audit_rows().len();
+    let reviewer =
+        std::fs::read_to_string(server.data.join("demo-operators/demo-reviewer.token")).unwrap();
+    server
+        .cli_env(
+            &["guide", "withdraw", &g.id],
+            &[("ZHANGBAN_OPERATOR_TOKEN", reviewer.trim())],
+        )
+        .api_error("forbidden_role");
+    let rows = server.audit_rows();
+    assert_eq!(rows.len(), before + 1);
+    assert_eq!(rows[before]["outcome"], json!("refused:forbidden_role"));
+    assert_eq!(rows[before]["actor"], json!("demo-reviewer"));
+
+    // No personal data in the trail: no names, no note, no claims.
+    let all = serde_json::to_string(&rows).unwrap();
+    for secret in ["周九", "已受理", "张三"] {
+        assert!(!all.contains(secret), "{secret} in the audit trail");
+    }
+    for (field, value) in &claims {
+        // The licence id (and the number inside it) is an id; the rest is not.
+        if let (false, Some(v)) = (
+            ["licence_id", "licence_number"].contains(&field.as_str()),
+            value.as_str(),
+        ) {
+            assert!(!all.contains(v), "claim {field} in the audit trail");
+        }
+    }
+    // Filters.
+    let only = Run::of(
+        cli_command()
+            .args([
+                "audit",
+                "list",
+                "--actor",
+                "demo-issuer",
+                "--action",
+                "licence.revoke",
+                "--data-dir",
+            ])
+            .arg(&server.data),
+        &[],
+    )
+    .json();
+    assert_eq!(only.as_array().unwrap().len(), 1, "{only}");
+
+    // The untouched chain verifies, and its head is the last row's hash.
+    let verified = Run::of(
+        cli_command()
+            .args(["audit", "verify", "--data-dir"])
+            .arg(&server.data),
+        &[],
+    )
+    .json();
+    assert_eq!(verified["intact"], json!(true));
+    assert_eq!(verified["rows"], json!(rows.len()));
+    assert_eq!(verified["head"], rows[rows.len() - 1]["hash"]);
 }

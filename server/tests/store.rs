@@ -26,6 +26,7 @@ fn submission(client_id: &str, resident: &str, body: &str) -> NewSubmission {
         body: body.to_owned(),
         request_hash: format!("hash-of-{body}"),
         area_code: "511602000000".to_owned(),
+        department_code: "dept".to_owned(),
         at: 1_790_000_000,
         attachments: Vec::new(),
     }

@@ -36,11 +36,133 @@ use zhangban_server::issuing;
 use zhangban_server::setup;
 pub use zhangban_server::setup::DEMO_ACTIVATION_CODE;
 use zhangban_server::state::{AppState, Config, SharedState, sha256_hex};
-use zhangban_server::store::Store as _;
+use zhangban_server::store::Store;
 use zhangban_server::store::sqlite::SqliteStore;
 
-/// The operator token every test server accepts.
+/// The bootstrap admin's token every test server accepts.
 pub const OPERATOR_TOKEN: &str = "test-operator-token";
+/// An issuer of the three demo issuers.
+pub const ISSUER_TOKEN: &str = "zbo_test-issuer-token";
+/// A reviewer of every department of the catalog.
+pub const REVIEWER_TOKEN: &str = "zbo_test-reviewer-token";
+/// A publisher of every department of the catalog.
+pub const PUBLISHER_TOKEN: &str = "zbo_test-publisher-token";
+
+/// The tokens of a test server's operators, one per role (least privilege,
+/// ADR 0165): the bootstrap admin's, and one operator each of the issuer,
+/// reviewer and publisher roles. A server from [`TestServer::start`] has the
+/// fixed `test-*` operators ([`add_test_operators`]); one from
+/// [`TestServer::start_demo`] has the demo's (`demo-*`, their tokens read
+/// from the data directory's [`setup::DEMO_OPERATORS_DIR`]).
+#[derive(Debug, Clone)]
+pub struct OperatorTokens {
+    /// The bootstrap admin (residents, the trust bundle, operators).
+    pub admin: String,
+    /// An issuer of the three demo issuers (licences).
+    pub issuer: String,
+    /// A reviewer of every department (submissions).
+    pub reviewer: String,
+    /// A publisher of every department (guides).
+    pub publisher: String,
+}
+
+impl OperatorTokens {
+    /// The fixed tokens of [`add_test_operators`].
+    pub fn test() -> Self {
+        Self {
+            admin: OPERATOR_TOKEN.to_owned(),
+            issuer: ISSUER_TOKEN.to_owned(),
+            reviewer: REVIEWER_TOKEN.to_owned(),
+            publisher: PUBLISHER_TOKEN.to_owned(),
+        }
+    }
+
+    /// The demo operators' tokens `serve --demo` wrote to `dir`.
+    pub fn demo(dir: &std::path::Path, admin: &str) -> Self {
+        let read = |name: &str| {
+            let file = dir
+                .join(setup::DEMO_OPERATORS_DIR)
+                .join(format!("{name}.token"));
+            std::fs::read_to_string(&file)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+                .trim()
+                .to_owned()
+        };
+        Self {
+            admin: admin.to_owned(),
+            issuer: read("demo-issuer"),
+            reviewer: read("demo-reviewer"),
+            publisher: read("demo-publisher"),
+        }
+    }
+
+    /// The token of the operator whose role `path` needs: guides → the
+    /// publisher, licences → the issuer, submissions → the reviewer, the
+    /// rest → the bootstrap admin. `path` may be a whole URL.
+    pub fn for_path(&self, path: &str) -> &str {
+        if path.contains("/v1/operator/guides") {
+            &self.publisher
+        } else if path.contains("/v1/operator/licences") {
+            &self.issuer
+        } else if path.contains("/v1/operator/submissions") {
+            &self.reviewer
+        } else {
+            &self.admin
+        }
+    }
+}
+
+/// Adds the `test-issuer` (scoped to the three demo issuers),
+/// `test-reviewer` and `test-publisher` (scoped to every department of the
+/// fixture) operators with the fixed tokens of [`OperatorTokens::test`].
+pub fn add_test_operators(store: &dyn Store) {
+    let issuers = ISSUERS.iter().map(|i| i.id.to_owned()).collect();
+    add_operator(store, "test-issuer", "issuer", issuers, ISSUER_TOKEN);
+    for (name, role, token) in [
+        ("test-reviewer", "reviewer", REVIEWER_TOKEN),
+        ("test-publisher", "publisher", PUBLISHER_TOKEN),
+    ] {
+        add_operator(store, name, role, departments(), token);
+    }
+}
+
+/// Every department code of the fixture.
+pub fn departments() -> Vec<String> {
+    let mut d: Vec<String> = catalog()
+        .iter()
+        .map(|g| g.department_code.clone())
+        .collect();
+    d.sort();
+    d.dedup();
+    d
+}
+
+/// Adds an operator with a known token straight to the store (as the
+/// data directory's setup would), audited as `setup`.
+pub fn add_operator(store: &dyn Store, name: &str, role: &str, scopes: Vec<String>, token: &str) {
+    use zhangban_server::audit::AuditEntry;
+    use zhangban_server::store::operators::{NewOperator, OperatorWrite};
+    let entry = AuditEntry {
+        at: T0,
+        actor: "setup".into(),
+        role: "setup".into(),
+        action: "operator.add".into(),
+        target: json!({"operator": name, "role": role}).to_string(),
+        outcome: "ok".into(),
+    };
+    store
+        .audited(
+            &entry,
+            OperatorWrite::PutOperator(NewOperator {
+                name: name.into(),
+                role: role.into(),
+                scopes,
+                token_hash: sha256_hex(token.as_bytes()),
+                created_at: T0,
+            }),
+        )
+        .unwrap();
+}
 
 /// The time every test server starts at: 2026-03-31 23:33:20 UTC.
 pub const T0: i64 = 1_775_000_000;
@@ -272,8 +394,10 @@ pub struct TestServer {
     pub world: DemoWorld,
     /// The pinned root key clients need.
     pub root: PublicKey,
-    /// The operator token.
+    /// The bootstrap admin's token.
     pub operator_token: String,
+    /// The tokens of its operators, one per role.
+    pub operator_tokens: OperatorTokens,
     /// How many guides were imported.
     pub guides: usize,
     /// The data directory (the store, and for a demo server its keys).
@@ -325,6 +449,7 @@ impl TestServer {
             Catalog::Small => fixture_subset(40),
         };
         let guides = setup::import_fixture(&store, &json, T0).unwrap();
+        add_test_operators(&store);
         drop(store);
         let mut config = Config::with_operator_token(OPERATOR_TOKEN);
         // Tests share one loopback address: limits only where a test asks.
@@ -333,7 +458,8 @@ impl TestServer {
         let clock = TestClock::Manual(Arc::new(ManualClock::new(T0)));
         let roots = vec![world.root.public()];
         let issuers = world.issuers.clone();
-        Self::serve_first(tmp, clock, config, world, roots, issuers, guides).await
+        let tokens = OperatorTokens::test();
+        Self::serve_first(tmp, clock, config, world, (roots, issuers), guides, tokens).await
     }
 
     /// Starts what `serve --demo` makes, on the system clock: the whole
@@ -354,14 +480,15 @@ impl TestServer {
         let guides = catalog().len();
         let (roots, issuers) = (d.roots, d.issuers);
         drop(d.store);
+        let tokens = OperatorTokens::demo(tmp.path(), OPERATOR_TOKEN);
         Self::serve_first(
             tmp,
             TestClock::System,
             config,
             world,
-            roots,
-            issuers,
+            (roots, issuers),
             guides,
+            tokens,
         )
         .await
     }
@@ -371,9 +498,9 @@ impl TestServer {
         clock: TestClock,
         config: Config,
         world: DemoWorld,
-        roots: Vec<PublicKey>,
-        issuers: Vec<zhangban_core::credential::Issuer>,
+        (roots, issuers): (Vec<PublicKey>, Vec<zhangban_core::credential::Issuer>),
         guides: usize,
+        operator_tokens: OperatorTokens,
     ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -392,6 +519,7 @@ impl TestServer {
             root: world.root.public(),
             world,
             operator_token: OPERATOR_TOKEN.to_owned(),
+            operator_tokens,
             guides,
             dir,
             config,
@@ -527,9 +655,17 @@ impl TestServer {
         self.req(method, path).bearer_auth(&dev.token)
     }
 
-    /// A request with the operator token.
+    /// The token of the operator whose role an operator path needs
+    /// ([`OperatorTokens::for_path`]).
+    pub fn operator_token_for(&self, path: &str) -> String {
+        self.operator_tokens.for_path(path).to_owned()
+    }
+
+    /// A request with the token of the operator whose role the path needs
+    /// ([`Self::operator_token_for`]).
     pub fn op(&self, method: Method, path: &str) -> RequestBuilder {
-        self.req(method, path).bearer_auth(OPERATOR_TOKEN)
+        self.req(method, path)
+            .bearer_auth(self.operator_tokens.for_path(path))
     }
 
     /// Registers a resident with an activation code.

@@ -122,7 +122,7 @@ async fn withdrawals_and_updates_arrive_as_deltas_with_gzip() {
     let gone = hits[0].guide_id.clone();
     let resp = http
         .delete(format!("{}/v1/operator/guides/{gone}", server.base))
-        .bearer_auth(&server.operator_token)
+        .bearer_auth(server.operator_token_for("/v1/operator/guides"))
         .send()
         .await
         .unwrap();
@@ -137,7 +137,7 @@ async fn withdrawals_and_updates_arrive_as_deltas_with_gzip() {
     let id = changed["id"].as_str().unwrap().to_owned();
     let resp = http
         .put(format!("{}/v1/operator/guides/{id}", server.base))
-        .bearer_auth(&server.operator_token)
+        .bearer_auth(server.operator_token_for("/v1/operator/guides"))
         .json(&changed)
         .send()
         .await

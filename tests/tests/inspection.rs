@@ -90,7 +90,7 @@ async fn a_phone_shows_a_licence_and_an_offline_inspector_verifies_it() {
             server.base.clone(),
             residence.licence_id
         ))
-        .bearer_auth(&server.operator_token)
+        .bearer_auth(server.operator_token_for("/v1/operator/licences"))
         .json(&json!({"status": "revoked"}))
         .send()
         .await

@@ -352,7 +352,7 @@ async fn attachments_upload_in_resumable_chunks_through_a_hostile_proxy() {
                 "{}/v1/operator/submissions/{tracking}/attachments",
                 server.base
             ))
-            .bearer_auth(&server.operator_token),
+            .bearer_auth(server.operator_token_for("/v1/operator/submissions")),
         )
         .await;
         let links = links.as_array().unwrap();
@@ -365,7 +365,7 @@ async fn attachments_upload_in_resumable_chunks_through_a_hostile_proxy() {
                     "{}/v1/operator/submissions/{tracking}/attachments/{sha}",
                     server.base
                 ))
-                .bearer_auth(&server.operator_token)
+                .bearer_auth(server.operator_token_for("/v1/operator/submissions"))
                 .send()
                 .await
                 .unwrap()

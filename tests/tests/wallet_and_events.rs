@@ -86,7 +86,7 @@ fn licence_draft(g: &Guide, field: &str, licence_id: &str, now: i64) -> Draft {
 async fn operator_post(server: &TestServer, path: &str, body: Value) {
     let resp = reqwest::Client::new()
         .post(format!("{}{path}", server.base))
-        .bearer_auth(&server.operator_token)
+        .bearer_auth(server.operator_token_for(path))
         .json(&body)
         .send()
         .await

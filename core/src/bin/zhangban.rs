@@ -221,8 +221,14 @@ struct PresentArgs {
     /// Key binding audience.
     #[arg(long, value_name = "AUD", requires = "holder_key")]
     aud: Option<String>,
-    /// Key binding nonce; default: a random 128-bit value.
-    #[arg(long, value_name = "NONCE", requires = "holder_key")]
+    /// Key binding nonce; default: a random 128-bit value. Base64url nonces
+    /// may begin with `-`, so a value that looks like a flag is taken as is.
+    #[arg(
+        long,
+        value_name = "NONCE",
+        requires = "holder_key",
+        allow_hyphen_values = true
+    )]
     nonce: Option<String>,
     /// Key binding time (Unix seconds); default: now.
     #[arg(long, value_name = "T")]
@@ -263,8 +269,9 @@ struct VerifyArgs {
     /// Expected key binding audience.
     #[arg(long, value_name = "AUD", default_value = AUD_INSPECTION, conflicts_with = "no_kb")]
     aud: String,
-    /// The exact nonce the key binding must carry.
-    #[arg(long, value_name = "NONCE")]
+    /// The exact nonce the key binding must carry (may begin with `-`, as a
+    /// base64url nonce can).
+    #[arg(long, value_name = "NONCE", allow_hyphen_values = true)]
     nonce: Option<String>,
     /// Accept any non-empty nonce (keep your own replay cache).
     #[arg(long)]

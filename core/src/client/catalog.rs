@@ -36,6 +36,35 @@ pub enum CatalogStep {
     Done,
 }
 
+/// One guide of a checked page: what the store writes for it.
+#[derive(Debug, Clone)]
+pub struct CatalogUpsert {
+    /// Its position in the catalog feed.
+    pub seq: u64,
+    /// The SHA-256 (hex) of `body`, as the server sent it and checked.
+    pub checksum: String,
+    /// The guide's JSON exactly as received.
+    pub body: String,
+    /// The guide, parsed.
+    pub guide: Guide,
+    /// Its search-index text, computed off the writer.
+    pub index: crate::search::IndexText,
+}
+
+impl CatalogUpsert {
+    /// An upsert of `guide` (its index text computed here).
+    pub fn new(seq: u64, checksum: String, body: String, guide: Guide) -> Self {
+        let index = crate::search::IndexText::of(&guide);
+        Self {
+            seq,
+            checksum,
+            body,
+            guide,
+            index,
+        }
+    }
+}
+
 /// A checked page, ready to apply.
 #[derive(Debug, Clone)]
 pub struct CatalogBatch {
@@ -43,8 +72,8 @@ pub struct CatalogBatch {
     pub since: u64,
     /// The cursor after it.
     pub next: u64,
-    /// Guides to insert or replace: (seq, checksum, raw JSON, parsed).
-    pub upserts: Vec<(u64, String, String, Guide)>,
+    /// Guides to insert or replace.
+    pub upserts: Vec<CatalogUpsert>,
     /// Guide ids withdrawn.
     pub deletes: Vec<String>,
 }
@@ -101,7 +130,8 @@ impl CatalogSync {
         }
     }
 
-    /// Checks a fetched page; nothing is applied if anything is wrong.
+    /// Checks a fetched page (and computes its guides' index text); nothing
+    /// is applied if anything is wrong.
     pub fn check(&self, page: &CatalogPageIn) -> ClientResult<CatalogBatch> {
         let bad = |m: String| Err(ClientError::Protocol(m));
         if page.since != self.cursor {
@@ -142,9 +172,12 @@ impl CatalogSync {
                     if guide.id != c.id {
                         return bad(format!("guide {} carries another id", c.id));
                     }
-                    batch
-                        .upserts
-                        .push((c.seq, c.checksum.clone(), text.to_owned(), guide));
+                    batch.upserts.push(CatalogUpsert::new(
+                        c.seq,
+                        c.checksum.clone(),
+                        text.to_owned(),
+                        guide,
+                    ));
                 }
                 _ => {
                     return bad(format!(
@@ -204,7 +237,14 @@ impl ClientStore {
                     "the catalog moved on meanwhile".into(),
                 ));
             }
-            for (seq, checksum, body, guide) in &batch.upserts {
+            for CatalogUpsert {
+                seq,
+                checksum,
+                body,
+                guide,
+                index,
+            } in &batch.upserts
+            {
                 // The rowid survives an update (ON CONFLICT … DO UPDATE), so
                 // the guide's index row is found by key.
                 let rowid: i64 = tx
@@ -226,7 +266,7 @@ impl ClientStore {
                         ],
                         |r| r.get(0),
                     )?;
-                crate::search::index_guide(tx, rowid, guide)
+                crate::search::index_prepared(tx, rowid, &guide.id, index)
                     .map_err(|e| ClientError::Store(e.to_string()))?;
             }
             for id in &batch.deletes {

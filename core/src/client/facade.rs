@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use super::api::{ApiFailure, CatalogPageIn, ServerApi, StatusEventIn};
+use super::api::{ApiFailure, ServerApi, StatusEventIn};
 use super::catalog::{CatalogReport, CatalogStep, CatalogSync, PAGE_SIZE};
 use super::error::{ClientError, ClientResult};
 use super::events::{StatusListener, sync_events};
@@ -315,40 +315,41 @@ impl Client {
     pub async fn sync_catalog(&self) -> ClientResult<CatalogReport> {
         let _one_at_a_time = self.catalog_gate.lock().await;
         let mut sync = CatalogSync::new(self.store.catalog_cursor()?, self.catalog_page_size);
-        // The next page is fetched while this one is checked and applied
-        // (hashing, parsing and indexing 500 guides is the client's work;
-        // building and sending the next page is the network's and the
-        // server's). A prefetched page is used only if it starts where the
-        // applied one ended; a failed prefetch ends the sync there.
-        let mut prefetched: Option<(u64, ClientResult<(CatalogPageIn, u64)>)> = None;
+        // A page is fetched, then checked (hashes, parsing and index text:
+        // CPU work), then applied (one transaction: the writer). While page
+        // N is applied, page N+1 is fetched and checked, so the writer waits
+        // neither for the network nor for the checker. A page read ahead is
+        // used only if it starts where the applied one ended; a failed read
+        // ahead ends the sync there, after the page before it is applied.
+        let mut ahead: Option<(u64, ClientResult<CheckedPage>)> = None;
         while let CatalogStep::Fetch { since, limit } = sync.next_step() {
-            let (page, wire) = match prefetched.take() {
-                Some((at, fetched)) if at == since => fetched?,
-                _ => self
-                    .api
-                    .catalog_changes(since, limit)
-                    .await
-                    .map_err(failure)?,
+            let page = match ahead.take() {
+                Some((at, checked)) if at == since => checked?,
+                _ => self.fetch_checked(&sync, since, limit).await?,
             };
-            let (more, head, next) = (page.more, page.head, page.next);
-            let checker = sync.clone();
+            let CheckedPage {
+                batch,
+                more,
+                head,
+                wire,
+            } = page;
+            let next = batch.next;
             let store = Arc::clone(&self.store);
-            // Checking and indexing are CPU work: off the async threads.
-            let work = tokio::task::spawn_blocking(move || {
-                let batch = checker.check(&page)?;
+            let apply = tokio::task::spawn_blocking(move || {
                 store.apply_catalog(&batch)?;
                 Ok::<_, ClientError>(batch)
             });
-            let prefetch = async {
+            let read_ahead = async {
                 if more && next > since {
-                    Some(self.api.catalog_changes(next, limit).await.map_err(failure))
+                    let checker = CatalogSync::new(next, limit);
+                    Some(self.fetch_checked(&checker, next, limit).await)
                 } else {
                     None
                 }
             };
-            let (applied, fetched) = tokio::join!(work, prefetch);
+            let (applied, read) = tokio::join!(apply, read_ahead);
             let batch = applied.map_err(|e| ClientError::Store(e.to_string()))??;
-            prefetched = fetched.map(|f| (batch.next, f));
+            ahead = read.map(|r| (batch.next, r));
             sync.applied(&batch, more, head, wire);
             self.progress(SyncProgress::Catalog {
                 cursor: batch.next,
@@ -356,6 +357,32 @@ impl Client {
             });
         }
         Ok(sync.report())
+    }
+
+    /// Fetches the catalog page after `since` and checks it with `checker`
+    /// (off the async threads).
+    async fn fetch_checked(
+        &self,
+        checker: &CatalogSync,
+        since: u64,
+        limit: u32,
+    ) -> ClientResult<CheckedPage> {
+        let (page, wire) = self
+            .api
+            .catalog_changes(since, limit)
+            .await
+            .map_err(failure)?;
+        let (more, head) = (page.more, page.head);
+        let checker = checker.clone();
+        let batch = tokio::task::spawn_blocking(move || checker.check(&page))
+            .await
+            .map_err(|e| ClientError::Store(e.to_string()))??;
+        Ok(CheckedPage {
+            batch,
+            more,
+            head,
+            wire,
+        })
     }
 
     /// Syncs trust data (bundle and status lists).
@@ -440,4 +467,12 @@ impl Client {
         let trust = self.store.trust(&self.roots)?;
         self.store.wallet(&trust, &device, self.now())
     }
+}
+
+/// A fetched and checked catalog page, ready to apply.
+struct CheckedPage {
+    batch: super::catalog::CatalogBatch,
+    more: bool,
+    head: u64,
+    wire: u64,
 }

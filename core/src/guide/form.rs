@@ -253,7 +253,9 @@ pub fn compile_pattern(pattern: &str) -> Result<regex_lite::Regex, regex_lite::E
     regex_lite::Regex::new(&format!("^(?:{pattern})$"))
 }
 
-fn valid_field_name(name: &str) -> bool {
+/// Whether `name` is a well-formed field name: `[a-z][a-z0-9_]*`, at most
+/// [`FIELD_NAME_MAX_LEN`] characters.
+pub fn is_field_name(name: &str) -> bool {
     let mut chars = name.chars();
     name.len() <= FIELD_NAME_MAX_LEN
         && chars.next().is_some_and(|c| c.is_ascii_lowercase())
@@ -365,7 +367,7 @@ impl FormSchema {
             return Err(FormSchemaError::InvalidVersion);
         }
         for (i, field) in self.fields.iter().enumerate() {
-            if !valid_field_name(&field.name) {
+            if !is_field_name(&field.name) {
                 return Err(FormSchemaError::InvalidFieldName(field.name.clone()));
             }
             if self.fields.iter().take(i).any(|f| f.name == field.name) {

@@ -25,7 +25,7 @@ pub mod value;
 
 pub use field_error::{FieldError, FieldErrorCode, WHOLE_FORM};
 pub use fixture::{FixtureError, FixtureItem, demo_catalog, guide_from_fixture, load_fixture};
-pub use form::{ChoiceOption, FieldKind, FormField, FormSchema, FormSchemaError};
+pub use form::{ChoiceOption, FieldKind, FormField, FormSchema, FormSchemaError, is_field_name};
 pub use id_number::{IdNumberError, validate_id_number};
 pub use model::{
     Faq, Fee, Guide, GuideError, ItemType, Location, Material, MaterialForm, OnlineDepth,

@@ -225,8 +225,48 @@ fn body_text(g: &Guide) -> String {
     parts.join(" ")
 }
 
+/// A guide's search-index text: the bigram text of its name, department,
+/// topics and body, and the pinyin of its name. Computing it is most of the
+/// cost of indexing a guide, so a catalog sync computes it before the
+/// writer's transaction (while the previous page is written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexText {
+    name: String,
+    department: String,
+    topics: String,
+    body: String,
+    py_full: String,
+    py_initials: String,
+}
+
+impl IndexText {
+    /// The index text of `g`.
+    pub fn of(g: &Guide) -> Self {
+        let (py_full, py_initials) = pinyin::index_columns(&g.name);
+        Self {
+            name: index_text(&g.name),
+            department: index_text(&g.department),
+            topics: index_text(&g.topics.join(" ")),
+            body: index_text(&body_text(g)),
+            py_full,
+            py_initials,
+        }
+    }
+}
+
 /// Indexes (or re-indexes) one guide, stored in `guides` at `rowid`.
 pub fn index_guide(conn: &Connection, rowid: i64, g: &Guide) -> Result<(), SearchError> {
+    index_prepared(conn, rowid, &g.id, &IndexText::of(g))
+}
+
+/// Indexes (or re-indexes) the guide `id`, stored at `rowid`, with its
+/// index text computed beforehand.
+pub fn index_prepared(
+    conn: &Connection,
+    rowid: i64,
+    id: &str,
+    text: &IndexText,
+) -> Result<(), SearchError> {
     remove_guide(conn, rowid)?;
     conn.prepare_cached(
         "INSERT INTO guide_fts(rowid, guide_id, name, department, topics, body)
@@ -234,13 +274,17 @@ pub fn index_guide(conn: &Connection, rowid: i64, g: &Guide) -> Result<(), Searc
     )?
     .execute(params![
         rowid,
-        g.id,
-        index_text(&g.name),
-        index_text(&g.department),
-        index_text(&g.topics.join(" ")),
-        index_text(&body_text(g)),
+        id,
+        text.name,
+        text.department,
+        text.topics,
+        text.body,
     ])?;
-    index_pinyin(conn, rowid, &g.name)
+    conn.prepare_cached(
+        "INSERT INTO guide_pinyin(rowid, py_full, py_initials) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![rowid, text.py_full, text.py_initials])?;
+    Ok(())
 }
 
 /// Indexes the pinyin of one guide's name.

@@ -37,9 +37,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
+use super::act::Act;
 use super::auth::{Operator, Resident};
+use super::operator::allow_reviewer;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
+use crate::roles::Action;
 use crate::state::{SharedState, blocking, sha256_hex};
 use crate::store::{AttachmentLink, ChunkOutcome, ChunkVerdict, Upload, UploadStart};
 
@@ -355,15 +358,24 @@ pub async fn put_chunk(
 
 /// `GET /v1/operator/submissions/{tracking}/attachments`: the attachments a
 /// submission references.
+///
+/// A reviewer of the submission's department; every read is audited.
 pub async fn submission_links(
-    _: Operator,
+    op: Operator,
     State(state): State<SharedState>,
     ApiPath(tracking): ApiPath<String>,
 ) -> ApiResult<Json<Vec<AttachmentLink>>> {
-    blocking(&state, move |s| s.submission_attachments(&tracking))
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("no such submission"))
+    let mut act = Act::new(op, Action::ReadSubmissionAttachments);
+    act.target("submission", &tracking);
+    let result = async {
+        allow_reviewer(&state, &mut act, &tracking).await?;
+        blocking(&state, move |s| s.submission_attachments(&tracking))
+            .await?
+            .map(Json)
+            .ok_or_else(|| ApiError::not_found("no such submission"))
+    }
+    .await;
+    act.settle(&state, result).await
 }
 
 /// `Content-Disposition: attachment` with the resident's file name (RFC 6266
@@ -386,13 +398,27 @@ fn disposition(link: &AttachmentLink) -> HeaderValue {
 
 /// `GET /v1/operator/submissions/{tracking}/attachments/{sha256}`: the bytes
 /// of an attachment the submission references, with its media type.
+///
+/// A reviewer of the submission's department; every read is audited.
 pub async fn submission_content(
-    _: Operator,
+    op: Operator,
     State(state): State<SharedState>,
     ApiPath((tracking, sha256)): ApiPath<(String, String)>,
 ) -> ApiResult<Response> {
+    let mut act = Act::new(op, Action::ReadSubmissionAttachments);
+    act.target("submission", &tracking)
+        .target("sha256", &sha256);
+    let result = async {
+        allow_reviewer(&state, &mut act, &tracking).await?;
+        content_of(&state, tracking, sha256).await
+    }
+    .await;
+    act.settle(&state, result).await
+}
+
+async fn content_of(state: &SharedState, tracking: String, sha256: String) -> ApiResult<Response> {
     check_sha256(&sha256)?;
-    let (link, bytes) = blocking(&state, move |s| s.submission_attachment(&tracking, &sha256))
+    let (link, bytes) = blocking(state, move |s| s.submission_attachment(&tracking, &sha256))
         .await?
         .ok_or_else(|| ApiError::not_found("no such attachment of this submission"))?;
     // A corrupt store must not serve other bytes under this hash.

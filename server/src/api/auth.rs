@@ -26,6 +26,7 @@ use crate::activation;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::limits::{ClientAddr, Kind};
+use crate::roles::{Principal, Role};
 use crate::state::{SharedState, blocking, sha256_hex};
 use crate::store::{Device, Enrolment, NewChallenge, Session};
 
@@ -324,9 +325,11 @@ impl FromRequestParts<SharedState> for Resident {
     }
 }
 
-/// An authenticated operator (from the operator bearer token).
-#[derive(Debug, Clone, Copy)]
-pub struct Operator;
+/// An authenticated operator: a named credential with one role and its
+/// scopes (ADR 0165). What it may do is decided by
+/// [`crate::roles::authorize`], through [`super::act::Act`].
+#[derive(Debug, Clone)]
+pub struct Operator(pub Principal);
 
 impl FromRequestParts<SharedState> for Operator {
     type Rejection = ApiError;
@@ -337,18 +340,19 @@ impl FromRequestParts<SharedState> for Operator {
     ) -> Result<Self, Self::Rejection> {
         let token =
             bearer(parts).ok_or_else(|| ApiError::unauthorized("missing operator token"))?;
-        // Compare hashes: equal length, and no early exit on a prefix of the secret.
-        let given = sha256_hex(token.as_bytes());
-        let expected = &state.config.operator_token_hash;
-        let diff = given
-            .bytes()
-            .zip(expected.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        if diff == 0 && given.len() == expected.len() {
-            Ok(Self)
-        } else {
-            Err(ApiError::forbidden("operator credentials required"))
-        }
+        // Tokens carry ≥ 256 random bits: their SHA-256 is looked up
+        // directly (no guessing a hash prefix; ADR 0165). Revocation takes
+        // effect at the next request: nothing is cached.
+        let hash = sha256_hex(token.as_bytes());
+        let found = blocking(state, move |s| s.operator_by_token(&hash)).await?;
+        let record = found.ok_or_else(|| ApiError::forbidden("operator credentials required"))?;
+        let role = Role::parse(&record.role)
+            .ok_or_else(|| ApiError::internal("stored operator has an unknown role"))?;
+        Ok(Self(Principal {
+            name: record.name,
+            role,
+            scopes: record.scopes,
+        }))
     }
 }
 

@@ -2,11 +2,13 @@
 //! tracing, metrics); and the admin router ([`admin_router`]: `/metrics`). Errors are typed JSON ([`crate::error::ApiError`]). The
 //! OpenAPI document is [`openapi`], served at `/openapi.json`.
 
+pub mod act;
 pub mod attachments;
 pub mod auth;
 pub mod catalog;
 pub mod openapi;
 pub mod operator;
+pub mod operators;
 pub mod submissions;
 pub mod trust;
 
@@ -115,6 +117,14 @@ pub fn router(state: SharedState) -> Router {
         .route(
             "/v1/operator/guides/{id}",
             put(operator::put_guide).delete(operator::delete_guide),
+        )
+        .route(
+            "/v1/operator/operators",
+            post(operators::add).get(operators::list),
+        )
+        .route(
+            "/v1/operator/operators/{name}",
+            axum::routing::delete(operators::revoke),
         )
         .route("/v1/operator/residents", post(operator::put_resident))
         .route("/v1/operator/trust-bundle", put(operator::put_trust_bundle))

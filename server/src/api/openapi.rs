@@ -19,6 +19,10 @@ use crate::state::DEFAULT_MAX_ATTACHMENT_BYTES;
 
 const ERROR: &str = "#/components/schemas/Error";
 
+/// The 403 of an endpoint confined to the operator's scopes.
+const OUT_OF_SCOPE: &str =
+    "`out_of_scope`: the target's issuer or department is not among the operator's scopes";
+
 fn schema_ref(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
 }
@@ -46,7 +50,7 @@ enum Input {
     Text,
     /// A resident bearer token (401).
     Resident,
-    /// The operator bearer token (401 missing, 403 wrong).
+    /// An operator's bearer token (401 missing, 403 unknown or the wrong role).
     Operator,
     /// Rate limited (429 with `Retry-After`, ADR 0164).
     Limited,
@@ -103,7 +107,10 @@ fn responses(success: &[(&str, Value)], inputs: &[Input], own: &[(&str, &str)]) 
             ),
             Input::Operator => {
                 add("401", "`unauthorized`: missing operator token");
-                add("403", "`forbidden`: not the operator token");
+                add(
+                    "403",
+                    "`forbidden`: not an operator's token (unknown or revoked); `forbidden_role`: the operator's role may not take this action (ADR 0165)",
+                );
             }
             Input::Limited => add(
                 "429",
@@ -405,7 +412,58 @@ fn schemas() -> Value {
             "note": nullable(json!({"type": "string", "maxLength": 500}))})),
     });
     s["Guide"] = guide_schema();
-    merge(&[s, guide_schemas()])
+    merge(&[s, guide_schemas(), operator_schemas()])
+}
+
+/// The schemas of operator management (ADR 0165).
+fn operator_schemas() -> Value {
+    let text = || json!({"type": "string"});
+    let unix = || json!({"type": "integer", "description": "Unix seconds"});
+    json!({
+        "NewOperator": object(&["name", "role"], json!({
+            "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,63}$",
+                "description": "Unique, never reused; not `bootstrap` or `setup`"},
+            "role": {"type": "string", "enum": ["admin", "issuer", "reviewer", "publisher"]},
+            "scopes": {"type": "array", "maxItems": 64, "items": {"type": "string", "minLength": 1, "maxLength": 128},
+                "description": "Issuer ids (issuer) or department codes (reviewer, publisher); none for an admin"}})),
+        "CreatedOperator": object(&["name", "role", "scopes", "created_at", "token"], json!({
+            "name": text(), "role": text(), "scopes": string_array(), "created_at": unix(),
+            "token": {"type": "string", "pattern": "^zbo_[A-Za-z0-9_-]{43}$",
+                "description": "The bearer token, shown this once (only its SHA-256 is stored)"}})),
+        "Operator": object(&["name", "role", "scopes", "created_at", "revoked_at"], json!({
+            "name": text(), "role": text(), "scopes": string_array(), "created_at": unix(),
+            "revoked_at": nullable(unix())})),
+        "RevokedOperator": object(&["name", "revoked_at"], json!({"name": text(), "revoked_at": unix()})),
+    })
+}
+
+/// Operator management (admin): create, list, revoke named operators.
+fn operator_paths() -> Value {
+    use Input::{Json as J, Operator as Op, Path as P};
+    let operator = json!([{"operatorToken": []}]);
+    let array_of = |name: &str| json!({"type": "array", "items": schema_ref(name)});
+    json!({
+        "/v1/operator/operators": {
+            "post": {
+                "operationId": "addOperator", "tags": ["operator"], "security": operator,
+                "summary": "Create a named operator with one role and its scopes (admin); the token is returned once",
+                "requestBody": json_body("NewOperator"),
+                "responses": responses(&[("201", links(ok("Created", schema_ref("CreatedOperator")), json!({
+                    "Revoke": {"operationId": "revokeOperator", "parameters": {"name": "$response.body#/name"}}})))], &[Op, J], &[
+                    ("400", "`invalid_operator`: a bad or reserved name, an unknown role, scopes for an admin, none (or over 64, or malformed) for a scoped role"),
+                    ("409", "`conflict`: an operator with this name exists or existed")])},
+            "get": {
+                "operationId": "listOperators", "tags": ["operator"], "security": operator,
+                "summary": "Every operator, active and revoked (admin); never tokens",
+                "responses": responses(&[("200", ok("Operators", array_of("Operator")))], &[Op], &[])}},
+        "/v1/operator/operators/{name}": {"delete": {
+            "operationId": "revokeOperator", "tags": ["operator"], "security": operator,
+            "parameters": [path_param("name", "The operator's name", json!({"type": "string"}))],
+            "summary": "Revoke an operator (admin): its token stops working at once",
+            "responses": responses(&[("200", ok("Revoked", schema_ref("RevokedOperator")))], &[Op, P], &[
+                ("404", "`not_found`: no such active operator"),
+                ("409", "`invalid_state`: the last active admin")])}},
+    })
 }
 
 fn client_id_param() -> Value {
@@ -475,6 +533,7 @@ fn attachment_paths() -> Value {
             "responses": responses(&[("200", links(ok("The links, by field", json!({"type": "array", "items": schema_ref("AttachmentLink")})), json!({
                 "Content": {"operationId": "submissionAttachmentContent", "parameters": {
                     "tracking": "$request.path.tracking", "sha256": "$response.body#/0/sha256"}}})))], &[Op, P], &[
+                ("403", OUT_OF_SCOPE),
                 ("404", "`not_found`: no such submission")])}},
         "/v1/operator/submissions/{tracking}/attachments/{sha256}": {"get": {
             "operationId": "submissionAttachmentContent", "tags": ["operator"], "security": operator,
@@ -485,6 +544,7 @@ fn attachment_paths() -> Value {
                 "headers": {"Content-Disposition": {"required": true, "description": "`attachment` with the resident's file name", "schema": {"type": "string"}}},
                 "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}}))], &[Op, P], &[
                 ("400", "`invalid_sha256`"),
+                ("403", OUT_OF_SCOPE),
                 ("404", "`not_found`: no such submission, or it references no such content")])}},
     })
 }
@@ -616,11 +676,13 @@ fn paths() -> Value {
                 "responses": responses(&[("200", links(ok("Published", schema_ref("PublishedGuide")), json!({
                     "Withdraw": {"operationId": "withdrawGuide", "parameters": {"id": "$response.body#/id"}}})))], &[Op, P, J], &[
                     ("400", "`id_mismatch`: the path id and the guide id differ"),
+                    ("403", OUT_OF_SCOPE),
                     ("422", "`invalid_guide`: the guide is inconsistent")])},
             "delete": {
                 "operationId": "withdrawGuide", "tags": ["operator"], "security": operator,
                 "summary": "Withdraw a guide (leaves a tombstone in the feed)",
                 "responses": responses(&[("200", ok("Withdrawn", schema_ref("DeletedGuide")))], &[Op, P], &[
+                    ("403", OUT_OF_SCOPE),
                     ("404", "`not_found`: no such guide")])}},
         "/v1/operator/residents": {"post": {
             "operationId": "registerResident", "tags": ["operator"], "security": operator,
@@ -644,6 +706,7 @@ fn paths() -> Value {
             "responses": responses(&[("201", links(ok("Copies issued now", array_of("WalletEntry")), json!({
                 "SetStatus": {"operationId": "setLicenceStatus", "parameters": {"licence_id": "$response.body#/0/licence_id"}}})))], &[Op, J], &[
                 ("400", "`licence_type_not_authorized`, `no_licence_type`, `no_status_list`"),
+                ("403", OUT_OF_SCOPE),
                 ("404", "`not_found`: issuer key not held here, no trust bundle, issuer not in the bundle, unknown resident"),
                 ("409", "`conflict`: licence id already issued; `invalid_state`: status list full"),
                 ("422", "`invalid_licence`: the claims are not a valid licence")])}},
@@ -654,6 +717,7 @@ fn paths() -> Value {
             "requestBody": json_body("StatusChange"),
             "responses": responses(&[("200", ok("Changed", schema_ref("StatusChanged")))], &[Op, P, J], &[
                 ("400", "`invalid_status`"),
+                ("403", OUT_OF_SCOPE),
                 ("404", "`not_found`: no such licence")])}},
         "/v1/operator/submissions/{tracking}/transition": {"post": {
             "operationId": "transitionSubmission", "tags": ["operator"], "security": operator,
@@ -662,6 +726,7 @@ fn paths() -> Value {
             "requestBody": json_body("Transition"),
             "responses": responses(&[("200", ok("The new status event", schema_ref("StatusEvent")))], &[Op, P, J], &[
                 ("400", "`note_too_long`"),
+                ("403", OUT_OF_SCOPE),
                 ("404", "`not_found`: no such submission"),
                 ("409", "`invalid_transition`: not allowed from the current state; `invalid_state`: the state changed meanwhile")])}},
     })
@@ -671,7 +736,7 @@ fn paths() -> Value {
 pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
-        let paths = merge(&[paths(), attachment_paths()]);
+        let paths = merge(&[paths(), attachment_paths(), operator_paths()]);
         json!({
             "openapi": "3.1.0",
             "info": {
@@ -690,7 +755,7 @@ pub fn document() -> &'static Value {
                     "residentToken": {"type": "http", "scheme": "bearer",
                         "description": "A resident device's short-lived token from POST /v1/auth/token"},
                     "operatorToken": {"type": "http", "scheme": "bearer",
-                        "description": "The operator token (the data directory's `operator-token`)"}
+                        "description": "An operator's token: `zbo_…` from `operator add`, or the bootstrap admin's (the data directory's `operator-token`)"}
                 }
             }
         })
@@ -760,6 +825,6 @@ mod tests {
                 }
             }
         }
-        assert_eq!(n, 28);
+        assert_eq!(n, 31);
     }
 }

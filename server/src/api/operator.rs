@@ -14,13 +14,16 @@ use zhangban_core::credential::key_hygiene::check_ed25519;
 use zhangban_core::credential::{Status, TrustBundle};
 use zhangban_core::guide::{FieldKind, Guide};
 
+use super::act::Act;
 use super::auth::Operator;
 use crate::activation;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiText};
 use crate::issuing;
+use crate::roles::{Action, Target};
 use crate::state::{SharedState, blocking};
-use crate::store::{NewActivation, StatusEvent, WalletEntry};
+use crate::store::operators::{OperatorWrite, ResidentActivation, Written};
+use crate::store::{StatusEvent, WalletEntry};
 
 /// The states a submission moves through, and which may follow which.
 ///
@@ -81,13 +84,53 @@ pub fn largest_attachment(guide: &Guide) -> u64 {
         .unwrap_or(0)
 }
 
-/// `PUT /v1/operator/guides/{id}`
+/// The department code of the stored live guide `id`, if there is one
+/// (read fresh, not from the cache: it decides a publisher's scope).
+async fn stored_department(state: &SharedState, id: &str) -> ApiResult<Option<String>> {
+    let i = id.to_owned();
+    let Some((_, body)) = blocking(state, move |s| s.guide(&i)).await? else {
+        return Ok(None);
+    };
+    let guide: Value = serde_json::from_str(&body).map_err(ApiError::internal)?;
+    Ok(Some(
+        guide
+            .get("department_code")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+    ))
+}
+
+/// `PUT /v1/operator/guides/{id}`: a publisher of the guide's department
+/// (and, when it replaces a guide, of the replaced guide's department too).
 pub async fn put_guide(
-    _: Operator,
+    op: Operator,
     State(state): State<SharedState>,
     ApiPath(id): ApiPath<String>,
     ApiJson(guide): ApiJson<Guide>,
 ) -> ApiResult<Json<PublishedGuide>> {
+    let mut act = Act::new(op, Action::PublishGuide);
+    act.target("guide", &id);
+    let result = publish_guide(&state, &mut act, id, guide).await;
+    act.settle(&state, result).await
+}
+
+async fn publish_guide(
+    state: &SharedState,
+    act: &mut Act,
+    id: String,
+    guide: Guide,
+) -> ApiResult<Json<PublishedGuide>> {
+    act.allow(state, Target::Unscoped).await?;
+    act.target("department", &guide.department_code);
+    act.allow(state, Target::Department(&guide.department_code))
+        .await?;
+    if let Some(old) = stored_department(state, &id).await? {
+        if old != guide.department_code {
+            act.target("replaced_department", &old);
+            act.allow(state, Target::Department(&old)).await?;
+        }
+    }
     if guide.id != id {
         return Err(ApiError::bad_request(
             "id_mismatch",
@@ -104,20 +147,48 @@ pub async fn put_guide(
         )
         .with_details(json!({"max_attachment_bytes": max})));
     }
-    let (i, c) = (id.clone(), checksum.clone());
-    let seq = blocking(&state, move |s| s.put_guide(&i, &c, &body)).await?;
+    let write = OperatorWrite::PutGuide {
+        id: id.clone(),
+        checksum: checksum.clone(),
+        body,
+    };
+    let Written::Seq(seq) = act.write(state, write).await? else {
+        return Err(ApiError::internal(
+            "publishing a guide returned no sequence",
+        ));
+    };
     state.guides.remove(&id);
     Ok(Json(PublishedGuide { id, seq, checksum }))
 }
 
-/// `DELETE /v1/operator/guides/{id}`: leaves a tombstone in the feed.
+/// `DELETE /v1/operator/guides/{id}`: leaves a tombstone in the feed. A
+/// publisher of the guide's department.
 pub async fn delete_guide(
-    _: Operator,
+    op: Operator,
     State(state): State<SharedState>,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
-    let i = id.clone();
-    let seq = blocking(&state, move |s| s.delete_guide(&i)).await?;
+    let mut act = Act::new(op, Action::WithdrawGuide);
+    act.target("guide", &id);
+    let result = withdraw_guide(&state, &mut act, id).await;
+    act.settle(&state, result).await
+}
+
+async fn withdraw_guide(state: &SharedState, act: &mut Act, id: String) -> ApiResult<Json<Value>> {
+    act.allow(state, Target::Unscoped).await?;
+    let department = stored_department(state, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("not found"))?;
+    act.target("department", &department);
+    act.allow(state, Target::Department(&department)).await?;
+    let Written::Seq(seq) = act
+        .write(state, OperatorWrite::DeleteGuide { id: id.clone() })
+        .await?
+    else {
+        return Err(ApiError::internal(
+            "withdrawing a guide returned no sequence",
+        ));
+    };
     state.guides.remove(&id);
     Ok(Json(json!({"id": id, "seq": seq, "deleted": true})))
 }
@@ -142,10 +213,22 @@ pub struct NewResident {
 
 /// `POST /v1/operator/residents`
 pub async fn put_resident(
-    _: Operator,
+    op: Operator,
     State(state): State<SharedState>,
     ApiJson(r): ApiJson<NewResident>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    let mut act = Act::new(op, Action::AddResident);
+    act.target("resident", &r.id);
+    let result = add_resident(&state, &mut act, r).await;
+    act.settle(&state, result).await
+}
+
+async fn add_resident(
+    state: &SharedState,
+    act: &mut Act,
+    r: NewResident,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    act.allow(state, Target::Unscoped).await?;
     if r.id.is_empty() || r.id.len() > 64 {
         return Err(ApiError::bad_request("invalid_resident", "id 1..=64 chars"));
     }
@@ -159,26 +242,22 @@ pub async fn put_resident(
     let now = state.clock.now();
     let expires = now + i64::from(r.valid_days.unwrap_or(30)) * 86_400;
     let uses = r.uses.unwrap_or(3);
-    let (id, name) = (r.id.clone(), r.name);
-    let i = id.clone();
-    blocking(&state, move |s| s.put_resident(&i, &name, now)).await?;
+    // The resident and the code are written together, with the audit row.
     // A generated code whose id is taken is drawn again (ids are 20 bits).
     let mut attempt = 0;
     let code = loop {
         let code = supplied.clone().unwrap_or_else(activation::generate);
-        let sealed = state.config.activation_key.seal(&code);
-        let i = id.clone();
-        let stored = blocking(&state, move |s| {
-            s.put_activation(&NewActivation {
-                code: &sealed,
-                resident_id: &i,
-                expires_at: expires,
-                uses,
-            })
-        })
-        .await;
+        let write = OperatorWrite::PutResident(ResidentActivation {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            code: state.config.activation_key.seal(&code),
+            expires_at: expires,
+            uses,
+            at: now,
+        });
+        let stored = act.write(state, write).await;
         match stored {
-            Ok(()) => break code,
+            Ok(_) => break code,
             Err(e) if e.code == "conflict" && supplied.is_none() && attempt < 8 => attempt += 1,
             Err(e) => return Err(e),
         }
@@ -193,10 +272,21 @@ pub async fn put_resident(
 /// `PUT /v1/operator/trust-bundle` (body: the JWS): verified against the
 /// pinned roots, refused on rollback, then served and used at once.
 pub async fn put_trust_bundle(
-    _: Operator,
+    op: Operator,
     State(state): State<SharedState>,
     ApiText(jws): ApiText,
 ) -> ApiResult<Json<Value>> {
+    let mut act = Act::new(op, Action::PublishTrustBundle);
+    let result = publish_trust_bundle(&state, &mut act, jws).await;
+    act.settle(&state, result).await
+}
+
+async fn publish_trust_bundle(
+    state: &SharedState,
+    act: &mut Act,
+    jws: String,
+) -> ApiResult<Json<Value>> {
+    act.allow(state, Target::Unscoped).await?;
     let jws = jws.trim().to_owned();
     let current = state
         .trust
@@ -214,10 +304,19 @@ pub async fn put_trust_bundle(
     })?;
     refuse_weak_issuer_keys(&bundle)?;
     let version = bundle.version();
+    act.target("version", version.to_string());
     let now = state.clock.now();
-    blocking(&state, move |s| s.put_trust_bundle(version, &jws, now)).await?;
+    act.write(
+        state,
+        OperatorWrite::PutTrustBundle {
+            version,
+            jws,
+            at: now,
+        },
+    )
+    .await?;
     state.reload_trust()?;
-    issuing::ensure_status_lists(&state).await?;
+    issuing::ensure_status_lists(state).await?;
     Ok(Json(json!({"version": version})))
 }
 
@@ -259,20 +358,33 @@ pub struct IssueRequest {
 
 /// `POST /v1/operator/licences`: grants the licence and returns the copies
 /// issued to the resident's enrolled devices (devices enrolled later get theirs then).
+/// An issuer scoped to the request's issuer.
 pub async fn issue_licence(
-    _: Operator,
+    op: Operator,
     State(state): State<SharedState>,
     ApiJson(req): ApiJson<IssueRequest>,
 ) -> ApiResult<(StatusCode, Json<Vec<WalletEntry>>)> {
-    let copies = issuing::grant(
-        &state,
-        &req.resident_id,
-        &req.issuer_id,
-        req.vct,
-        req.claims,
-    )
-    .await?;
-    Ok((StatusCode::CREATED, Json(copies)))
+    let mut act = Act::new(op, Action::IssueLicence);
+    act.target("issuer", &req.issuer_id)
+        .target("resident", &req.resident_id);
+    if let Some(id) = req.claims.get("licence_id").and_then(Value::as_str) {
+        act.target("licence", id);
+    }
+    let result = async {
+        act.allow(&state, Target::Issuer(&req.issuer_id)).await?;
+        let copies = issuing::grant(
+            &state,
+            &mut act,
+            &req.resident_id,
+            &req.issuer_id,
+            req.vct,
+            req.claims,
+        )
+        .await?;
+        Ok((StatusCode::CREATED, Json(copies)))
+    }
+    .await;
+    act.settle(&state, result).await
 }
 
 /// A status change.
@@ -284,16 +396,18 @@ pub struct StatusChange {
 }
 
 /// `POST /v1/operator/licences/{licence_id}/status`
+/// An issuer scoped to the licence's issuer.
 pub async fn licence_status(
-    _: Operator,
+    op: Operator,
     State(state): State<SharedState>,
     ApiPath(licence_id): ApiPath<String>,
     ApiJson(change): ApiJson<StatusChange>,
 ) -> ApiResult<Json<Value>> {
-    let status = match change.status.as_str() {
-        "valid" => Status::Valid,
-        "suspended" => Status::Suspended,
-        "revoked" => Status::Revoked,
+    let (status, action) = match change.status.as_str() {
+        "valid" => (Status::Valid, Action::ReinstateLicence),
+        "suspended" => (Status::Suspended, Action::SuspendLicence),
+        "revoked" => (Status::Revoked, Action::RevokeLicence),
+        // Not an action at all: nothing to authorize or audit.
         _ => {
             return Err(ApiError::bad_request(
                 "invalid_status",
@@ -301,10 +415,23 @@ pub async fn licence_status(
             ));
         }
     };
-    let copies = issuing::set_status(&state, &licence_id, status).await?;
-    Ok(Json(
-        json!({"licence_id": licence_id, "status": change.status, "copies": copies}),
-    ))
+    let mut act = Act::new(op, action);
+    act.target("licence", &licence_id);
+    let result = async {
+        act.allow(&state, Target::Unscoped).await?;
+        let lid = licence_id.clone();
+        let grant = blocking(&state, move |s| s.grant(&lid))
+            .await?
+            .ok_or_else(|| ApiError::not_found("no such licence"))?;
+        act.target("issuer", &grant.issuer_id);
+        act.allow(&state, Target::Issuer(&grant.issuer_id)).await?;
+        let copies = issuing::set_status(&state, &mut act, &licence_id, status).await?;
+        Ok(Json(
+            json!({"licence_id": licence_id, "status": change.status, "copies": copies}),
+        ))
+    }
+    .await;
+    act.settle(&state, result).await
 }
 
 /// A state change of a submission.
@@ -318,12 +445,41 @@ pub struct Transition {
 }
 
 /// `POST /v1/operator/submissions/{tracking_number}/transition`
+/// A reviewer scoped to the department of the submission's guide.
 pub async fn transition(
-    _: Operator,
+    op: Operator,
     State(state): State<SharedState>,
     ApiPath(tracking): ApiPath<String>,
     ApiJson(t): ApiJson<Transition>,
 ) -> ApiResult<Json<StatusEvent>> {
+    let mut act = Act::new(op, Action::TransitionSubmission);
+    act.target("submission", &tracking)
+        .target("state", &t.state);
+    let result = transition_in(&state, &mut act, tracking, t).await;
+    act.settle(&state, result).await
+}
+
+/// Authorizes a reviewer for the submission `tracking`: its guide's
+/// department must be in scope. `not_found` if there is no such submission.
+pub async fn allow_reviewer(state: &SharedState, act: &mut Act, tracking: &str) -> ApiResult<()> {
+    act.allow(state, Target::Unscoped).await?;
+    let tr = tracking.to_owned();
+    // The department recorded when the submission was made: republishing
+    // or withdrawing its guide later moves no submission between reviewers.
+    let department = blocking(state, move |s| s.submission_department(&tr))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such submission"))?;
+    act.target("department", &department);
+    act.allow(state, Target::Department(&department)).await
+}
+
+async fn transition_in(
+    state: &SharedState,
+    act: &mut Act,
+    tracking: String,
+    t: Transition,
+) -> ApiResult<Json<StatusEvent>> {
+    allow_reviewer(state, act, &tracking).await?;
     if t.note.as_ref().is_some_and(|n| n.chars().count() > 500) {
         return Err(ApiError::bad_request(
             "note_too_long",
@@ -331,7 +487,7 @@ pub async fn transition(
         ));
     }
     let tr = tracking.clone();
-    let current = blocking(&state, move |s| s.state_of(&tr))
+    let current = blocking(state, move |s| s.state_of(&tr))
         .await?
         .ok_or_else(|| ApiError::not_found("no such submission"))?;
     if !may_transition(&current, &t.state) {
@@ -341,10 +497,15 @@ pub async fn transition(
             format!("{current} → {} is not allowed", t.state),
         ));
     }
-    let now = state.clock.now();
-    let event = blocking(&state, move |s| {
-        s.transition(&tracking, &current, &t.state, t.note.as_deref(), now)
-    })
-    .await?;
+    let write = OperatorWrite::Transition {
+        tracking,
+        from: current,
+        to: t.state,
+        note: t.note,
+        at: state.clock.now(),
+    };
+    let Written::Event(event) = act.write(state, write).await? else {
+        return Err(ApiError::internal("a transition returned no event"));
+    };
     Ok(Json(event))
 }

@@ -224,6 +224,7 @@ async fn submit_checked(
         body: Value::Object(req.values).to_string(),
         request_hash: hash.clone(),
         area_code: guide.area_code.clone(),
+        department_code: guide.department_code.clone(),
         at: state.clock.now(),
         attachments,
     };

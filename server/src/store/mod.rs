@@ -7,6 +7,7 @@
 //! Methods are blocking; handlers call them through `spawn_blocking`. Every
 //! method that returns after a write has made it durable.
 
+pub mod operators;
 pub mod sqlite;
 
 use serde::{Deserialize, Serialize};
@@ -171,6 +172,8 @@ pub struct NewSubmission {
     pub request_hash: String,
     /// Area code used as the tracking-number prefix.
     pub area_code: String,
+    /// The guide's department code (a reviewer's scope, ADR 0165).
+    pub department_code: String,
     /// Acceptance time.
     pub at: i64,
     /// The attachments the values reference, one per attachment field;
@@ -367,7 +370,7 @@ pub struct StatusListRow {
 }
 
 /// Everything the server persists.
-pub trait Store: Send + Sync + 'static {
+pub trait Store: operators::OperatorStore + Send + Sync + 'static {
     // -- catalog --
     /// Inserts or replaces a guide; returns its new sequence number. A guide
     /// whose checksum did not change is left alone (returns the old sequence).
@@ -446,6 +449,9 @@ pub trait Store: Send + Sync + 'static {
         note: Option<&str>,
         at: i64,
     ) -> StoreResult<StatusEvent>;
+    /// The department a submission (by tracking number) was made to: its
+    /// guide's department code when it was submitted.
+    fn submission_department(&self, tracking_number: &str) -> StoreResult<Option<String>>;
     /// The current state of a submission by tracking number.
     fn state_of(&self, tracking_number: &str) -> StoreResult<Option<String>>;
     /// Timeline events of a resident's submissions with `seq > since`.

@@ -21,6 +21,8 @@ use super::{
     UploadStart, WalletEntry,
 };
 
+mod operators;
+
 /// Numbered, append-only schema migrations. Never edit one that shipped: add another.
 pub const MIGRATIONS: &[&str] = &[
     // 1: the first schema.
@@ -76,6 +78,7 @@ pub const MIGRATIONS: &[&str] = &[
     MIGRATION_3,
     MIGRATION_4,
     MIGRATION_5,
+    MIGRATION_6,
 ];
 
 /// Migration 2: presentation nonces became stateless (an HMAC bound to the
@@ -138,6 +141,29 @@ const MIGRATION_5: &str = "
     ALTER TABLE activation_codes ADD COLUMN code_id TEXT NOT NULL DEFAULT '';
     ALTER TABLE activation_codes ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
     CREATE UNIQUE INDEX activation_codes_id ON activation_codes(code_id);
+";
+
+/// Migration 6: named operators with one role and their scopes (ADR 0165),
+/// found by the SHA-256 of their token; and the hash-chained audit trail
+/// (ADR 0166). Names are never reused (a revoked operator keeps its row), so
+/// an audit row's actor names one operator for good. A submission records
+/// its guide's department when it is made (a reviewer's scope), filled in
+/// for older submissions from their guide where it is still published.
+const MIGRATION_6: &str = "
+    CREATE TABLE operators (
+        name TEXT PRIMARY KEY, role TEXT NOT NULL, scopes TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL, revoked_at INTEGER);
+    CREATE TABLE audit (
+        seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL, role TEXT NOT NULL,
+        action TEXT NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL,
+        prev TEXT NOT NULL, hash TEXT NOT NULL);
+    CREATE INDEX audit_actor ON audit(actor, seq);
+    CREATE INDEX audit_action ON audit(action, seq);
+    CREATE INDEX audit_at ON audit(at);
+    ALTER TABLE submissions ADD COLUMN department_code TEXT NOT NULL DEFAULT '';
+    UPDATE submissions SET department_code = COALESCE(
+        (SELECT json_extract(g.body, '$.department_code') FROM guides g
+         WHERE g.id = submissions.guide_id AND g.deleted = 0), '');
 ";
 
 /// How many read connections a file database gets (WAL lets them read while
@@ -416,6 +442,122 @@ fn put_guide_in(conn: &Connection, id: &str, checksum: &str, body: &str) -> Stor
     Ok(seq)
 }
 
+fn delete_guide_in(c: &Connection, id: &str) -> StoreResult<u64> {
+    let live: Option<i64> = c
+        .query_row("SELECT deleted FROM guides WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    if live != Some(0) {
+        return Err(StoreError::NotFound);
+    }
+    let seq = next_counter(c, "catalog")?;
+    c.execute(
+        "UPDATE guides SET seq = ?2, checksum = '', body = NULL, deleted = 1 WHERE id = ?1",
+        params![id, to_i64(seq)],
+    )?;
+    Ok(seq)
+}
+
+fn put_resident_in(c: &Connection, id: &str, name: &str, at: i64) -> StoreResult<()> {
+    c.execute(
+        "INSERT INTO residents(id, name, created_at) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO NOTHING",
+        params![id, name, at],
+    )?;
+    Ok(())
+}
+
+fn put_activation_in(
+    c: &Connection,
+    code: &SealedCode,
+    resident_id: &str,
+    expires_at: i64,
+    uses: u32,
+) -> StoreResult<()> {
+    let changed = c.execute(
+        "INSERT INTO activation_codes(code_hash, code_id, resident_id, expires_at, uses_left, failures)
+         VALUES (?1, ?2, ?3, ?4, ?5, 0)
+         ON CONFLICT(code_id) DO UPDATE SET resident_id = ?3, expires_at = ?4, uses_left = ?5, failures = 0
+         WHERE code_hash = ?1",
+        params![code.mac, code.id, resident_id, expires_at, uses],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::Conflict("another activation code has this id"));
+    }
+    Ok(())
+}
+
+fn put_trust_bundle_in(c: &Connection, version: u64, jws: &str, at: i64) -> StoreResult<()> {
+    c.execute(
+        "INSERT INTO trust_bundles(version, jws, published_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT(version) DO NOTHING",
+        params![to_i64(version), jws, at],
+    )?;
+    Ok(())
+}
+
+fn put_grant_in(c: &Connection, g: &Grant) -> StoreResult<()> {
+    c.execute(
+        "INSERT INTO licence_grants(licence_id, resident_id, issuer_id, vct, claims, status, granted_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)",
+        params![g.licence_id, g.resident_id, g.issuer_id, g.vct, g.claims, g.granted_at],
+    )
+    .map_err(|e| {
+        if is_constraint(&e) {
+            StoreError::Conflict("licence id already issued")
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(())
+}
+
+fn set_grant_status_in(c: &Connection, licence_id: &str, status: u8) -> StoreResult<()> {
+    c.execute(
+        "UPDATE licence_grants SET status = ?2 WHERE licence_id = ?1",
+        params![licence_id, status],
+    )?;
+    Ok(())
+}
+
+fn transition_in(
+    c: &Connection,
+    tracking_number: String,
+    from: &str,
+    state: String,
+    note: Option<String>,
+    at: i64,
+) -> StoreResult<StatusEvent> {
+    let (client_id, resident_id): (String, String) = c.query_row(
+        "SELECT client_id, resident_id FROM submissions WHERE tracking_number = ?1",
+        [&tracking_number],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let changed = c.execute(
+        "UPDATE submissions SET state = ?3 WHERE tracking_number = ?1 AND state = ?2",
+        params![tracking_number, from, state],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::InvalidState(
+            "the submission's state changed meanwhile",
+        ));
+    }
+    c.execute(
+        "INSERT INTO submission_events(client_id, resident_id, tracking_number, state, note, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![client_id, resident_id, tracking_number, state, note, at],
+    )?;
+    let seq = c.last_insert_rowid();
+    Ok(StatusEvent {
+        seq: to_u64(seq),
+        client_id,
+        tracking_number,
+        state,
+        note,
+        at,
+    })
+}
+
 fn receipt_of(json: &str) -> StoreResult<Receipt> {
     serde_json::from_str(json).map_err(db)
 }
@@ -467,22 +609,7 @@ impl Store for SqliteStore {
 
     fn delete_guide(&self, id: &str) -> StoreResult<u64> {
         let id = owned(id);
-        self.write(move |c| {
-            let live: Option<i64> = c
-                .query_row("SELECT deleted FROM guides WHERE id = ?1", [&id], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            if live != Some(0) {
-                return Err(StoreError::NotFound);
-            }
-            let seq = next_counter(c, "catalog")?;
-            c.execute(
-                "UPDATE guides SET seq = ?2, checksum = '', body = NULL, deleted = 1 WHERE id = ?1",
-                params![id, to_i64(seq)],
-            )?;
-            Ok(seq)
-        })
+        self.write(move |c| delete_guide_in(c, &id))
     }
 
     fn catalog_changes(&self, since: u64, limit: u32) -> StoreResult<CatalogPage> {
@@ -524,31 +651,13 @@ impl Store for SqliteStore {
 
     fn put_resident(&self, id: &str, name: &str, at: i64) -> StoreResult<()> {
         let (id, name) = (owned(id), owned(name));
-        self.write(move |c| {
-            c.execute(
-                "INSERT INTO residents(id, name, created_at) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO NOTHING",
-                params![id, name, at],
-            )?;
-            Ok(())
-        })
+        self.write(move |c| put_resident_in(c, &id, &name, at))
     }
 
     fn put_activation(&self, a: &NewActivation<'_>) -> StoreResult<()> {
-        let (id, mac, resident_id) = (a.code.id.clone(), a.code.mac.clone(), owned(a.resident_id));
+        let (code, resident_id) = (a.code.clone(), owned(a.resident_id));
         let (expires_at, uses) = (a.expires_at, a.uses);
-        self.write(move |c| {
-            let changed = c.execute(
-                "INSERT INTO activation_codes(code_hash, code_id, resident_id, expires_at, uses_left, failures)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 0)
-                 ON CONFLICT(code_id) DO UPDATE SET resident_id = ?3, expires_at = ?4, uses_left = ?5, failures = 0
-                 WHERE code_hash = ?1",
-                params![mac, id, resident_id, expires_at, uses],
-            )?;
-            if changed == 0 {
-                return Err(StoreError::Conflict("another activation code has this id"));
-            }
-            Ok(())
-        })
+        self.write(move |c| put_activation_in(c, &code, &resident_id, expires_at, uses))
     }
 
     fn enrol(
@@ -762,10 +871,10 @@ impl Store for SqliteStore {
             .execute(params![s.client_id, s.resident_id, s.request_hash, receipt_json, s.at])?;
             c.prepare_cached(
                 "INSERT INTO submissions(client_id, resident_id, device_id, guide_id, form_version, body,
-                     tracking_number, state, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'submitted', ?8)",
+                     tracking_number, state, created_at, department_code)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'submitted', ?8, ?9)",
             )?
-            .execute(params![s.client_id, s.resident_id, s.device_id, s.guide_id, s.form_version, s.body, tracking_number, s.at])?;
+            .execute(params![s.client_id, s.resident_id, s.device_id, s.guide_id, s.form_version, s.body, tracking_number, s.at, s.department_code])?;
             for a in &s.attachments {
                 let complete = upload_row(c, &s.resident_id, &a.sha256)?
                     .is_some_and(|u| u.complete && u.size == a.size);
@@ -851,35 +960,18 @@ impl Store for SqliteStore {
             owned(state),
             note.map(owned),
         );
-        self.write(move |c| {
-            let (client_id, resident_id): (String, String) = c.query_row(
-                "SELECT client_id, resident_id FROM submissions WHERE tracking_number = ?1",
+        self.write(move |c| transition_in(c, tracking_number, &from, state, note, at))
+    }
+
+    fn submission_department(&self, tracking_number: &str) -> StoreResult<Option<String>> {
+        let tracking_number = owned(tracking_number);
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT department_code FROM submissions WHERE tracking_number = ?1",
                 [&tracking_number],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            let changed = c.execute(
-                "UPDATE submissions SET state = ?3 WHERE tracking_number = ?1 AND state = ?2",
-                params![tracking_number, from, state],
-            )?;
-            if changed == 0 {
-                return Err(StoreError::InvalidState(
-                    "the submission's state changed meanwhile",
-                ));
-            }
-            c.execute(
-                "INSERT INTO submission_events(client_id, resident_id, tracking_number, state, note, at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![client_id, resident_id, tracking_number, state, note, at],
-            )?;
-            let seq = c.last_insert_rowid();
-            Ok(StatusEvent {
-                seq: to_u64(seq),
-                client_id,
-                tracking_number,
-                state,
-                note,
-                at,
-            })
+                |r| r.get(0),
+            )
+            .optional()?)
         })
     }
 
@@ -1214,14 +1306,7 @@ impl Store for SqliteStore {
 
     fn put_trust_bundle(&self, version: u64, jws: &str, at: i64) -> StoreResult<()> {
         let jws = owned(jws);
-        self.write(move |c| {
-            c.execute(
-                "INSERT INTO trust_bundles(version, jws, published_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(version) DO NOTHING",
-                params![to_i64(version), jws, at],
-            )?;
-            Ok(())
-        })
+        self.write(move |c| put_trust_bundle_in(c, version, &jws, at))
     }
 
     fn trust_bundle(&self) -> StoreResult<Option<String>> {
@@ -1380,21 +1465,7 @@ impl Store for SqliteStore {
 
     fn put_grant(&self, g: &Grant) -> StoreResult<()> {
         let g = g.clone();
-        self.write(move |c| {
-            c.execute(
-                "INSERT INTO licence_grants(licence_id, resident_id, issuer_id, vct, claims, status, granted_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)",
-                params![g.licence_id, g.resident_id, g.issuer_id, g.vct, g.claims, g.granted_at],
-            )
-            .map_err(|e| {
-                if is_constraint(&e) {
-                    StoreError::Conflict("licence id already issued")
-                } else {
-                    e.into()
-                }
-            })?;
-            Ok(())
-        })
+        self.write(move |c| put_grant_in(c, &g))
     }
 
     fn grant(&self, licence_id: &str) -> StoreResult<Option<Grant>> {
@@ -1426,13 +1497,7 @@ impl Store for SqliteStore {
 
     fn set_grant_status(&self, licence_id: &str, status: u8) -> StoreResult<()> {
         let licence_id = owned(licence_id);
-        self.write(move |c| {
-            c.execute(
-                "UPDATE licence_grants SET status = ?2 WHERE licence_id = ?1",
-                params![licence_id, status],
-            )?;
-            Ok(())
-        })
+        self.write(move |c| set_grant_status_in(c, &licence_id, status))
     }
 
     fn has_copy(&self, licence_id: &str, device_id: &str) -> StoreResult<bool> {
