@@ -162,6 +162,7 @@ fn tighten_all(dir: &Path) -> Result<(), SetupError> {
         "activation-key",
         "root.key.json",
         "root.pub.json",
+        "issuers.json",
     ] {
         tighten(&dir.join(name))?;
     }
@@ -332,10 +333,10 @@ pub fn demo_with_world(
         )?;
     }
     // The bundle's issuer list, as `bundle sign --issuers` takes it: the
-    // starting point of the operator's next bundle (public data).
-    let issuers_path = dir.join("issuers.json");
+    // starting point of the operator's next bundle (public data, but every
+    // file of the directory is owner-only, ADR 0167).
     let issuers = serde_json::to_string_pretty(&content.issuers).map_err(|e| invalid(dir, e))?;
-    std::fs::write(&issuers_path, issuers + "\n").map_err(io(&issuers_path))?;
+    write_secret(&dir.join("issuers.json"), &(issuers + "\n"))?;
     store.put_trust_bundle(content.version, &jws, now)?;
     import_fixture(store, FIXTURE, now)?;
     demo_operators(dir, store, now)?;
