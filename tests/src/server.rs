@@ -2,7 +2,8 @@
 //! loopback port that survives restarts, with a SQLite store in a temporary
 //! directory, an injected clock, a demo licence world from a fixed seed and
 //! the Guang'an catalog; plus the client-side steps a phone takes (enrol,
-//! sign a challenge, present a licence, upload) as helpers for the HTTP tests.
+//! sign a challenge, present a licence, upload) as helpers for the HTTP tests;
+//! and one operator of each role (least privilege, ADR 0165).
 
 #![allow(
     clippy::unwrap_used,
@@ -377,6 +378,11 @@ impl TestClock {
 /// - [`TestServer::start_demo`]: what `serve --demo` makes (the whole
 ///   catalog, a demo resident with an activation code and three licences,
 ///   the keys in the data directory) on the system clock, for real phones.
+///
+/// Either has an operator of each role ([`OperatorTokens`]); operator calls
+/// go through [`TestServer::op`] / [`TestServer::operator_token_for`], which
+/// pick the operator whose role the path needs, never the bootstrap admin
+/// for licences, guides or submissions (ADR 0165).
 pub struct TestServer {
     /// `http://127.0.0.1:<port>` (the same across restarts).
     pub base: String,
