@@ -1142,3 +1142,37 @@ proptest! {
         }
     }
 }
+
+/// A draft is judged value by value: every code but `required` is found in
+/// a draft holding just the offending value, and a draft with nothing
+/// filled has no error (submit reports what is missing).
+#[test]
+fn a_draft_is_checked_value_by_value_without_requiring_the_rest() {
+    let schema = all_kinds();
+    assert_eq!(validate_draft(&schema, &Map::new(), today()), Ok(()));
+    let missing = missing_required(&schema, &Map::new());
+    assert!(!missing.is_empty());
+    assert_eq!(
+        validate_submission(&schema, &Map::new(), today())
+            .unwrap_err()
+            .len(),
+        missing.len(),
+        "every missing required field is an error only at submit"
+    );
+    assert!(missing_required(&schema, &obj(full_values())).is_empty());
+    for code in FieldErrorCode::ALL {
+        if matches!(
+            code,
+            FieldErrorCode::Required | FieldErrorCode::SchemaVersionMismatch
+        ) {
+            continue;
+        }
+        let (patch, field) = code_case(code);
+        let values = obj(patch);
+        assert_eq!(
+            validate_draft(&schema, &values, today()),
+            one(field, code),
+            "{code:?} in a draft holding only {values:?}"
+        );
+    }
+}

@@ -12,7 +12,7 @@ use zhangban_core::inspection::qr::Qr;
 use zhangban_core::inspection::showing::{ShowMode as CoreShowMode, Shown as CoreShown};
 
 use crate::data_key::{DataKeyStore, ForeignDataKeys};
-use crate::error::ZhangbanError;
+use crate::error::{FieldProblem, ZhangbanError};
 use crate::inspector::Inspector;
 use crate::keystore::{ForeignKeystore, HolderKeystore};
 use crate::listeners::{
@@ -267,10 +267,24 @@ impl Client {
         Ok(self.inner.guide(&guide_id)?.try_into()?)
     }
 
-    /// Saves (creates or replaces) a draft.
+    /// Saves (creates or replaces) a draft. A submitted draft is locked:
+    /// `ZhangbanError::DraftSubmitted`.
     pub fn save_draft(&self, draft: Draft) -> Result<(), ZhangbanError> {
         let d = core_draft(draft, self.inner.now())?;
         Ok(self.inner.save_draft(&d)?)
+    }
+
+    /// The problems of the values a draft holds so far (the shared
+    /// validator; a required field still empty is not one yet): show them
+    /// while the resident fills. Empty when all is well.
+    pub fn check_draft(&self, draft: Draft) -> Result<Vec<FieldProblem>, ZhangbanError> {
+        let d = core_draft(draft, self.inner.now())?;
+        Ok(self
+            .inner
+            .check_draft(&d)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// The saved drafts.
@@ -306,6 +320,14 @@ impl Client {
     pub async fn flush(&self) -> Result<FlushReport, ZhangbanError> {
         let inner = Arc::clone(&self.inner);
         run(async move { Ok(inner.flush().await?.into()) }).await
+    }
+
+    /// The resident's "try now": sends at once what is waiting out its
+    /// backoff (and what is due), exactly once each. Rejected entries wait
+    /// for `correct`.
+    pub async fn flush_now(&self) -> Result<FlushReport, ZhangbanError> {
+        let inner = Arc::clone(&self.inner);
+        run(async move { Ok(inner.flush_now().await?.into()) }).await
     }
 
     /// Every outbox entry.

@@ -27,6 +27,15 @@ pub struct FieldProblem {
     pub code: String,
 }
 
+impl From<zhangban_core::guide::FieldError> for FieldProblem {
+    fn from(f: zhangban_core::guide::FieldError) -> Self {
+        Self {
+            code: f.code.code().to_owned(),
+            field: f.field,
+        }
+    }
+}
+
 /// Why a call failed. Each variant is a stable code; Kotlin sees
 /// `ZhangbanException.Network` …, Swift `ZhangbanError.network` ….
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
@@ -69,6 +78,14 @@ pub enum ZhangbanError {
     /// The server's answer could not be understood.
     #[error("protocol error")]
     Protocol,
+    /// The draft was already submitted: it is locked and the change was
+    /// not saved (correct a rejected submission with `correct`; a new
+    /// application starts from a new draft id).
+    #[error("the draft was already submitted as {client_id}")]
+    DraftSubmitted {
+        /// The submission it became.
+        client_id: String,
+    },
     /// An argument was not acceptable (a bad JWK, no field chosen …).
     #[error("invalid input: {reason}")]
     Invalid {
@@ -110,14 +127,9 @@ impl From<ClientError> for ZhangbanError {
             ClientError::NotEnrolled => Self::NotEnrolled,
             ClientError::NotFound(what) => Self::NotFound { what },
             ClientError::Form(fields) => Self::InvalidForm {
-                fields: fields
-                    .into_iter()
-                    .map(|f| FieldProblem {
-                        field: f.field,
-                        code: f.code.code().to_owned(),
-                    })
-                    .collect(),
+                fields: fields.into_iter().map(Into::into).collect(),
             },
+            ClientError::DraftSubmitted { client_id } => Self::DraftSubmitted { client_id },
             ClientError::Invalid(reason) => Self::Invalid { reason },
             ClientError::DataKey(fault) => Self::DataKey {
                 problem: match fault {

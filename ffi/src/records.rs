@@ -326,6 +326,8 @@ pub struct FlushReport {
     pub offline: bool,
     /// When to flush next (Unix seconds), if anything is pending.
     pub next_attempt_at: Option<i64>,
+    /// Entries waiting out their backoff that `flush_now` sent at once.
+    pub retried_now: u32,
 }
 
 impl From<CoreFlushReport> for FlushReport {
@@ -338,6 +340,7 @@ impl From<CoreFlushReport> for FlushReport {
             recovered: r.recovered,
             offline: r.offline,
             next_attempt_at: r.next_attempt_at,
+            retried_now: r.retried_now,
         }
     }
 }

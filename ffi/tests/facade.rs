@@ -86,7 +86,7 @@ async fn phone_and_inspector_through_the_facade() {
     let store = dir.path().join("phone.db").to_string_lossy().into_owned();
     let client = Client::open(
         store.clone(),
-        server.url(),
+        server.base.clone(),
         root_jwk(&server),
         keys(&store),
         data_keys(&store),
@@ -155,7 +155,7 @@ async fn phone_and_inspector_through_the_facade() {
     };
     client.save_draft(draft.clone()).unwrap();
     assert_eq!(client.drafts().unwrap().len(), 1);
-    let id = client.submit(draft).unwrap();
+    let id = client.submit(draft.clone()).unwrap();
     let offline = client.flush().await.unwrap();
     assert!(offline.offline, "{offline:?}");
     assert_eq!(offline.accepted, 0);
@@ -169,19 +169,31 @@ async fn phone_and_inspector_through_the_facade() {
         Err(ZhangbanError::Network)
     ));
 
-    // The server is back: the flush delivers it, once.
-    server.start().await;
-    let mut delivered = None;
-    for _ in 0..20 {
-        // The backoff may hold it for a moment.
-        let r = client.flush().await.unwrap();
-        if r.accepted == 1 {
-            delivered = Some(r);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Sent, the draft is locked: a changed copy is refused, with its id.
+    let mut changed = draft.clone();
+    changed.values_json = "{}".into();
+    match client.save_draft(changed.clone()) {
+        Err(ZhangbanError::DraftSubmitted { client_id }) => assert_eq!(client_id, id),
+        other => panic!("{other:?}"),
     }
-    let delivered = delivered.expect("delivered once the server is up");
+    match client.submit(changed) {
+        Err(ZhangbanError::DraftSubmitted { client_id }) => assert_eq!(client_id, id),
+        other => panic!("{other:?}"),
+    }
+    // A bad value is reported at once, without saving anything.
+    let mut typo = draft.clone();
+    typo.id = "draft-2".into();
+    typo.values_json = r#"{"no_such_field": 1}"#.into();
+    let problems = client.check_draft(typo).unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].code, "unknown_field");
+    assert_eq!(client.drafts().unwrap().len(), 1);
+
+    // The server is back; the entry waits out its backoff, and "try now"
+    // delivers it at once, once.
+    server.restart().await;
+    let delivered = client.flush_now().await.unwrap();
+    assert_eq!(delivered.accepted, 1, "{delivered:?}");
     assert!(!delivered.offline);
     let e = client.outbox().unwrap();
     assert_eq!(e[0].state, OutboxState::Accepted);
@@ -235,7 +247,7 @@ async fn phone_and_inspector_through_the_facade() {
             .join("inspector.db")
             .to_string_lossy()
             .into_owned(),
-        server.url(),
+        server.base.clone(),
         root_jwk(&server),
     )
     .await
@@ -347,7 +359,7 @@ async fn cancelled_calls_and_failing_observers_lose_nothing() {
     let path = |n: &str| dir.path().join(n).to_string_lossy().into_owned();
     let reference = Client::open(
         path("reference.db"),
-        server.url(),
+        server.base.clone(),
         root_jwk(&server),
         keys(&path("reference.db")),
         data_keys(&path("reference.db")),
@@ -372,7 +384,7 @@ async fn cancelled_calls_and_failing_observers_lose_nothing() {
 
     let client = Client::open(
         path("phone.db"),
-        server.url(),
+        server.base.clone(),
         root_jwk(&server),
         keys(&path("phone.db")),
         data_keys(&path("phone.db")),
@@ -422,7 +434,7 @@ async fn cancelled_calls_and_failing_observers_lose_nothing() {
     };
     let (failing, first) = Failing::new();
     let outbox_id = client.add_outbox_observer(failing.clone());
-    let id = client.submit(draft).unwrap(); // the observer's first call: queued
+    let id = client.submit(draft.clone()).unwrap(); // the observer's first call: queued
     first.await.unwrap();
     let calls_at_queue = *failing.calls.lock().unwrap();
     let sending = Arc::new(tokio::sync::Notify::new());

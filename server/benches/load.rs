@@ -30,13 +30,6 @@
 //! without `--bench` (e.g. by `cargo test --all-targets`), phases last 1 s.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/shared/forms.rs"]
-#[allow(dead_code)] // each includer uses a part
-mod forms;
-
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -48,9 +41,10 @@ use zhangban_core::guide::{FieldKind, Guide};
 use zhangban_server::api::auth::challenge_message;
 use zhangban_server::setup::DEMO_ACTIVATION_CODE;
 
-use forms::{catalog, fill_simple, today_cst};
+use zhangban_tests::forms::{catalog, fill};
+use zhangban_tests::process::{Scratch, ServerProcess};
+use zhangban_tests::server::json_ok;
 
-const BIN: &str = env!("CARGO_BIN_EXE_zhangban-server");
 const CONNECTIONS: usize = 64;
 const TARGET_RATIO: f64 = 0.30;
 /// The demo business licence's type.
@@ -60,17 +54,9 @@ const DISCLOSED: usize = 3;
 
 /// The server process and its data directory; both go away on drop.
 struct Server {
-    child: Child,
-    dir: PathBuf,
+    _process: ServerProcess,
     base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    _scratch: Scratch,
 }
 
 /// Rate limits on, high enough that the 64 devices of one resident on one
@@ -86,52 +72,18 @@ const LIMITS_ON: &[&str] = &[
     "--rate-limit=upload-resident=100000/0.00001",
 ];
 
-async fn start_server(extra: &[&str]) -> Server {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let dir = std::env::temp_dir().join(format!("zhangban-load-{}-{nanos}", std::process::id()));
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let child = Command::new(BIN)
-        .arg("serve")
-        .arg("--demo")
-        .arg("--data-dir")
-        .arg(&dir)
-        .arg("--addr")
-        .arg(&addr)
-        .args(extra)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut server = Server {
-        child,
-        dir,
-        base: format!("http://{addr}"),
-    };
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            panic!("server exited with {status}");
-        }
-        let up = http
-            .get(format!("{}/healthz", server.base))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        if up {
-            return server;
-        }
-        assert!(Instant::now() < deadline, "server did not come up");
-        tokio::time::sleep(Duration::from_millis(25)).await;
+fn start_server(extra: &[&str]) -> Server {
+    let scratch = Scratch::new("load");
+    let process = ServerProcess::start(
+        scratch.dir(),
+        &scratch.path("data"),
+        &scratch.path("server.log"),
+        extra,
+    );
+    Server {
+        base: process.url.clone(),
+        _process: process,
+        _scratch: scratch,
     }
 }
 
@@ -199,15 +151,8 @@ async fn device(base: &str) -> Device {
     )
     .await;
     let token = t["token"].as_str().unwrap().to_owned();
-    let wallet: Vec<Value> = http
-        .get(format!("{base}/v1/wallet"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let wallet: Vec<Value> =
+        json_ok(http.get(format!("{base}/v1/wallet")).bearer_auth(&token)).await;
     let entry = wallet
         .iter()
         .find(|e| e["device_id"] == json!(device_id) && e["vct"] == json!(BUSINESS_VCT))
@@ -231,7 +176,7 @@ async fn device(base: &str) -> Device {
 
 /// A guide with a field accepting the business licence, and the values of its other required fields.
 fn pick_guide(guides: &[Guide]) -> (Guide, String, Map<String, Value>) {
-    let today = today_cst();
+    let now = zhangban_tests::system_now();
     guides
         .iter()
         .find_map(|g| {
@@ -239,7 +184,7 @@ fn pick_guide(guides: &[Guide]) -> (Guide, String, Map<String, Value>) {
                 matches!(&f.kind, FieldKind::LicenceRef { licence_types }
                     if licence_types.iter().any(|t| t == BUSINESS_VCT))
             })?;
-            Some((g.clone(), field.name.clone(), fill_simple(g, today)?))
+            Some((g.clone(), field.name.clone(), fill(g, now)?))
         })
         .expect("a guide with a business licence field and a simple form")
 }
@@ -410,7 +355,7 @@ const TARGET_LIMITED: f64 = 0.95;
 
 /// Submissions per second on a fresh server started with `extra` flags.
 async fn limited_rate(extra: &[&str], secs: f64, quick: bool) -> Outcome {
-    let server = start_server(extra).await;
+    let server = start_server(extra);
     let base = Arc::new(server.base.clone());
     let guides = catalog(&reqwest::Client::new(), &base).await;
     let (guide, licence_field, values) = pick_guide(&guides);
@@ -431,7 +376,7 @@ async fn limited_rate(extra: &[&str], secs: f64, quick: bool) -> Outcome {
 }
 
 async fn run(secs: f64, quick: bool) {
-    let server = start_server(&["--no-rate-limits"]).await;
+    let server = start_server(&["--no-rate-limits"]);
     let base = Arc::new(server.base.clone());
     let guides = catalog(&reqwest::Client::new(), &base).await;
     let (guide, licence_field, values) = pick_guide(&guides);

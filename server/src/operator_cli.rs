@@ -220,6 +220,16 @@ pub enum LicenceCommand {
         /// A JSON object of licence fields.
         #[arg(long, value_name = "CLAIMS.json")]
         claims: PathBuf,
+        /// Build the licence identifier (GB/T 36904, check character
+        /// computed) from this serial, the type code of `--vct` and the
+        /// issuer's code (the last `:` segment of `--issuer`), and add it to
+        /// the claims as `licence_id`; the answer then names it:
+        /// `{"licence_id": …, "copies": […]}`.
+        #[arg(long, value_name = "SERIAL", requires = "vct")]
+        serial: Option<String>,
+        /// The identifier's version, with `--serial`.
+        #[arg(long, value_name = "N", default_value_t = 1, requires = "serial")]
+        licence_version: u16,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -380,20 +390,53 @@ fn dispatch(command: OperatorCommand) -> Outcome<String> {
             issuer,
             vct,
             claims,
+            serial,
+            licence_version,
             server,
         }) => {
-            let fields = read_json(&claims)?;
-            if !fields.is_object() {
+            let mut fields = read_json(&claims)?;
+            let Some(object) = fields.as_object_mut() else {
                 return Err(input(format!(
                     "{}: not a JSON object of licence fields",
                     claims.display()
                 )));
-            }
+            };
+            let built = match (&serial, &vct) {
+                (Some(serial), Some(vct)) => {
+                    if object.contains_key("licence_id") {
+                        return Err(input(format!(
+                            "{} has a licence_id already: drop it or drop --serial",
+                            claims.display()
+                        )));
+                    }
+                    let issuer_code = issuer.rsplit(':').next().unwrap_or(&issuer);
+                    let type_code = zhangban_core::credential::claims::type_code_of_vct(vct);
+                    let id = zhangban_core::credential::LicenceId::new(
+                        type_code,
+                        issuer_code,
+                        serial,
+                        licence_version,
+                    )
+                    .map_err(|e| input(format!("cannot build the licence id: {e}")))?
+                    .to_string();
+                    object.insert("licence_id".into(), json!(id));
+                    Some(id)
+                }
+                _ => None,
+            };
             let mut body = json!({"resident_id": resident, "issuer_id": issuer, "claims": fields});
             if let Some(vct) = vct {
                 body["vct"] = json!(vct);
             }
-            call(&server, Method::POST, &["licences"], Body::Json(body))
+            let answer = call(&server, Method::POST, &["licences"], Body::Json(body))?;
+            match built {
+                None => Ok(answer),
+                Some(id) => {
+                    let copies: Value = serde_json::from_str(&answer)
+                        .map_err(|e| input(format!("the server's answer is not JSON: {e}")))?;
+                    Ok(pretty(&json!({"licence_id": id, "copies": copies})))
+                }
+            }
         }
         OperatorCommand::Licence(LicenceCommand::Suspend(a)) => licence_status(&a, "suspended"),
         OperatorCommand::Licence(LicenceCommand::Revoke(a)) => licence_status(&a, "revoked"),

@@ -162,6 +162,7 @@ fn tighten_all(dir: &Path) -> Result<(), SetupError> {
         "activation-key",
         "root.key.json",
         "root.pub.json",
+        "issuers.json",
     ] {
         tighten(&dir.join(name))?;
     }
@@ -294,12 +295,26 @@ pub fn import_fixture(store: &dyn Store, json: &str, now: i64) -> Result<usize, 
 /// licences waiting for the resident's first device. Does nothing to a
 /// directory that already has a root.
 pub fn demo(dir: &Path, store: &dyn Store, now: i64) -> Result<bool, SetupError> {
+    demo_with_world(
+        dir,
+        store,
+        now,
+        &DemoWorld::new(&mut rand::rngs::OsRng, now),
+    )
+}
+
+/// [`demo`] with the given keys (tests pass a world made from a seed, so
+/// that they hold its root and issuer keys).
+pub fn demo_with_world(
+    dir: &Path,
+    store: &dyn Store,
+    now: i64,
+    world: &DemoWorld,
+) -> Result<bool, SetupError> {
     let root_pub = dir.join("root.pub.json");
     if root_pub.exists() {
         return Ok(false);
     }
-    let mut rng = rand::rngs::OsRng;
-    let world = DemoWorld::new(&mut rng, now);
     let mut content: TrustBundleContent = world.bundle_content.clone();
     content.max_staleness = 30 * cdemo::DAY;
     let jws = content.sign(&world.root).map_err(|e| invalid(dir, e))?;
@@ -317,6 +332,11 @@ pub fn demo(dir: &Path, store: &dyn Store, now: i64) -> Result<bool, SetupError>
             &file.to_string(),
         )?;
     }
+    // The bundle's issuer list, as `bundle sign --issuers` takes it: the
+    // starting point of the operator's next bundle (public data, but every
+    // file of the directory is owner-only, ADR 0167).
+    let issuers = serde_json::to_string_pretty(&content.issuers).map_err(|e| invalid(dir, e))?;
+    write_secret(&dir.join("issuers.json"), &(issuers + "\n"))?;
     store.put_trust_bundle(content.version, &jws, now)?;
     import_fixture(store, FIXTURE, now)?;
     demo_operators(dir, store, now)?;

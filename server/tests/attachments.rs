@@ -4,14 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use rand::{RngCore as _, SeedableRng as _};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use zhangban_core::guide::{FieldKind, Guide};
 use zhangban_server::state::{DEFAULT_MAX_ATTACHMENT_BYTES, sha256_hex};
+use zhangban_tests::server::*;
 
 /// `len` pseudo-random bytes (seeded: a failure reproduces).
 fn content(len: usize, seed: u64) -> Vec<u8> {
@@ -673,18 +671,11 @@ async fn guides_cannot_allow_more_than_the_server_accepts() {
             *max_bytes = DEFAULT_MAX_ATTACHMENT_BYTES;
         }
     }
-    let resp = s
-        .op(Method::PUT, &format!("/v1/operator/guides/{}", g.id))
-        .json(&g)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        resp.status(),
-        StatusCode::OK,
-        "{}",
-        resp.text().await.unwrap()
-    );
+    let _: Value = json_ok(
+        s.op(Method::PUT, &format!("/v1/operator/guides/{}", g.id))
+            .json(&g),
+    )
+    .await;
 }
 
 /// Sends a chunk request whose body is cut after `sent` of its bytes (the

@@ -8,13 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::{BTreeMap, BTreeSet};
-#[path = "shared/forms.rs"]
-#[allow(dead_code)] // each includer uses a part
-mod forms;
-
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,9 +21,9 @@ use zhangban_core::credential::jose::b64e;
 use zhangban_server::api::auth::challenge_message;
 use zhangban_server::setup::DEMO_ACTIVATION_CODE;
 
-use forms::{catalog, fill_simple, today_cst};
+use zhangban_tests::forms::{catalog, fill};
+use zhangban_tests::process::{Scratch, ServerProcess};
 
-const BIN: &str = env!("CARGO_BIN_EXE_zhangban-server");
 /// SIGKILL / restart cycles.
 const KILL_CYCLES: usize = 4;
 /// Concurrent submitting clients.
@@ -37,103 +31,10 @@ const WRITERS: usize = 4;
 /// Receipts a cycle must have seen before the kill may come (so it is mid-stream).
 const MIN_RECEIPTS_BEFORE_KILL: usize = 3;
 
-/// A scratch directory, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let dir =
-            std::env::temp_dir().join(format!("zhangban-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A running server process; SIGKILLed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    /// Starts `serve --demo` on `data` (a fresh port each time) and waits until `/healthz` answers.
-    async fn start(http: &reqwest::Client, data: &Path, log: &Path) -> Self {
-        let addr = format!("127.0.0.1:{}", free_port());
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap();
-        let child = Command::new(BIN)
-            .arg("serve")
-            .arg("--demo")
-            .arg("--data-dir")
-            .arg(data)
-            .arg("--addr")
-            .arg(&addr)
-            // Durability under a flood of one resident's submissions, not
-            // rate limiting, is tested here.
-            .arg("--no-rate-limits")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap();
-        let mut server = Self {
-            child,
-            base: format!("http://{addr}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!(
-                    "server exited with {status} at start:\n{}",
-                    std::fs::read_to_string(log).unwrap_or_default()
-                );
-            }
-            let ok = http
-                .get(format!("{}/healthz", server.base))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ok {
-                return server;
-            }
-            assert!(Instant::now() < deadline, "server did not come up in 30 s");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-    }
-
-    /// SIGKILL (`Child::kill` sends SIGKILL on Unix): no shutdown code runs.
-    fn kill(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `serve --demo` on `data` (a fresh port each time). Durability under a
+/// flood of one resident's submissions, not rate limiting, is tested here.
+fn start_server(scratch: &Scratch, data: &Path, log: &Path) -> ServerProcess {
+    ServerProcess::start(scratch.dir(), data, log, &["--no-rate-limits"])
 }
 
 async fn post_json(http: &reqwest::Client, url: String, body: &Value) -> Value {
@@ -254,52 +155,42 @@ async fn submissions_by_client(http: &reqwest::Client, base: &str, token: &str) 
 async fn acknowledged_submissions_survive_sigkill_and_retries_do_not_duplicate() {
     let started = Instant::now();
     let scratch = Scratch::new("crash");
-    let data = scratch.0.join("data");
-    let log = scratch.0.join("server.log");
+    let data = scratch.path("data");
+    let log = scratch.path("server.log");
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .build()
         .unwrap();
 
-    let mut server = Server::start(&http, &data, &log).await;
+    let mut server = start_server(&scratch, &data, &log);
     let key = KeyPair::generate(&mut rand::rngs::OsRng);
-    enrol(&http, &server.base, &key).await;
-    let today = today_cst();
-    let guides = catalog(&http, &server.base).await;
+    enrol(&http, &server.url, &key).await;
+    let now = zhangban_tests::system_now();
+    let guides = catalog(&http, &server.url).await;
     assert_eq!(guides.len(), 1135, "the demo catalog");
     let (guide, values) = guides
         .iter()
-        .find_map(|g| fill_simple(g, today).map(|v| (g, v)))
+        .find_map(|g| fill(g, now).map(|v| (g, v)))
         .expect("a guide whose form the simple filler can fill");
     // Every submission has the same content; only the client id differs, so
     // a retry of any id is the identical request.
     let body = json!({"guide_id": guide.id, "form_version": guide.form.version, "values": values});
 
     let ledger = Arc::new(Mutex::new(Ledger::default()));
-    // The kill moments are random but replayable: the seed comes from
-    // ZHANGBAN_TEST_SEED when set, else from the clock, and is printed so a
-    // failing run can be repeated exactly.
-    let seed = std::env::var("ZHANGBAN_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
-    eprintln!("crash test seed: {seed} (replay with ZHANGBAN_TEST_SEED={seed})");
-    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+    // The kill moments are random but replayable: the seed is printed
+    // (shown when the test fails) and ZHANGBAN_TEST_SEED replays it.
+    let mut rng = zhangban_tests::seeded_rng("crash");
     for cycle in 0..KILL_CYCLES {
         if cycle > 0 {
-            server = Server::start(&http, &data, &log).await;
+            server = start_server(&scratch, &data, &log);
         }
-        let token = authenticate(&http, &server.base, &key).await;
+        let token = authenticate(&http, &server.url, &key).await;
         let receipts = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<_> = (0..WRITERS)
             .map(|w| {
                 tokio::spawn(writer(
                     http.clone(),
-                    server.base.clone(),
+                    server.url.clone(),
                     token.clone(),
                     body.clone(),
                     format!("crash-c{cycle}-w{w}"),
@@ -337,13 +228,13 @@ async fn acknowledged_submissions_survive_sigkill_and_retries_do_not_duplicate()
     }
 
     // The final restart: nothing acknowledged is lost.
-    let server = Server::start(&http, &data, &log).await;
-    let token = authenticate(&http, &server.base, &key).await;
+    let server = start_server(&scratch, &data, &log);
+    let token = authenticate(&http, &server.url, &key).await;
     let (sent, received) = {
         let l = ledger.lock().unwrap();
         (l.sent.clone(), l.received.clone())
     };
-    let stored: BTreeMap<String, String> = submissions_by_client(&http, &server.base, &token)
+    let stored: BTreeMap<String, String> = submissions_by_client(&http, &server.url, &token)
         .await
         .iter()
         .map(|r| {
@@ -376,7 +267,7 @@ async fn acknowledged_submissions_survive_sigkill_and_retries_do_not_duplicate()
         .map(|chunk| {
             let (http, base, token, body) = (
                 http.clone(),
-                server.base.clone(),
+                server.url.clone(),
                 token.clone(),
                 body.clone(),
             );
@@ -412,7 +303,7 @@ async fn acknowledged_submissions_survive_sigkill_and_retries_do_not_duplicate()
         );
     }
 
-    let after = submissions_by_client(&http, &server.base, &token).await;
+    let after = submissions_by_client(&http, &server.url, &token).await;
     let ids_after: BTreeSet<&str> = after
         .iter()
         .map(|r| r["receipt"]["client_id"].as_str().unwrap())

@@ -3,14 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use zhangban_core::credential::jose::b64e;
 use zhangban_core::credential::{IssuerKeyEntry, KeyPair, PublicKey, TrustBundleContent};
+use zhangban_tests::server::*;
 
 /// The `http_request*` series lines (not comments) of made-up methods
 /// (`method="other"`) whose route is one of `routes`. The metrics recorder is
@@ -200,14 +198,7 @@ async fn a_trust_bundle_with_a_small_order_issuer_key_is_refused() {
     )
     .await;
     assert_eq!(v["error"]["details"]["reason"], "small_order_key");
-    let health: Value = s
-        .req(Method::GET, "/healthz")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = json_ok(s.req(Method::GET, "/healthz")).await;
     assert_eq!(health["trust_bundle_version"], 1);
 }
 

@@ -6,17 +6,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
 use std::io::Read as _;
 
-use common::*;
 use reqwest::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use zhangban_core::credential::demo::{self as cdemo, ISSUERS};
 use zhangban_core::credential::{HolderSigner as _, KeyPair, StatusListCache, TrustBundleContent};
 use zhangban_core::guide::Guide;
+use zhangban_tests::server::*;
 
 async fn get_json(s: &TestServer, path: &str) -> Value {
     let resp = s.req(Method::GET, path).send().await.unwrap();
@@ -635,13 +633,7 @@ async fn receipt(resp: reqwest::Response) -> Value {
 }
 
 async fn my_submissions(s: &TestServer, dev: &Device) -> Vec<Value> {
-    let resp = s
-        .as_dev(dev, Method::GET, "/v1/submissions")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    resp.json().await.unwrap()
+    json_ok(s.as_dev(dev, Method::GET, "/v1/submissions")).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1405,14 +1397,7 @@ async fn status_timeline_reaches_the_owner_in_order() {
         .unwrap();
     expect_error(resp, StatusCode::BAD_REQUEST, "invalid_limit").await;
     // The submission shows its state.
-    let rec: Value = s
-        .as_dev(&dev, Method::GET, &format!("/v1/submissions/{cid}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rec: Value = json_ok(s.as_dev(&dev, Method::GET, &format!("/v1/submissions/{cid}"))).await;
     assert_eq!(rec["state"], "approved");
 }
 

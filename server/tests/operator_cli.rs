@@ -5,14 +5,9 @@
 //! afterwards (through the public API a phone or inspector uses).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "shared/forms.rs"]
-#[allow(dead_code)] // each includer uses a part
-mod forms;
-
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use ed25519_dalek::Signer as _;
 use serde_json::{Value, json};
@@ -23,36 +18,10 @@ use zhangban_core::guide::Guide;
 use zhangban_server::api::auth::challenge_message;
 use zhangban_server::setup::DEMO_ACTIVATION_CODE;
 
-use forms::{fill_simple, today_cst};
+use zhangban_tests::forms::fill;
+use zhangban_tests::process::{Scratch, ServerProcess, free_port};
 
 const BIN: &str = env!("CARGO_BIN_EXE_zhangban-server");
-
-/// A scratch directory, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let dir = std::env::temp_dir().join(format!(
-            "zhangban-opcli-{tag}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A blocking HTTP client for looking at the server's state.
 struct Http {
@@ -115,17 +84,9 @@ impl Http {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A `serve --demo` process on its own data directory; killed when dropped.
 struct Server {
-    child: Child,
+    _process: ServerProcess,
     base: String,
     data: PathBuf,
     http: Http,
@@ -136,50 +97,13 @@ impl Server {
     fn start(tag: &str) -> Self {
         let scratch = Scratch::new(tag);
         let data = scratch.path("data");
-        let log = scratch.path("server.log");
-        let addr = format!("127.0.0.1:{}", free_port());
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(BIN)
-            .args(["serve", "--demo", "--addr", &addr, "--data-dir"])
-            .arg(&data)
-            .env_remove("ZHANGBAN_OPERATOR_TOKEN")
-            .env_remove("ZHANGBAN_DATA_DIR")
-            .env_remove("ZHANGBAN_ADDR")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .unwrap();
-        let mut server = Self {
-            child,
-            base: format!("http://{addr}"),
+        let process = ServerProcess::start(scratch.dir(), &data, &scratch.path("server.log"), &[]);
+        Self {
+            base: process.url.clone(),
+            _process: process,
             data,
             http: Http::new(),
             _scratch: scratch,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!(
-                    "server exited with {status} at start:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            let up = server
-                .http
-                .send(
-                    reqwest::Method::GET,
-                    &format!("{}/healthz", server.base),
-                    None,
-                    None,
-                )
-                .is_ok_and(|(s, _)| s == 200);
-            if up {
-                return server;
-            }
-            assert!(Instant::now() < deadline, "server did not come up in 60 s");
-            std::thread::sleep(Duration::from_millis(25));
         }
     }
 
@@ -297,13 +221,6 @@ impl Server {
             &json!({"device_id": device_id, "challenge_id": cid, "signature": b64e(sig.to_bytes())}),
         );
         (key, t["token"].as_str().unwrap().to_owned())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -840,7 +757,7 @@ fn submission_transition_moves_a_real_submission_and_refuses_bad_moves() {
     let server = Server::start("submission");
     // The demo resident's phone submits a form that needs no licence.
     let (_device, token) = server.enrol_device(DEMO_ACTIVATION_CODE);
-    let today = today_cst();
+    let now = zhangban_tests::system_now();
     let mut since = 0;
     let (guide, values) = loop {
         let page = server
@@ -848,7 +765,7 @@ fn submission_transition_moves_a_real_submission_and_refuses_bad_moves() {
             .get_json(&server.url(&format!("/v1/catalog/changes?since={since}&limit=200")));
         let found = page["changes"].as_array().unwrap().iter().find_map(|c| {
             let g: Guide = serde_json::from_value(c["guide"].clone()).ok()?;
-            let v = fill_simple(&g, today)?;
+            let v = fill(&g, now)?;
             Some((g, v))
         });
         if let Some(found) = found {
@@ -1032,7 +949,7 @@ fn operator_token_sources_and_a_wrong_token() {
 
     // No token anywhere: a usage error before any request.
     let empty = Scratch::new("no-token");
-    let none = withdraw_unknown(&[], &["--data-dir", s(&empty.0)]);
+    let none = withdraw_unknown(&[], &["--data-dir", s(empty.dir())]);
     none.usage_error();
     assert!(none.stderr.contains("operator token"), "{none:?}");
 
@@ -1199,7 +1116,7 @@ fn every_operator_subcommand_leaves_exactly_one_audit_row_and_the_chain_verifies
 
     // A submission to move (the demo resident's phone, a form without licences).
     let (_device, token) = server.enrol_device(DEMO_ACTIVATION_CODE);
-    let today = today_cst();
+    let now = zhangban_tests::system_now();
     let page = server
         .http
         .get_json(&server.url("/v1/catalog/changes?since=0&limit=1000"));
@@ -1209,7 +1126,7 @@ fn every_operator_subcommand_leaves_exactly_one_audit_row_and_the_chain_verifies
         .iter()
         .find_map(|c| {
             let g: Guide = serde_json::from_value(c["guide"].clone()).ok()?;
-            let v = fill_simple(&g, today)?;
+            let v = fill(&g, now)?;
             Some((g, v))
         })
         .expect("a simple guide");

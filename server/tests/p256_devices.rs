@@ -5,9 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use p256::ecdsa::signature::Signer as _;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -15,6 +12,7 @@ use zhangban_core::credential::jose::{b64d, b64e};
 use zhangban_core::credential::rejection::Part;
 use zhangban_core::credential::{HeldLicence, HolderKey, HolderSigner, KeyPair, P256KeyPair};
 use zhangban_server::api;
+use zhangban_tests::server::*;
 
 async fn token_with_sig(s: &TestServer, device_id: &str, sig: &[u8]) -> reqwest::Response {
     let (cid, _) = s.challenge(device_id).await;

@@ -4,9 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
-use common::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use zhangban_core::credential::TrustBundleContent;
@@ -15,6 +12,7 @@ use zhangban_core::guide::{FieldKind, Guide};
 use zhangban_server::audit::AuditRow;
 use zhangban_server::state::sha256_hex;
 use zhangban_server::store::operators::AuditFilter;
+use zhangban_tests::server::*;
 
 /// Where a call's target lies relative to the operator's scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

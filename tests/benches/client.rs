@@ -28,7 +28,7 @@ use zhangban_core::client::{Client, Draft, SyncListener, SyncProgress, SystemClo
 use zhangban_core::guide::{FieldKind, Guide, demo_catalog};
 use zhangban_server::store::Store as _;
 use zhangban_server::store::sqlite::SqliteStore;
-use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill};
+use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill, filled_draft};
 
 /// Sync: sync throughput at least 0.6 of the bare inserts' (rows + both
 /// FTS5 indexes: the bigram index and the pinyin index of the names).
@@ -209,10 +209,10 @@ async fn server_with(n: usize, at: i64) -> (TestServer, Vec<Guide>) {
     server.stop().await;
     let guides = catalog(n, at);
     {
-        let store = SqliteStore::open(&server.data_dir().join("zhangban.db")).unwrap();
+        let store = SqliteStore::open(&server.dir.as_path().join("zhangban.db")).unwrap();
         store.put_guides(&server_rows(&guides[1135..])).unwrap();
     }
-    server.start().await;
+    server.restart().await;
     (server, guides)
 }
 
@@ -406,7 +406,7 @@ async fn feed_bytes(server: &TestServer, mut since: u64) -> u64 {
     loop {
         let url = format!(
             "{}/v1/catalog/changes?since={since}&limit={PAGE}",
-            server.url()
+            server.base
         );
         let body = http.get(url).send().await.unwrap().bytes().await.unwrap();
         total += body.len() as u64;
@@ -759,14 +759,7 @@ fn drafts(plain: &[Guide], n: usize, tag: &str, at: i64) -> Vec<Draft> {
     (0..n)
         .map(|i| {
             let g = &plain[i % plain.len()];
-            Draft {
-                id: format!("bench-{tag}-{i:05}"),
-                guide_id: g.id.clone(),
-                form_version: g.form.version,
-                values: fill(g, at).unwrap(),
-                created_at: at,
-                updated_at: at,
-            }
+            filled_draft(&format!("bench-{tag}-{i:05}"), g, at).unwrap()
         })
         .collect()
 }
@@ -889,7 +882,7 @@ async fn report_flush(
 ) {
     let at = now();
     let plain = plain_guides(guides, at);
-    let url = server.url();
+    let url = server.base.clone();
     let token = device_token(client, &url).await;
     let http = reqwest::Client::new();
     let n = plan.submissions;
@@ -979,7 +972,7 @@ async fn report_bytes(
     let changed: Vec<Guide> = guides.iter().step_by(100).map(edited).collect();
     for g in &changed {
         let resp = http
-            .put(format!("{}/v1/operator/guides/{}", server.url(), g.id))
+            .put(format!("{}/v1/operator/guides/{}", server.base, g.id))
             .bearer_auth(server.operator_token_for("/v1/operator/guides"))
             .json(g)
             .send()
@@ -1037,7 +1030,7 @@ fn main() {
         if quick { "quick mode" } else { "full mode" },
         plan.guides,
         plan.submissions,
-        server.url(),
+        server.base.clone(),
         work.path().display()
     );
 

@@ -8,21 +8,18 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use zhangban_core::client::{Client, ManualClock, SoftwareDataKeyStore, SoftwareKeystore};
+use zhangban_core::client::{Client, ManualClock};
 use zhangban_tests::proxy::{FaultPlan, FaultProxy};
 use zhangban_tests::{TestServer, system_now};
 
 async fn client(url: &str, server: &TestServer, dir: &tempfile::TempDir) -> Client {
-    Client::open(
-        &dir.path().join("phone.db"),
-        url,
-        vec![server.root.clone()],
-        Arc::new(ManualClock::new(system_now())),
-        Arc::new(SoftwareKeystore::beside(&dir.path().join("phone.db")).unwrap()),
-        Arc::new(SoftwareDataKeyStore::beside(&dir.path().join("phone.db")).unwrap()),
-    )
-    .await
-    .unwrap()
+    server
+        .open_client_at(
+            &dir.path().join("phone.db"),
+            url,
+            Arc::new(ManualClock::new(system_now())),
+        )
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,7 +72,7 @@ async fn a_cut_sync_resumes_from_its_last_page_and_ends_with_the_servers_catalog
     assert_eq!(c.store().guide_count().unwrap(), 1135);
     assert_eq!(c.store().catalog_cursor().unwrap(), 1135);
     // Every cached guide is byte-for-byte the server's (its checksum).
-    let direct = client(&server.url(), &server, &tempfile::tempdir().unwrap()).await;
+    let direct = client(&server.base, &server, &tempfile::tempdir().unwrap()).await;
     direct.sync_catalog().await.unwrap();
     let ids: Vec<String> =
         zhangban_core::guide::demo_catalog(zhangban_server::setup::FIXTURE, system_now())
@@ -99,13 +96,13 @@ async fn a_cut_sync_resumes_from_its_last_page_and_ends_with_the_servers_catalog
 async fn withdrawals_and_updates_arrive_as_deltas_with_gzip() {
     let server = TestServer::start_demo().await;
     let dir = tempfile::tempdir().unwrap();
-    let c = client(&server.url(), &server, &dir).await;
+    let c = client(&server.base, &server, &dir).await;
     let first = c.sync_catalog().await.unwrap();
     assert_eq!(first.upserted, 1135);
     let plain: u64 = {
         let raw = reqwest::get(format!(
             "{}/v1/catalog/changes?since=0&limit=500",
-            server.url()
+            server.base
         ))
         .await
         .unwrap()
@@ -126,7 +123,7 @@ async fn withdrawals_and_updates_arrive_as_deltas_with_gzip() {
     let hits = c.search("户口迁移", 5).unwrap();
     let gone = hits[0].guide_id.clone();
     let resp = http
-        .delete(format!("{}/v1/operator/guides/{gone}", server.url()))
+        .delete(format!("{}/v1/operator/guides/{gone}", server.base))
         .bearer_auth(server.operator_token_for("/v1/operator/guides"))
         .send()
         .await
@@ -141,7 +138,7 @@ async fn withdrawals_and_updates_arrive_as_deltas_with_gzip() {
     changed["version"] = (changed["version"].as_u64().unwrap() + 1).into();
     let id = changed["id"].as_str().unwrap().to_owned();
     let resp = http
-        .put(format!("{}/v1/operator/guides/{id}", server.url()))
+        .put(format!("{}/v1/operator/guides/{id}", server.base))
         .bearer_auth(server.operator_token_for("/v1/operator/guides"))
         .json(&changed)
         .send()
@@ -173,7 +170,7 @@ async fn withdrawals_and_updates_arrive_as_deltas_with_gzip() {
 async fn concurrent_syncs_of_one_client_both_succeed() {
     let server = TestServer::start_demo().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut c = client(&server.url(), &server, &dir).await;
+    let mut c = client(&server.base, &server, &dir).await;
     c.set_catalog_page_size(100);
     let (a, b) = tokio::join!(c.sync_catalog(), c.sync_catalog());
     let (a, b) = (a.unwrap(), b.unwrap());

@@ -38,7 +38,7 @@ async fn a_stored_ed25519_key_moves_out_of_the_database_and_the_device_reenrols_
     let client_id = {
         let c = server.open_client(&path, clock.clone()).await;
         c.sync_catalog().await.unwrap();
-        let api = ServerApi::new(&server.url()).unwrap();
+        let api = ServerApi::new(&server.base).unwrap();
         let out = api
             .enrol(DEMO_ACTIVATION_CODE, &legacy.public().to_jwk())
             .await

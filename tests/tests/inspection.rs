@@ -85,11 +85,11 @@ async fn a_phone_shows_a_licence_and_an_offline_inspector_verifies_it() {
     );
 
     // The issuer revokes it; the inspector syncs and refuses it from then on.
-    server.start().await;
+    server.restart().await;
     let resp = reqwest::Client::new()
         .post(format!(
             "{}/v1/operator/licences/{}/status",
-            server.url(),
+            server.base.clone(),
             residence.licence_id
         ))
         .bearer_auth(server.operator_token_for("/v1/operator/licences"))

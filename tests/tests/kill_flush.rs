@@ -6,32 +6,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
-use zhangban_core::client::{Client, Draft, ManualClock, SoftwareDataKeyStore, SoftwareKeystore};
-use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill, fillable_guides, system_now};
-
-/// The `zhangban` binary cargo built next to this test (`cargo test
-/// --workspace --all-features` builds it: zhangban-core's CLI tests need it).
-fn zhangban_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("ZHANGBAN_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = dir.join("zhangban");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build -p zhangban-core --features cli --bin zhangban`",
-        bin.display()
-    );
-    bin
-}
+use zhangban_core::client::{Client, ManualClock, SoftwareDataKeyStore, SoftwareKeystore};
+use zhangban_tests::process::zhangban_bin;
+use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fillable_guides, filled_draft, system_now};
 
 fn flush_cmd(bin: &Path, store: &Path, url: &str, root: &Path) -> Command {
     let mut c = Command::new(bin);
@@ -62,7 +46,7 @@ async fn queue_batch(store_path: &Path, server: &TestServer, from: usize, count:
     let clock = Arc::new(ManualClock::new(system_now()));
     let client = Client::open(
         store_path,
-        &server.url(),
+        &server.base,
         vec![server.root.clone()],
         clock,
         Arc::new(SoftwareKeystore::beside(store_path).unwrap()),
@@ -79,14 +63,7 @@ async fn queue_batch(store_path: &Path, server: &TestServer, from: usize, count:
     for i in from..from + count {
         let g = &guides[i % guides.len()];
         client
-            .submit(&Draft {
-                id: format!("draft-{i:05}"),
-                guide_id: g.id.clone(),
-                form_version: g.form.version,
-                values: fill(g, now).unwrap(),
-                created_at: now,
-                updated_at: now,
-            })
+            .submit(&filled_draft(&format!("draft-{i:05}"), g, now).unwrap())
             .unwrap();
     }
 }
@@ -104,7 +81,7 @@ async fn a_client_killed_mid_flush_twenty_times_loses_and_duplicates_nothing() {
     queue_batch(&store_path, &server, queued, batch).await;
     queued += batch;
 
-    let url = server.url();
+    let url = server.base.clone();
     let mut rng = StdRng::seed_from_u64(20_261_202);
     let (mut kills, mut rounds) = (0, 0);
     while kills < 25 && rounds < MAX_ROUNDS {
@@ -144,7 +121,7 @@ async fn a_client_killed_mid_flush_twenty_times_loses_and_duplicates_nothing() {
 
     // Restart without killing until nothing is pending.
     for _ in 0..10 {
-        let out = flush_cmd(&bin, &store_path, &server.url(), &root_path)
+        let out = flush_cmd(&bin, &store_path, &server.base, &root_path)
             .output()
             .unwrap();
         assert!(

@@ -7,12 +7,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use zhangban_core::client::{
-    Client, ClientStore, Draft, ManualClock, OutboxEntry, SoftwareDataKeyStore, SoftwareKeystore,
-};
+use zhangban_core::client::{Client, ClientStore, Draft, ManualClock, OutboxEntry};
 use zhangban_core::outbox::OutboxState;
 use zhangban_tests::proxy::{FaultPlan, FaultProxy};
-use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill, fillable_guides, system_now};
+use zhangban_tests::server::json_ok;
+use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fillable_guides, filled_draft, system_now};
 
 struct Phone {
     client: Client,
@@ -25,16 +24,9 @@ struct Phone {
 async fn phone(server: &TestServer, url: &str) -> Phone {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(system_now()));
-    let client = Client::open(
-        &dir.path().join("phone.db"),
-        url,
-        vec![server.root.clone()],
-        clock.clone(),
-        Arc::new(SoftwareKeystore::beside(&dir.path().join("phone.db")).unwrap()),
-        Arc::new(SoftwareDataKeyStore::beside(&dir.path().join("phone.db")).unwrap()),
-    )
-    .await
-    .unwrap();
+    let client = server
+        .open_client_at(&dir.path().join("phone.db"), url, clock.clone())
+        .await;
     client.enrol(DEMO_ACTIVATION_CODE).await.unwrap();
     let report = client.sync().await.unwrap();
     assert_eq!(report.catalog.upserted, 1135);
@@ -46,14 +38,7 @@ async fn phone(server: &TestServer, url: &str) -> Phone {
 }
 
 fn draft(guide: &zhangban_core::guide::Guide, i: usize, now: i64) -> Draft {
-    Draft {
-        id: format!("draft-{i:04}"),
-        guide_id: guide.id.clone(),
-        form_version: guide.form.version,
-        values: fill(guide, now).unwrap(),
-        created_at: now,
-        updated_at: now,
-    }
+    filled_draft(&format!("draft-{i:04}"), guide, now).unwrap()
 }
 
 /// Flushes until nothing is pending, moving the client's clock past each
@@ -104,7 +89,7 @@ fn server_receipts(s: &TestServer) -> BTreeMap<String, String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submissions_made_offline_are_accepted_once_the_server_is_up() {
     let mut server = TestServer::start_demo().await;
-    let url = server.url();
+    let url = server.base.clone();
     let p = phone(&server, &url).await;
     let now = p.clock.now_secs();
     let guides = fillable_guides(&p.client, now);
@@ -139,7 +124,7 @@ async fn submissions_made_offline_are_accepted_once_the_server_is_up() {
     let r = p.client.flush().await.unwrap();
     assert_eq!(r.sent, 0);
 
-    server.start().await;
+    server.restart().await;
     p.clock.set(next);
     let r = p.client.flush().await.unwrap();
     assert_eq!(r.accepted, 10, "{r:?}");
@@ -162,7 +147,7 @@ async fn submissions_made_offline_are_accepted_once_the_server_is_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_submission_does_not_block_the_rest_and_can_be_corrected() {
     let server = TestServer::start_demo().await;
-    let url = server.url();
+    let url = server.base.clone();
     let p = phone(&server, &url).await;
     let now = p.clock.now_secs();
     let guides = fillable_guides(&p.client, now);
@@ -364,18 +349,14 @@ async fn attachments_upload_in_resumable_chunks_through_a_hostile_proxy() {
     let http = reqwest::Client::new();
     for (id, values) in &files {
         let tracking = &theirs[id];
-        let links: serde_json::Value = http
-            .get(format!(
+        let links: serde_json::Value = json_ok(
+            http.get(format!(
                 "{}/v1/operator/submissions/{tracking}/attachments",
-                server.url()
+                server.base
             ))
-            .bearer_auth(server.operator_token_for("/v1/operator/submissions"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .bearer_auth(server.operator_token_for("/v1/operator/submissions")),
+        )
+        .await;
         let links = links.as_array().unwrap();
         assert!(!links.is_empty());
         for l in links {
@@ -384,7 +365,7 @@ async fn attachments_upload_in_resumable_chunks_through_a_hostile_proxy() {
             let bytes = http
                 .get(format!(
                     "{}/v1/operator/submissions/{tracking}/attachments/{sha}",
-                    server.url()
+                    server.base
                 ))
                 .bearer_auth(server.operator_token_for("/v1/operator/submissions"))
                 .send()
@@ -408,7 +389,7 @@ async fn attachments_upload_in_resumable_chunks_through_a_hostile_proxy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_stuck_by_a_clock_that_jumped_back_is_healed_by_the_liveness_check() {
     let mut server = TestServer::start_demo().await;
-    let url = server.url();
+    let url = server.base.clone();
     let p = phone(&server, &url).await;
     let real = p.clock.now_secs();
     let guides = fillable_guides(&p.client, real);
@@ -418,7 +399,7 @@ async fn a_queue_stuck_by_a_clock_that_jumped_back_is_healed_by_the_liveness_che
     let id = p.client.submit(&draft(&guides[0], 0, real)).unwrap();
     assert!(p.client.flush().await.unwrap().offline);
     // The clock is set right; the retry date now lies a month away.
-    server.start().await;
+    server.restart().await;
     p.clock.set(real);
     assert_eq!(p.client.flush().await.unwrap().sent, 0);
     assert!(

@@ -181,7 +181,7 @@ fn draft(id: &str, g: &Guide, values: Map<String, Value>, now: i64) -> Draft {
 /// path needs); asserts success.
 async fn operator_post(server: &TestServer, path: &str, body: Value) {
     let resp = reqwest::Client::new()
-        .post(format!("{}{path}", server.url()))
+        .post(server.url(path))
         .bearer_auth(server.operator_token_for(path))
         .json(&body)
         .send()
@@ -251,7 +251,7 @@ async fn after_a_full_journey_no_personal_data_or_key_is_readable_in_the_phones_
         .unwrap();
     let offline = phone.flush().await.unwrap();
     assert!(offline.offline, "{offline:?}");
-    server.start().await;
+    server.restart().await;
     // Past the backoff, within the presentation time skew the server allows.
     clock.advance(120);
 
@@ -452,7 +452,7 @@ async fn a_store_written_before_sealing_is_sealed_in_place_and_its_queue_goes_ou
     let path = dir.path().join("phone.db");
     let clock = Arc::new(ManualClock::new(system_now()));
     let now = clock.now();
-    let api = ServerApi::new(&server.url()).unwrap();
+    let api = ServerApi::new(&server.base).unwrap();
 
     // A store as the version before sealing left it (schema 6): the
     // catalog, an enrolment, the wallet, a queued submission, an accepted

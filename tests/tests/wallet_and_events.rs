@@ -24,7 +24,7 @@ async fn phone(server: &TestServer) -> (Client, Arc<ManualClock>, tempfile::Temp
     let clock = Arc::new(ManualClock::new(system_now()));
     let client = Client::open(
         &dir.path().join("phone.db"),
-        &server.url(),
+        &server.base,
         vec![server.root.clone()],
         clock.clone(),
         Arc::new(SoftwareKeystore::beside(&dir.path().join("phone.db")).unwrap()),
@@ -87,7 +87,7 @@ fn licence_draft(g: &Guide, field: &str, licence_id: &str, now: i64) -> Draft {
 /// An operator call (POST with the operator token); asserts success.
 async fn operator_post(server: &TestServer, path: &str, body: Value) {
     let resp = reqwest::Client::new()
-        .post(format!("{}{path}", server.url()))
+        .post(format!("{}{path}", server.base))
         .bearer_auth(server.operator_token_for(path))
         .json(&body)
         .send()

@@ -60,6 +60,15 @@ fn draft_of(
     })
 }
 
+/// The client id `draft_id` was queued under, if it was.
+fn submitted_as_in(c: &rusqlite::Connection, draft_id: &str) -> ClientResult<Option<String>> {
+    Ok(rusqlite::OptionalExtension::optional(c.query_row(
+        "SELECT client_id FROM outbox WHERE draft_id = ?1",
+        [draft_id],
+        |r| r.get(0),
+    ))?)
+}
+
 /// Saves a draft on a connection or inside a transaction.
 pub(crate) fn save_draft_in(c: &rusqlite::Connection, s: &Sealer, d: &Draft) -> ClientResult<()> {
     let body = seal_text(
@@ -77,10 +86,24 @@ pub(crate) fn save_draft_in(c: &rusqlite::Connection, s: &Sealer, d: &Draft) -> 
 }
 
 impl ClientStore {
-    /// Saves (creates or replaces) a draft.
+    /// Saves (creates or replaces) a draft. A draft that was submitted is
+    /// locked (ADR 0201): saving it again is refused with
+    /// [`ClientError::DraftSubmitted`], so an edit is never silently
+    /// dropped; a rejected submission is changed with `Client::correct`, a
+    /// new application starts from a new draft id.
     pub fn save_draft(&self, d: &Draft) -> ClientResult<()> {
         let s = self.sealer()?;
-        save_draft_in(&*self.conn()?, &s, d)
+        self.tx(|tx| {
+            if let Some(client_id) = submitted_as_in(tx, &d.id)? {
+                return Err(ClientError::DraftSubmitted { client_id });
+            }
+            save_draft_in(tx, &s, d)
+        })
+    }
+
+    /// The client id a draft was submitted under, if it was.
+    pub fn submitted_as(&self, draft_id: &str) -> ClientResult<Option<String>> {
+        submitted_as_in(&*self.conn()?, draft_id)
     }
 
     /// One draft.

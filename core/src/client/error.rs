@@ -40,6 +40,14 @@ pub enum ClientError {
     /// every field error, with stable codes and no values.
     #[error("the form has {} error(s)", .0.len())]
     Form(Vec<crate::guide::FieldError>),
+    /// The draft was already submitted (under `client_id`): it is locked,
+    /// and the change was not saved or sent. Correct a rejected submission
+    /// with `Client::correct`; start a new application from a new draft.
+    #[error("the draft was already submitted as {client_id}: it is locked")]
+    DraftSubmitted {
+        /// The submission's client id (a random id the app already knows).
+        client_id: String,
+    },
     /// The caller's input is not acceptable (e.g. a form that does not validate).
     #[error("invalid input: {0}")]
     Invalid(String),

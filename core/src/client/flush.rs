@@ -22,7 +22,10 @@ use super::facade::Client;
 use super::listeners::ListenerId;
 use super::outbox_store::OutboxEntry;
 use crate::credential::{HeldLicence, KeyBindingClaims, PendingPresentation};
-use crate::guide::{FieldKind, Guide, validate_versioned_submission};
+use crate::guide::{
+    FieldError, FieldKind, Guide, validate_draft, validate_form_version,
+    validate_versioned_submission,
+};
 use crate::outbox::{self, Heal, OutboxState, SendOutcome};
 
 /// Attached licences waiting for the device key's signature, by field name.
@@ -63,6 +66,9 @@ pub struct FlushReport {
     pub offline: bool,
     /// When the next entry falls due, if any is waiting.
     pub next_attempt_at: Option<i64>,
+    /// Entries that were waiting out their backoff and were sent at once
+    /// because the resident asked ([`Client::flush_now`]); 0 for a plain flush.
+    pub retried_now: u32,
 }
 
 /// Codes of licence errors that a fresh presentation cures.
@@ -282,17 +288,63 @@ impl Client {
 
     /// Validates a draft with the shared form validator (the server runs the
     /// same) and queues it under a new client id, in one transaction with
-    /// the draft. Works offline. Submitting the same draft again returns the
-    /// id it was queued under.
+    /// the draft. Works offline.
+    ///
+    /// A submitted draft is locked (ADR 0201): submitting it again with the
+    /// same content returns the id it was queued under (a double tap, a
+    /// retry after a crash); with other content it is refused with
+    /// [`ClientError::DraftSubmitted`], never queued under the old id with
+    /// the change dropped.
     pub fn submit(&self, draft: &Draft) -> ClientResult<String> {
+        if let Some(id) = self.store.submitted_as(&draft.id)? {
+            return self.same_submission(draft, id);
+        }
         let guide = self.guide(&draft.guide_id)?;
         let now = self.now();
         let values = self.shape_values(&guide, &draft.values)?;
         validate_versioned_submission(&guide.form, draft.form_version, &values, today_cst(now))
             .map_err(ClientError::Form)?;
-        let id = self.store.queue(draft, &new_client_id(), now)?;
+        let new_id = new_client_id();
+        let id = self.store.queue(draft, &new_id, now)?;
+        if id != new_id {
+            // Submitted meanwhile (another call won the race).
+            return self.same_submission(draft, id);
+        }
         self.outbox_changed(&id);
         Ok(id)
+    }
+
+    /// Checks the values a draft holds so far with the shared validator
+    /// ([`validate_draft`]: every value present, by the server's rules; a
+    /// required field still empty is not an error yet). Attached licences
+    /// are checked in the shape they will be sent in. Empty if all is well.
+    /// Nothing is stored: the app shows the errors while the resident fills.
+    pub fn check_draft(&self, draft: &Draft) -> ClientResult<Vec<FieldError>> {
+        let guide = self.guide(&draft.guide_id)?;
+        if let Err(e) = validate_form_version(&guide.form, draft.form_version) {
+            return Ok(vec![e]);
+        }
+        let values = self.shape_values(&guide, &draft.values)?;
+        Ok(validate_draft(&guide.form, &values, today_cst(self.now()))
+            .err()
+            .unwrap_or_default())
+    }
+
+    /// `Ok(client_id)` if the submission queued under `client_id` holds
+    /// exactly `draft`'s content, else [`ClientError::DraftSubmitted`].
+    fn same_submission(&self, draft: &Draft, client_id: String) -> ClientResult<String> {
+        let e = self
+            .store
+            .outbox_entry(&client_id)?
+            .ok_or_else(|| ClientError::NotFound("outbox entry".into()))?;
+        if e.guide_id == draft.guide_id
+            && e.form_version == draft.form_version
+            && e.values == draft.values
+        {
+            Ok(client_id)
+        } else {
+            Err(ClientError::DraftSubmitted { client_id })
+        }
     }
 
     /// Corrects a rejected submission and queues it again under its id: the
@@ -442,6 +494,39 @@ impl Client {
         report
     }
 
+    /// The machine's view of every pending entry.
+    fn pending_views(&self) -> ClientResult<Vec<outbox::EntryView>> {
+        Ok(self
+            .store
+            .pending()?
+            .iter()
+            .map(OutboxEntry::view)
+            .collect())
+    }
+
+    /// The resident's "try now": like [`Client::flush`], but first makes
+    /// due every entry that is waiting out its backoff (the outbox
+    /// machine's [`outbox::retry_now`]), so that a resident who sees the
+    /// network back need not wait for the retry time. Rejected entries stay
+    /// rejected (they need [`Client::correct`]); attempts are not reset, so
+    /// a new failure backs off further. [`FlushReport::retried_now`] says
+    /// how many entries were brought forward.
+    pub async fn flush_now(&self) -> ClientResult<FlushReport> {
+        let _one_at_a_time = self.flush_gate.lock().await;
+        let now = self.now();
+        let views = self.pending_views()?;
+        let waiting = outbox::retry_now(&views, now);
+        if !waiting.is_empty() {
+            self.store.make_due(&waiting, now)?;
+        }
+        let report = self.flush_rounds().await.map(|mut r| {
+            r.retried_now = u32::try_from(waiting.len()).unwrap_or(u32::MAX);
+            r
+        });
+        self.store.make_durable(self.now())?;
+        report
+    }
+
     async fn flush_rounds(&self) -> ClientResult<FlushReport> {
         let mut report = FlushReport::default();
         // Immediate retries are bounded per entry by the backoff policy; the
@@ -485,12 +570,7 @@ impl Client {
                 }
             }
         }
-        let views: Vec<_> = self
-            .store
-            .pending()?
-            .iter()
-            .map(OutboxEntry::view)
-            .collect();
+        let views = self.pending_views()?;
         report.next_attempt_at = outbox::plan(&views, self.now()).wake_at;
         Ok(report)
     }
@@ -501,12 +581,7 @@ impl Client {
     /// is reported (and logged: it is a bug somewhere). The caller flushes.
     pub fn check_liveness(&self, online: bool, threshold_secs: i64) -> ClientResult<Option<Heal>> {
         let now = self.now();
-        let views: Vec<_> = self
-            .store
-            .pending()?
-            .iter()
-            .map(OutboxEntry::view)
-            .collect();
+        let views = self.pending_views()?;
         let heal = outbox::liveness(
             &views,
             online,

@@ -32,6 +32,7 @@ pub use model::{
     ProcessStep, ServiceObject,
 };
 pub use validate::{
-    is_valid_phone, validate_form_version, validate_submission, validate_versioned_submission,
+    is_valid_phone, missing_required, validate_draft, validate_form_version, validate_submission,
+    validate_versioned_submission,
 };
 pub use value::{AttachmentRef, LicenceRef};

@@ -49,11 +49,44 @@ pub fn validate_submission(
     values: &Map<String, Value>,
     today: NaiveDate,
 ) -> Result<(), Vec<FieldError>> {
+    validate_values(schema, values, today, true)
+}
+
+/// Validates the values of a draft being filled: every value present is
+/// checked by the same rules as [`validate_submission`] (and unknown keys
+/// are errors), but a required field still empty is not an error yet — a
+/// form is filled in steps, and `submit` reports what is still missing.
+/// The phone runs it when a value is set, so a bad value is reported at
+/// once instead of at submit.
+pub fn validate_draft(
+    schema: &FormSchema,
+    values: &Map<String, Value>,
+    today: NaiveDate,
+) -> Result<(), Vec<FieldError>> {
+    validate_values(schema, values, today, false)
+}
+
+/// The required fields of `schema` that `values` leaves empty, in schema order.
+pub fn missing_required<'a>(schema: &'a FormSchema, values: &Map<String, Value>) -> Vec<&'a str> {
+    schema
+        .fields
+        .iter()
+        .filter(|f| f.required && values.get(&f.name).is_none_or(is_empty))
+        .map(|f| f.name.as_str())
+        .collect()
+}
+
+fn validate_values(
+    schema: &FormSchema,
+    values: &Map<String, Value>,
+    today: NaiveDate,
+    complete: bool,
+) -> Result<(), Vec<FieldError>> {
     let mut errors = Vec::new();
     for field in &schema.fields {
         let value = values.get(&field.name).filter(|v| !is_empty(v));
         let outcome = match value {
-            None if field.required => Err(FieldErrorCode::Required),
+            None if field.required && complete => Err(FieldErrorCode::Required),
             None => Ok(()),
             Some(v) => check_value(field, v, today),
         };

@@ -279,6 +279,26 @@ pub fn plan(entries: &[EntryView], now: i64) -> Plan {
     p
 }
 
+/// The resident's "try now" (`flush --now`): the entries to make due at
+/// `now` although their backoff has not ended: every `queued` or `failed`
+/// entry whose next attempt lies in the future. Entries in flight
+/// (`sending`, whatever their lease) and finished ones (`accepted`,
+/// `rejected`: a rejection needs the resident's correction, not a retry)
+/// are left alone. No attempt is counted and the backoff is not reset: if
+/// the send fails again, the next delay follows from the attempts so far,
+/// so pressing "try now" repeatedly cannot hammer the server faster than
+/// one send per press.
+pub fn retry_now(entries: &[EntryView], now: i64) -> Vec<String> {
+    let mut waiting: Vec<&EntryView> = entries
+        .iter()
+        .filter(|e| {
+            matches!(e.state, OutboxState::Queued | OutboxState::Failed) && e.next_attempt_at > now
+        })
+        .collect();
+    waiting.sort_by(|a, b| (a.created_at, &a.client_id).cmp(&(b.created_at, &b.client_id)));
+    waiting.into_iter().map(|e| e.client_id.clone()).collect()
+}
+
 /// Why the liveness check healed the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Heal {
@@ -382,5 +402,58 @@ mod tests {
         let p = plan(&entries[4..], 100);
         assert!(p.send.is_empty());
         assert_eq!(p.wake_at, Some(500));
+    }
+
+    #[test]
+    fn retry_now_takes_only_entries_waiting_out_a_backoff() {
+        let mut sending = e("in-flight", OutboxState::Sending, 0, 4);
+        sending.updated_at = 99;
+        let entries = [
+            e("waits-b", OutboxState::Failed, 500, 20),
+            e("waits-a", OutboxState::Failed, 900, 10),
+            e("queued-later", OutboxState::Queued, 101, 30),
+            e("due", OutboxState::Failed, 100, 1),
+            e("rejected", OutboxState::Rejected, 900, 2),
+            e("accepted", OutboxState::Accepted, 900, 3),
+            sending,
+        ];
+        // Oldest first; due, finished and in-flight entries are not touched.
+        assert_eq!(
+            retry_now(&entries, 100),
+            vec!["waits-a", "waits-b", "queued-later"]
+        );
+        assert!(retry_now(&entries, 1_000).is_empty());
+    }
+
+    #[test]
+    fn retry_now_then_plan_sends_them_now_and_a_new_failure_backs_off_further() {
+        let policy = BackoffPolicy::default();
+        let mut waiting = e("w", OutboxState::Failed, 0, 10);
+        waiting.attempts = 3;
+        waiting.next_attempt_at = 100 + policy.delay(3, 0.5);
+        let now = 100;
+        assert!(plan(std::slice::from_ref(&waiting), now).send.is_empty());
+        // The shell makes them due (next_attempt_at = now), as `make_due` does.
+        for id in retry_now(std::slice::from_ref(&waiting), now) {
+            assert_eq!(id, "w");
+            waiting.next_attempt_at = now;
+        }
+        assert_eq!(plan(std::slice::from_ref(&waiting), now).send, vec!["w"]);
+        // The send fails again: attempts are not reset, so the delay grows.
+        waiting.attempts = 4;
+        let t = after_send(
+            &waiting,
+            &SendOutcome::Transient {
+                code: "network".into(),
+                retry_after: None,
+            },
+            now,
+            &policy,
+            0.0,
+        );
+        assert_eq!(t.state, OutboxState::Failed);
+        assert_eq!(t.next_attempt_at, now + policy.delay(4, 0.0));
+        // The shortest wait after four failures is no shorter than the longest after three.
+        assert!(policy.delay(4, 0.0) >= policy.delay(3, 1.0));
     }
 }

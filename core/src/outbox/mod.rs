@@ -11,5 +11,5 @@ pub mod machine;
 
 pub use machine::{
     BackoffPolicy, EntryView, Heal, OutboxState, Plan, SEND_LEASE_SECS, SendOutcome, Transition,
-    after_send, liveness, plan,
+    after_send, liveness, plan, retry_now,
 };

@@ -29,7 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .find_map(|g| fill(&g, now).map(|v| (g, v)))
         .ok_or("no demo guide the test can fill")?;
     let mut body = String::new();
-    property(&mut body, "url", &server.url());
+    property(&mut body, "url", &server.base);
     property(&mut body, "closed_url", &format!("http://{closed}"));
     property(&mut body, "root_jwk", &server.root.to_jwk().to_string());
     property(&mut body, "guide_id", &guide.id);

@@ -688,6 +688,13 @@ public protocol ClientProtocol: AnyObject, Sendable {
     func catalogInfo() throws  -> CatalogInfo
     
     /**
+     * The problems of the values a draft holds so far (the shared
+     * validator; a required field still empty is not one yet): show them
+     * while the resident fills. Empty when all is well.
+     */
+    func checkDraft(draft: Draft) throws  -> [FieldProblem]
+    
+    /**
      * Corrects a rejected submission's values and queues it again.
      */
     func correct(clientId: String, valuesJson: String) throws 
@@ -711,6 +718,13 @@ public protocol ClientProtocol: AnyObject, Sendable {
      * Sends what is due in the outbox, exactly once each.
      */
     func flush() async throws  -> FlushReport
+    
+    /**
+     * The resident's "try now": sends at once what is waiting out its
+     * backoff (and what is due), exactly once each. Rejected entries wait
+     * for `correct`.
+     */
+    func flushNow() async throws  -> FlushReport
     
     /**
      * A cached guide.
@@ -759,7 +773,8 @@ public protocol ClientProtocol: AnyObject, Sendable {
     func resetPersonalData() async throws  -> ResetReport
     
     /**
-     * Saves (creates or replaces) a draft.
+     * Saves (creates or replaces) a draft. A submitted draft is locked:
+     * `ZhangbanError::DraftSubmitted`.
      */
     func saveDraft(draft: Draft) throws 
     
@@ -961,6 +976,21 @@ open func catalogInfo()throws  -> CatalogInfo  {
 }
     
     /**
+     * The problems of the values a draft holds so far (the shared
+     * validator; a required field still empty is not one yet): show them
+     * while the resident fills. Empty when all is well.
+     */
+open func checkDraft(draft: Draft)throws  -> [FieldProblem]  {
+    return try  FfiConverterSequenceTypeFieldProblem.lift(try rustCallWithError(FfiConverterTypeZhangbanError_lift) {
+        uniffiCallStatus in
+    uniffi_zhangban_ffi_fn_method_client_check_draft(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeDraft_lower(draft),uniffiCallStatus
+    )
+})
+}
+    
+    /**
      * Corrects a rejected submission's values and queues it again.
      */
 open func correct(clientId: String, valuesJson: String)throws   {try rustCallWithError(FfiConverterTypeZhangbanError_lift) {
@@ -1024,6 +1054,27 @@ open func flush()async throws  -> FlushReport  {
         try  await uniffiRustCallAsync(
             rustFutureFunc: {
                 uniffi_zhangban_ffi_fn_method_client_flush(
+                        self.uniffiCloneHandle()
+                )
+            },
+            pollFunc: ffi_zhangban_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_zhangban_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_zhangban_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeFlushReport_lift,
+            errorHandler: FfiConverterTypeZhangbanError_lift
+        )
+}
+    
+    /**
+     * The resident's "try now": sends at once what is waiting out its
+     * backoff (and what is due), exactly once each. Rejected entries wait
+     * for `correct`.
+     */
+open func flushNow()async throws  -> FlushReport  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_zhangban_ffi_fn_method_client_flush_now(
                         self.uniffiCloneHandle()
                 )
             },
@@ -1154,7 +1205,8 @@ open func resetPersonalData()async throws  -> ResetReport  {
 }
     
     /**
-     * Saves (creates or replaces) a draft.
+     * Saves (creates or replaces) a draft. A submitted draft is locked:
+     * `ZhangbanError::DraftSubmitted`.
      */
 open func saveDraft(draft: Draft)throws   {try rustCallWithError(FfiConverterTypeZhangbanError_lift) {
         uniffiCallStatus in
@@ -3648,6 +3700,10 @@ public struct FlushReport: Equatable, Hashable {
      * When to flush next (Unix seconds), if anything is pending.
      */
     public var nextAttemptAt: Int64?
+    /**
+     * Entries waiting out their backoff that `flush_now` sent at once.
+     */
+    public var retriedNow: UInt32
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3672,7 +3728,10 @@ public struct FlushReport: Equatable, Hashable {
          */offline: Bool, 
         /**
          * When to flush next (Unix seconds), if anything is pending.
-         */nextAttemptAt: Int64?) {
+         */nextAttemptAt: Int64?, 
+        /**
+         * Entries waiting out their backoff that `flush_now` sent at once.
+         */retriedNow: UInt32) {
         self.sent = sent
         self.accepted = accepted
         self.rejected = rejected
@@ -3680,6 +3739,7 @@ public struct FlushReport: Equatable, Hashable {
         self.recovered = recovered
         self.offline = offline
         self.nextAttemptAt = nextAttemptAt
+        self.retriedNow = retriedNow
     }
 
     
@@ -3704,7 +3764,8 @@ public struct FfiConverterTypeFlushReport: FfiConverterRustBuffer {
                 failed: FfiConverterUInt32.read(from: &buf), 
                 recovered: FfiConverterUInt32.read(from: &buf), 
                 offline: FfiConverterBool.read(from: &buf), 
-                nextAttemptAt: FfiConverterOptionInt64.read(from: &buf)
+                nextAttemptAt: FfiConverterOptionInt64.read(from: &buf), 
+                retriedNow: FfiConverterUInt32.read(from: &buf)
         )
     }
 
@@ -3716,6 +3777,7 @@ public struct FfiConverterTypeFlushReport: FfiConverterRustBuffer {
         FfiConverterUInt32.write(value.recovered, into: &buf)
         FfiConverterBool.write(value.offline, into: &buf)
         FfiConverterOptionInt64.write(value.nextAttemptAt, into: &buf)
+        FfiConverterUInt32.write(value.retriedNow, into: &buf)
     }
 }
 
@@ -6149,6 +6211,16 @@ enum ZhangbanError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
      */
     case Protocol
     /**
+     * The draft was already submitted: it is locked and the change was
+     * not saved (correct a rejected submission with `correct`; a new
+     * application starts from a new draft id).
+     */
+    case DraftSubmitted(
+        /**
+         * The submission it became.
+         */clientId: String
+    )
+    /**
      * An argument was not acceptable (a bad JWK, no field chosen …).
      */
     case Invalid(
@@ -6230,17 +6302,20 @@ public struct FfiConverterTypeZhangbanError: FfiConverterRustBuffer {
             )
         case 7: return .Store
         case 8: return .Protocol
-        case 9: return .Invalid(
+        case 9: return .DraftSubmitted(
+            clientId: try FfiConverterString.read(from: &buf)
+            )
+        case 10: return .Invalid(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 10: return .Keystore(
+        case 11: return .Keystore(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 11: return .DataKey(
+        case 12: return .DataKey(
             problem: try FfiConverterTypeDataKeyProblem.read(from: &buf)
             )
-        case 12: return .Corrupted
-        case 13: return .Internal
+        case 13: return .Corrupted
+        case 14: return .Internal
 
          default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -6290,27 +6365,32 @@ public struct FfiConverterTypeZhangbanError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(8))
         
         
-        case let .Invalid(reason):
+        case let .DraftSubmitted(clientId):
             writeInt(&buf, Int32(9))
-            FfiConverterString.write(reason, into: &buf)
+            FfiConverterString.write(clientId, into: &buf)
             
         
-        case let .Keystore(reason):
+        case let .Invalid(reason):
             writeInt(&buf, Int32(10))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .DataKey(problem):
+        case let .Keystore(reason):
             writeInt(&buf, Int32(11))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .DataKey(problem):
+            writeInt(&buf, Int32(12))
             FfiConverterTypeDataKeyProblem.write(problem, into: &buf)
             
         
         case .Corrupted:
-            writeInt(&buf, Int32(12))
+            writeInt(&buf, Int32(13))
         
         
         case .Internal:
-            writeInt(&buf, Int32(13))
+            writeInt(&buf, Int32(14))
         
         }
     }
@@ -6886,6 +6966,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_zhangban_ffi_checksum_method_client_catalog_info() != 17993) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_zhangban_ffi_checksum_method_client_check_draft() != 14551) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_zhangban_ffi_checksum_method_client_correct() != 53760) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -6899,6 +6982,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_zhangban_ffi_checksum_method_client_flush() != 51252) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_zhangban_ffi_checksum_method_client_flush_now() != 48710) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_zhangban_ffi_checksum_method_client_guide() != 54003) {
@@ -6922,7 +7008,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_zhangban_ffi_checksum_method_client_reset_personal_data() != 23243) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_zhangban_ffi_checksum_method_client_save_draft() != 27227) {
+    if (uniffi_zhangban_ffi_checksum_method_client_save_draft() != 14331) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_zhangban_ffi_checksum_method_client_search() != 40916) {

@@ -105,7 +105,12 @@ pub enum PhoneCommand {
         no_flush: bool,
     },
     /// Send what is due in the outbox.
-    Flush,
+    Flush {
+        /// Also send at once what is waiting out its retry delay (the
+        /// network is back: do not wait for the backoff).
+        #[arg(long)]
+        now: bool,
+    },
     /// List the outbox: each submission's state, attempts and receipt.
     Outbox,
     /// A submission's status timeline.
@@ -166,6 +171,14 @@ fn client_error(e: ClientError) -> super::Failure {
         }
         other => input(other.to_string()),
     }
+}
+
+/// The refusal for a draft that was submitted (ADR 0201).
+fn locked(draft: &str, client_id: &str, guide: &str) -> super::Failure {
+    input(format!(
+        "draft {draft} was already submitted as {client_id}: it is locked, nothing was changed \
+         (see `outbox`). For a new application, fill a new draft: `fill {guide} --draft NEW-ID …`"
+    ))
 }
 
 async fn open(a: &PhoneArgs) -> Outcome<Client> {
@@ -259,14 +272,29 @@ async fn run_async(a: PhoneArgs) -> Outcome<Done> {
                 .draft(draft)
                 .map_err(client_error)?
                 .ok_or_else(|| input(format!("no draft {draft}")))?;
-            let id = client.submit(&d).map_err(client_error)?;
-            let mut s = format!("queued as {id}\n");
+            let before = client.store().submitted_as(draft).map_err(client_error)?;
+            let id = client.submit(&d).map_err(|e| match e {
+                ClientError::DraftSubmitted { client_id } => locked(draft, &client_id, &d.guide_id),
+                other => client_error(other),
+            })?;
+            let mut s = if before.is_some() {
+                let state = client
+                    .store()
+                    .outbox_entry(&id)
+                    .map_err(client_error)?
+                    .map_or("?", |e| e.state.as_str());
+                format!(
+                    "draft {draft} was already submitted as {id} ({state}): nothing new was queued\n"
+                )
+            } else {
+                format!("queued as {id}\n")
+            };
             if !*no_flush {
-                s.push_str(&flush_text(&client).await?);
+                s.push_str(&flush_text(&client, false).await?);
             }
             s
         }
-        PhoneCommand::Flush => flush_text(&client).await?,
+        PhoneCommand::Flush { now } => flush_text(&client, *now).await?,
         PhoneCommand::Outbox => {
             let mut s = String::new();
             for e in client.outbox().map_err(client_error)? {
@@ -393,16 +421,33 @@ async fn run_async(a: PhoneArgs) -> Outcome<Done> {
     Ok(Done::ok(out))
 }
 
-async fn flush_text(client: &Client) -> Outcome<String> {
-    let r = client.flush().await.map_err(client_error)?;
+async fn flush_text(client: &Client, now: bool) -> Outcome<String> {
+    let r = if now {
+        client.flush_now().await
+    } else {
+        client.flush().await
+    }
+    .map_err(client_error)?;
     let mut s = format!(
         "flush: {} sent, {} accepted, {} rejected, {} to retry",
         r.sent, r.accepted, r.rejected, r.failed
     );
+    if r.retried_now > 0 {
+        s.push_str(&format!(
+            " ({} sent before its retry time, as asked)",
+            r.retried_now
+        ));
+    }
     if r.offline {
         s.push_str(" (server unreachable: queued, will retry)");
     }
     s.push('\n');
+    if let Some(at) = r.next_attempt_at.filter(|_| r.sent == 0) {
+        let wait = at.saturating_sub(client.now()).max(0);
+        s.push_str(&format!(
+            "nothing was due: the next retry is in {wait} s; `flush --now` sends it at once\n"
+        ));
+    }
     Ok(s)
 }
 
@@ -497,6 +542,19 @@ fn fill(
     if d.guide_id != g.id {
         return Err(input(format!("draft {id} is for another guide")));
     }
+    // A submitted draft is locked (ADR 0201); only a rejected one can be
+    // corrected, under the same id.
+    let submitted = client.store().submitted_as(&id).map_err(client_error)?;
+    if let Some(client_id) = &submitted {
+        let state = client
+            .store()
+            .outbox_entry(client_id)
+            .map_err(client_error)?
+            .map(|e| e.state);
+        if state != Some(zhangban_core::outbox::OutboxState::Rejected) {
+            return Err(locked(&id, client_id, &g.id));
+        }
+    }
     for kv in set {
         let (k, v) = kv
             .split_once('=')
@@ -555,6 +613,39 @@ fn fill(
     }
     d.form_version = g.form.version;
     d.updated_at = now;
+    // Every value is checked now, with the validator `submit` and the
+    // server run: a bad value is refused here, and the draft is left as it
+    // was (ADR 0202).
+    let errors = client.check_draft(&d).map_err(client_error)?;
+    if !errors.is_empty() {
+        let lines: Vec<String> = errors
+            .iter()
+            .map(|f| format!("  {}: {} ({})", f.field, f.code.zh(), f.code.code()))
+            .collect();
+        return Err(input(format!(
+            "not saved: the draft is unchanged; these values are invalid:\n{}",
+            lines.join("\n")
+        )));
+    }
+    if let Some(client_id) = submitted {
+        // Only a rejected submission gets here: corrected under its id.
+        client
+            .correct(&client_id, &d.values)
+            .map_err(client_error)?;
+        return Ok(format!(
+            "draft {id} was rejected as {client_id}: corrected and queued again under the same id ({} values)\n",
+            d.values.len()
+        ));
+    }
     client.save_draft(&d).map_err(client_error)?;
-    Ok(format!("draft {id} saved ({} values)\n", d.values.len()))
+    let missing = zhangban_core::guide::missing_required(&g.form, &d.values);
+    let next = if missing.is_empty() {
+        format!("complete: `submit {id}` queues it")
+    } else {
+        format!("still to fill: {}", missing.join(", "))
+    };
+    Ok(format!(
+        "draft {id} saved ({} values); {next}\n",
+        d.values.len()
+    ))
 }

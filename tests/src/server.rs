@@ -1,8 +1,9 @@
-//! Test harness: the real server, in process, on a loopback port, with a
-//! SQLite store in a temporary directory, a clock the test drives, a demo
-//! licence world (root + three issuers) and the Guang'an catalog; plus the
-//! client-side steps a phone takes (enrol, sign a challenge, present a
-//! licence) as helpers.
+//! The one test server ([`TestServer`]): the real server, in process, on a
+//! loopback port that survives restarts, with a SQLite store in a temporary
+//! directory, an injected clock, a demo licence world from a fixed seed and
+//! the Guang'an catalog; plus the client-side steps a phone takes (enrol,
+//! sign a challenge, present a licence, upload) as helpers for the HTTP tests;
+//! and one operator of each role (least privilege, ADR 0165).
 
 #![allow(
     clippy::unwrap_used,
@@ -19,19 +20,22 @@ use std::sync::{Arc, OnceLock};
 use rand::SeedableRng as _;
 use rand::rngs::StdRng;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
-use serde_json::{Map, Value, json};
-use zhangban_core::credential::demo::{self as cdemo, DemoWorld, ISSUERS};
+use serde_json::{Value, json};
+use zhangban_core::credential::demo::{DemoWorld, ISSUERS};
+
+pub use crate::forms::{SCAN, day as today, scan_ref, valid_values};
+use zhangban_core::credential::PublicKey;
 use zhangban_core::credential::jose::b64e;
 use zhangban_core::credential::{
     HeldLicence, HolderSigner, KeyBindingRequest, KeyPair, LicenceId, P256KeyPair,
     SoftwareHolderKey,
 };
-use zhangban_core::guide::fixture::CREDIT_CODE_PATTERN;
-use zhangban_core::guide::{FieldKind, Guide, demo_catalog, validate_versioned_submission};
+use zhangban_core::guide::{FieldKind, Guide, demo_catalog};
 use zhangban_server::api;
-use zhangban_server::clock::{Clock as _, ManualClock};
+use zhangban_server::clock::{Clock, ManualClock, SystemClock};
 use zhangban_server::issuing;
 use zhangban_server::setup;
+pub use zhangban_server::setup::DEMO_ACTIVATION_CODE;
 use zhangban_server::state::{AppState, Config, SharedState, sha256_hex};
 use zhangban_server::store::Store;
 use zhangban_server::store::sqlite::SqliteStore;
@@ -45,18 +49,81 @@ pub const REVIEWER_TOKEN: &str = "zbo_test-reviewer-token";
 /// A publisher of every department of the catalog.
 pub const PUBLISHER_TOKEN: &str = "zbo_test-publisher-token";
 
-/// The operator whose role an operator path needs (least privilege, ADR
-/// 0165): guides → the publisher, licences → the issuer, submissions → the
-/// reviewer, the rest (residents, trust bundle, operators) → the bootstrap admin.
-pub fn token_for(path: &str) -> &'static str {
-    if path.starts_with("/v1/operator/guides") {
-        PUBLISHER_TOKEN
-    } else if path.starts_with("/v1/operator/licences") {
-        ISSUER_TOKEN
-    } else if path.starts_with("/v1/operator/submissions") {
-        REVIEWER_TOKEN
-    } else {
-        OPERATOR_TOKEN
+/// The tokens of a test server's operators, one per role (least privilege,
+/// ADR 0165): the bootstrap admin's, and one operator each of the issuer,
+/// reviewer and publisher roles. A server from [`TestServer::start`] has the
+/// fixed `test-*` operators ([`add_test_operators`]); one from
+/// [`TestServer::start_demo`] has the demo's (`demo-*`, their tokens read
+/// from the data directory's [`setup::DEMO_OPERATORS_DIR`]).
+#[derive(Debug, Clone)]
+pub struct OperatorTokens {
+    /// The bootstrap admin (residents, the trust bundle, operators).
+    pub admin: String,
+    /// An issuer of the three demo issuers (licences).
+    pub issuer: String,
+    /// A reviewer of every department (submissions).
+    pub reviewer: String,
+    /// A publisher of every department (guides).
+    pub publisher: String,
+}
+
+impl OperatorTokens {
+    /// The fixed tokens of [`add_test_operators`].
+    pub fn test() -> Self {
+        Self {
+            admin: OPERATOR_TOKEN.to_owned(),
+            issuer: ISSUER_TOKEN.to_owned(),
+            reviewer: REVIEWER_TOKEN.to_owned(),
+            publisher: PUBLISHER_TOKEN.to_owned(),
+        }
+    }
+
+    /// The demo operators' tokens `serve --demo` wrote to `dir`.
+    pub fn demo(dir: &std::path::Path, admin: &str) -> Self {
+        let read = |name: &str| {
+            let file = dir
+                .join(setup::DEMO_OPERATORS_DIR)
+                .join(format!("{name}.token"));
+            std::fs::read_to_string(&file)
+                .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+                .trim()
+                .to_owned()
+        };
+        Self {
+            admin: admin.to_owned(),
+            issuer: read("demo-issuer"),
+            reviewer: read("demo-reviewer"),
+            publisher: read("demo-publisher"),
+        }
+    }
+
+    /// The token of the operator whose role `path` needs: guides → the
+    /// publisher, licences → the issuer, submissions → the reviewer, the
+    /// rest → the bootstrap admin. `path` may be a whole URL.
+    pub fn for_path(&self, path: &str) -> &str {
+        if path.contains("/v1/operator/guides") {
+            &self.publisher
+        } else if path.contains("/v1/operator/licences") {
+            &self.issuer
+        } else if path.contains("/v1/operator/submissions") {
+            &self.reviewer
+        } else {
+            &self.admin
+        }
+    }
+}
+
+/// Adds the `test-issuer` (scoped to the three demo issuers),
+/// `test-reviewer` and `test-publisher` (scoped to every department of the
+/// fixture) operators with the fixed tokens of [`OperatorTokens::test`].
+pub fn add_test_operators(store: &dyn Store) {
+    let issuers = ISSUERS.iter().map(|i| i.id.to_owned()).collect();
+    add_operator(store, "test-issuer", "issuer", issuers, ISSUER_TOKEN);
+    for (name, role, token) in [
+        ("test-reviewer", "reviewer", REVIEWER_TOKEN),
+        ("test-publisher", "publisher", PUBLISHER_TOKEN),
+    ] {
+        add_operator(store, name, role, departments(), token);
     }
 }
 
@@ -174,33 +241,6 @@ fn fixture_subset(n: usize) -> String {
     serde_json::to_string(&keep).unwrap()
 }
 
-/// A running server.
-pub struct TestServer {
-    /// `http://127.0.0.1:<port>`.
-    pub base: String,
-    /// The admin listener (`/metrics`), `http://127.0.0.1:<port>`.
-    pub admin: String,
-    /// A client that asks for gzip and decodes it.
-    pub http: reqwest::Client,
-    /// The server's clock.
-    pub clock: Arc<ManualClock>,
-    /// The server's state (for peeking; tests go through HTTP).
-    pub state: SharedState,
-    /// Root and issuer keys.
-    pub world: DemoWorld,
-    /// How many guides were imported.
-    pub guides: usize,
-    serial: AtomicU64,
-    task: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 /// A registered resident.
 #[derive(Debug, Clone)]
 pub struct Resident {
@@ -223,6 +263,176 @@ pub struct Device {
     pub token: String,
 }
 
+/// The seed of every test server's demo world (its root and issuer keys).
+pub const WORLD_SEED: u64 = 7;
+
+/// The server's state over the store in `dir`, its status lists signed.
+async fn app_state(
+    dir: &std::path::Path,
+    clock: &TestClock,
+    config: &Config,
+    roots: &[PublicKey],
+    issuers: &[zhangban_core::credential::Issuer],
+) -> SharedState {
+    let store = Arc::new(SqliteStore::open(&dir.join("zhangban.db")).unwrap());
+    let state = Arc::new(
+        AppState::new(
+            store,
+            clock.as_dyn(),
+            config.clone(),
+            roots.to_vec(),
+            issuers.to_vec(),
+        )
+        .unwrap(),
+    );
+    issuing::ensure_status_lists(&state).await.unwrap();
+    state
+}
+
+/// Serves the API and the admin listener in one task (aborting it stops both).
+fn spawn_serving(
+    state: SharedState,
+    listener: tokio::net::TcpListener,
+    admin_listener: tokio::net::TcpListener,
+) -> tokio::task::JoinHandle<()> {
+    let app = api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move {
+        use std::future::IntoFuture as _;
+        let (api, admin) = tokio::join!(
+            axum::serve(listener, app).into_future(),
+            axum::serve(admin_listener, api::admin_router()).into_future()
+        );
+        api.unwrap();
+        admin.unwrap();
+    })
+}
+
+/// Binds `addr` again after a stop; the port may take a moment to be
+/// released, so it is polled with a deadline.
+async fn bind_again(addr: std::net::SocketAddr) -> tokio::net::TcpListener {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => return l,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("{addr} is not free again after 10 s: {e}"),
+        }
+    }
+}
+
+/// The clock a test server runs on: one the test drives, or the system's
+/// (for servers that real phones and CLI processes talk to in real time).
+#[derive(Debug, Clone)]
+pub enum TestClock {
+    /// Moves only when the test says.
+    Manual(Arc<ManualClock>),
+    /// The system clock.
+    System,
+}
+
+impl TestClock {
+    /// Now, in Unix seconds.
+    pub fn now(&self) -> i64 {
+        match self {
+            Self::Manual(c) => c.now(),
+            Self::System => SystemClock.now(),
+        }
+    }
+
+    /// Moves a manual clock by `secs`; panics on the system clock.
+    pub fn advance(&self, secs: i64) {
+        match self {
+            Self::Manual(c) => c.advance(secs),
+            Self::System => panic!("this test server runs on the system clock"),
+        }
+    }
+
+    /// Sets a manual clock; panics on the system clock.
+    pub fn set(&self, now: i64) {
+        match self {
+            Self::Manual(c) => c.set(now),
+            Self::System => panic!("this test server runs on the system clock"),
+        }
+    }
+
+    fn as_dyn(&self) -> Arc<dyn Clock> {
+        match self {
+            Self::Manual(c) => c.clone(),
+            Self::System => Arc::new(SystemClock),
+        }
+    }
+}
+
+/// The one test server: the real server (its library, in process) on a
+/// loopback port, with its SQLite store in a temporary directory, an
+/// injected clock and a demo licence world made from a fixed seed (the
+/// test holds the root's and issuers' keys). It can be stopped and started
+/// again on the same port and data, as a restarted process would be.
+///
+/// - [`TestServer::start`] / [`TestServer::start_with`] /
+///   [`TestServer::start_configured`]: the imported catalog and the trust
+///   bundle only, on a [`TestClock::Manual`] clock at [`T0`].
+/// - [`TestServer::start_demo`]: what `serve --demo` makes (the whole
+///   catalog, a demo resident with an activation code and three licences,
+///   the keys in the data directory) on the system clock, for real phones.
+///
+/// Either has an operator of each role ([`OperatorTokens`]); operator calls
+/// go through [`TestServer::op`] / [`TestServer::operator_token_for`], which
+/// pick the operator whose role the path needs, never the bootstrap admin
+/// for licences, guides or submissions (ADR 0165).
+pub struct TestServer {
+    /// `http://127.0.0.1:<port>` (the same across restarts).
+    pub base: String,
+    /// The admin listener (`/metrics`), `http://127.0.0.1:<port>`.
+    pub admin: String,
+    /// Its address (the same across restarts).
+    pub addr: std::net::SocketAddr,
+    /// A client that asks for gzip and decodes it.
+    pub http: reqwest::Client,
+    /// The server's clock.
+    pub clock: TestClock,
+    /// The server's state while it runs (for peeking; tests go through HTTP).
+    pub state: SharedState,
+    /// Root and issuer keys.
+    pub world: DemoWorld,
+    /// The pinned root key clients need.
+    pub root: PublicKey,
+    /// The bootstrap admin's token.
+    pub operator_token: String,
+    /// The tokens of its operators, one per role.
+    pub operator_tokens: OperatorTokens,
+    /// How many guides were imported.
+    pub guides: usize,
+    /// The data directory (the store, and for a demo server its keys).
+    pub dir: std::path::PathBuf,
+    config: Config,
+    roots: Vec<PublicKey>,
+    issuers: Vec<zhangban_core::credential::Issuer>,
+    serial: AtomicU64,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _tmp: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer")
+            .field("base", &self.base)
+            .field("running", &self.is_running())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
 impl TestServer {
     /// Starts a server with the small catalog.
     pub async fn start() -> Self {
@@ -236,74 +446,181 @@ impl TestServer {
 
     /// Starts a server with its configuration adjusted by `tune`.
     pub async fn start_configured(catalog_size: Catalog, tune: impl FnOnce(&mut Config)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(&dir.path().join("zhangban.db")).unwrap());
-        let clock = Arc::new(ManualClock::new(T0));
-        let mut rng = StdRng::seed_from_u64(7);
-        let world = DemoWorld::new(&mut rng, T0);
+        let tmp = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&tmp.path().join("zhangban.db")).unwrap();
+        let world = DemoWorld::new(&mut StdRng::seed_from_u64(WORLD_SEED), T0);
         store.put_trust_bundle(1, world.bundle.jws(), T0).unwrap();
         let json = match catalog_size {
             Catalog::Full => setup::FIXTURE.to_owned(),
             Catalog::Small => fixture_subset(40),
         };
-        let guides = setup::import_fixture(store.as_ref(), &json, T0).unwrap();
+        let guides = setup::import_fixture(&store, &json, T0).unwrap();
+        add_test_operators(&store);
+        drop(store);
         let mut config = Config::with_operator_token(OPERATOR_TOKEN);
         // Tests share one loopback address: limits only where a test asks.
         config.limits = zhangban_server::limits::Limits::off();
         tune(&mut config);
-        let state = Arc::new(
-            AppState::new(
-                store,
-                clock.clone(),
-                config,
-                vec![world.root.public()],
-                world.issuers.clone(),
-            )
-            .unwrap(),
-        );
-        issuing::ensure_status_lists(&state).await.unwrap();
-        let issuers = ISSUERS.iter().map(|i| i.id.to_owned()).collect();
-        add_operator(
-            state.store.as_ref(),
-            "test-issuer",
-            "issuer",
-            issuers,
-            ISSUER_TOKEN,
-        );
-        for (name, role, token) in [
-            ("test-reviewer", "reviewer", REVIEWER_TOKEN),
-            ("test-publisher", "publisher", PUBLISHER_TOKEN),
-        ] {
-            add_operator(state.store.as_ref(), name, role, departments(), token);
-        }
+        let clock = TestClock::Manual(Arc::new(ManualClock::new(T0)));
+        let roots = vec![world.root.public()];
+        let issuers = world.issuers.clone();
+        let tokens = OperatorTokens::test();
+        Self::serve_first(tmp, clock, config, world, (roots, issuers), guides, tokens).await
+    }
+
+    /// Starts what `serve --demo` makes, on the system clock: the whole
+    /// catalog, the demo resident (activation code [`DEMO_ACTIVATION_CODE`])
+    /// with three licences waiting for the first device.
+    pub async fn start_demo() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = SystemClock.now();
+        let world = DemoWorld::new(&mut StdRng::seed_from_u64(WORLD_SEED), now);
+        let d = setup::open(tmp.path(), Some(OPERATOR_TOKEN.to_owned())).unwrap();
+        assert!(setup::demo_with_world(tmp.path(), d.store.as_ref(), now, &world).unwrap());
+        drop(d);
+        let d = setup::open(tmp.path(), Some(OPERATOR_TOKEN.to_owned())).unwrap();
+        let mut config = d.config();
+        // One loopback address and one resident flushing thousands of
+        // submissions: durability is tested here, not limits.
+        config.limits = zhangban_server::limits::Limits::off();
+        let guides = catalog().len();
+        let (roots, issuers) = (d.roots, d.issuers);
+        drop(d.store);
+        let tokens = OperatorTokens::demo(tmp.path(), OPERATOR_TOKEN);
+        Self::serve_first(
+            tmp,
+            TestClock::System,
+            config,
+            world,
+            (roots, issuers),
+            guides,
+            tokens,
+        )
+        .await
+    }
+
+    async fn serve_first(
+        tmp: tempfile::TempDir,
+        clock: TestClock,
+        config: Config,
+        world: DemoWorld,
+        (roots, issuers): (Vec<PublicKey>, Vec<zhangban_core::credential::Issuer>),
+        guides: usize,
+        operator_tokens: OperatorTokens,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = api::router(state.clone())
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
         let admin = admin_listener.local_addr().unwrap();
-        let task = tokio::spawn(async move {
-            use std::future::IntoFuture as _;
-            // One task: aborting it stops both listeners.
-            let (api, admin) = tokio::join!(
-                axum::serve(listener, app).into_future(),
-                axum::serve(admin_listener, api::admin_router()).into_future()
-            );
-            api.unwrap();
-            admin.unwrap();
-        });
+        let dir = tmp.path().to_owned();
+        let state = app_state(&dir, &clock, &config, &roots, &issuers).await;
+        let task = spawn_serving(state.clone(), listener, admin_listener);
         Self {
             base: format!("http://{addr}"),
             admin: format!("http://{admin}"),
+            addr,
             http: reqwest::Client::builder().build().unwrap(),
             clock,
             state,
+            root: world.root.public(),
             world,
+            operator_token: OPERATOR_TOKEN.to_owned(),
+            operator_tokens,
             guides,
+            dir,
+            config,
+            roots,
+            issuers,
             serial: AtomicU64::new(1),
-            task,
-            _dir: dir,
+            task: Some(task),
+            _tmp: tmp,
         }
+    }
+
+    /// Whether it is serving.
+    pub fn is_running(&self) -> bool {
+        self.task.is_some()
+    }
+
+    /// Stops serving, as a killed process would: the port refuses
+    /// connections until [`Self::restart`]; what was committed stays.
+    pub async fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Serves again on the same ports, from the store on disk (a fresh
+    /// state, as a restarted process has).
+    pub async fn restart(&mut self) {
+        if self.task.is_some() {
+            return;
+        }
+        let admin_addr: std::net::SocketAddr =
+            self.admin.trim_start_matches("http://").parse().unwrap();
+        let listener = bind_again(self.addr).await;
+        let admin_listener = bind_again(admin_addr).await;
+        self.state = app_state(
+            &self.dir,
+            &self.clock,
+            &self.config,
+            &self.roots,
+            &self.issuers,
+        )
+        .await;
+        self.task = Some(spawn_serving(self.state.clone(), listener, admin_listener));
+    }
+
+    /// A phone's client core against this server: its store at `path`, the
+    /// server's pinned root, `clock`, and the software keystore and data key
+    /// beside the store.
+    pub async fn open_client(
+        &self,
+        path: &std::path::Path,
+        clock: Arc<dyn zhangban_core::client::Clock>,
+    ) -> zhangban_core::client::Client {
+        self.open_client_at(path, &self.base, clock).await
+    }
+
+    /// [`Self::open_client`] talking to `url` (a fault proxy in front of
+    /// this server, say).
+    pub async fn open_client_at(
+        &self,
+        path: &std::path::Path,
+        url: &str,
+        clock: Arc<dyn zhangban_core::client::Clock>,
+    ) -> zhangban_core::client::Client {
+        let keystore = zhangban_core::client::SoftwareKeystore::beside(path)
+            .unwrap_or_else(|e| panic!("software keystore beside {}: {e}", path.display()));
+        let data_keys = zhangban_core::client::SoftwareDataKeyStore::beside(path)
+            .unwrap_or_else(|e| panic!("software data key beside {}: {e}", path.display()));
+        zhangban_core::client::Client::open(
+            path,
+            url,
+            vec![self.root.clone()],
+            clock,
+            Arc::new(keystore),
+            Arc::new(data_keys),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("open the client store {}: {e}", path.display()))
+    }
+
+    /// The submissions the store holds for `resident_id`, read from disk.
+    pub fn submissions_of(
+        &self,
+        resident_id: &str,
+    ) -> Vec<zhangban_server::store::SubmissionRecord> {
+        SqliteStore::open(&self.dir.join("zhangban.db"))
+            .unwrap()
+            .submissions_of(resident_id)
+            .unwrap()
+    }
+
+    /// The demo resident's submissions ([`Self::start_demo`]).
+    pub fn submissions(&self) -> Vec<zhangban_server::store::SubmissionRecord> {
+        self.submissions_of(setup::DEMO_RESIDENT)
     }
 
     /// The server's now.
@@ -348,10 +665,17 @@ impl TestServer {
         self.req(method, path).bearer_auth(&dev.token)
     }
 
+    /// The token of the operator whose role an operator path needs
+    /// ([`OperatorTokens::for_path`]).
+    pub fn operator_token_for(&self, path: &str) -> String {
+        self.operator_tokens.for_path(path).to_owned()
+    }
+
     /// A request with the token of the operator whose role the path needs
-    /// ([`token_for`]).
+    /// ([`Self::operator_token_for`]).
     pub fn op(&self, method: Method, path: &str) -> RequestBuilder {
-        self.req(method, path).bearer_auth(token_for(path))
+        self.req(method, path)
+            .bearer_auth(self.operator_tokens.for_path(path))
     }
 
     /// Registers a resident with an activation code.
@@ -503,33 +827,19 @@ impl TestServer {
 
     /// Sets a licence's status.
     pub async fn set_licence_status(&self, licence_id: &str, status: &str) -> Value {
-        let resp = self
-            .op(
+        json_ok(
+            self.op(
                 Method::POST,
                 &format!("/v1/operator/licences/{licence_id}/status"),
             )
-            .json(&json!({"status": status}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            resp.status(),
-            StatusCode::OK,
-            "{}",
-            resp.text().await.unwrap()
-        );
-        resp.json().await.unwrap()
+            .json(&json!({"status": status})),
+        )
+        .await
     }
 
     /// The device's wallet.
     pub async fn wallet(&self, dev: &Device) -> Vec<Value> {
-        let resp = self
-            .as_dev(dev, Method::GET, "/v1/wallet")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
-        resp.json().await.unwrap()
+        json_ok(self.as_dev(dev, Method::GET, "/v1/wallet")).await
     }
 
     /// The SD-JWT of the device's own copy of `licence_id`.
@@ -717,16 +1027,6 @@ impl TestServer {
     }
 }
 
-/// The file [`valid_values`] puts in every required attachment field, and
-/// that [`TestServer::submit`] uploads first.
-pub const SCAN: &[u8] = b"%PDF-1.4\n% zhangban test scan\n%%EOF\n";
-
-/// An attachment field value referencing [`SCAN`].
-pub fn scan_ref() -> Value {
-    json!({"sha256": sha256_hex(SCAN), "size": SCAN.len(),
-        "media_type": "application/pdf", "name": "scan.pdf"})
-}
-
 /// The claims of a licence of demo issuer `issuer` with a unique serial.
 pub fn licence_claims(issuer: usize, serial: u64) -> BTreeMap<String, Value> {
     let spec = ISSUERS[issuer];
@@ -764,52 +1064,14 @@ pub fn licence_claims(issuer: usize, serial: u64) -> BTreeMap<String, Value> {
     }
 }
 
-/// Values for every required field of `guide` that pass the form validator at `now`.
-pub fn valid_values(guide: &Guide, now: i64) -> Map<String, Value> {
-    let mut values = Map::new();
-    for f in guide.form.fields.iter().filter(|f| f.required) {
-        let v = match &f.kind {
-            FieldKind::Text {
-                min_len,
-                max_len,
-                pattern,
-            } => match pattern.as_deref() {
-                Some(p) if p == CREDIT_CODE_PATTERN => json!("91511602MA62000001"),
-                Some(p) => panic!("no value for pattern {p}"),
-                None => {
-                    let n = (*min_len).max(2).min(*max_len) as usize;
-                    json!("测".repeat(n))
-                }
-            },
-            FieldKind::Number { min, .. } => json!(min.unwrap_or(1.0).max(1.0).ceil()),
-            FieldKind::Date { .. } => json!(today(now + 7 * cdemo::DAY)),
-            FieldKind::Choice { options, multiple } => {
-                let first = options[0].value.clone();
-                if *multiple {
-                    json!([first])
-                } else {
-                    json!(first)
-                }
-            }
-            FieldKind::IdNumber => json!("11010519491231002X"),
-            FieldKind::Phone => json!("13800138000"),
-            FieldKind::LicenceRef { .. } => panic!("required licence field {}", f.name),
-            FieldKind::Attachment { .. } => scan_ref(),
-        };
-        values.insert(f.name.clone(), v);
-    }
-    let day = chrono::NaiveDate::parse_from_str(&today(now), "%Y-%m-%d").unwrap();
-    validate_versioned_submission(&guide.form, guide.form.version, &values, day)
-        .unwrap_or_else(|e| panic!("filler made invalid values for {}: {e:?}", guide.id));
-    values
-}
-
-/// The day (China Standard Time) at `t`, `YYYY-MM-DD`.
-pub fn today(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t + 8 * 3600, 0)
-        .unwrap()
-        .format("%Y-%m-%d")
-        .to_string()
+/// The JSON answer of a request that must succeed (2xx); panics with the
+/// status and body otherwise.
+pub async fn json_ok<T: serde::de::DeserializeOwned>(req: RequestBuilder) -> T {
+    let resp = req.send().await.unwrap();
+    let status = resp.status();
+    let text = resp.text().await.unwrap();
+    assert!(status.is_success(), "{status}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
 /// Asserts a typed error: the status, and a body `{"error": {"code", "message"}}` with `code`.
