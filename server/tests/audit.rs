@@ -11,8 +11,8 @@ use std::process::{Command, Output};
 use rusqlite::{Connection, params};
 use zhangban_server::audit::{self, AuditEntry};
 use zhangban_server::setup;
-use zhangban_server::store::Store as _;
-use zhangban_server::store::operators::{OperatorStore as _, OperatorWrite};
+use zhangban_server::store::operators::OperatorWrite;
+use zhangban_server::store::prelude::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_zhangban-server");
 const ROWS: i64 = 10;

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use rusqlite::{Connection, params};
 use sha2::{Digest as _, Sha256};
 use zhangban_server::state::sha256_hex;
+use zhangban_server::store::prelude::*;
 use zhangban_server::store::sqlite::{MIGRATIONS, SqliteStore};
 use zhangban_server::store::{
-    AttachmentLink, ChunkOutcome, ChunkVerdict, NewSubmission, Store, StoreError, UploadStart,
-    WalletEntry,
+    AttachmentLink, ChunkOutcome, ChunkVerdict, NewSubmission, StoreError, UploadStart, WalletEntry,
 };
 
 fn submission(client_id: &str, resident: &str, body: &str) -> NewSubmission {

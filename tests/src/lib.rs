@@ -14,7 +14,7 @@ use zhangban_core::credential::PublicKey;
 use zhangban_server::clock::SystemClock;
 use zhangban_server::setup;
 use zhangban_server::state::AppState;
-use zhangban_server::store::Store as _;
+use zhangban_server::store::prelude::*;
 use zhangban_server::{api, issuing};
 
 pub use zhangban_server::setup::DEMO_ACTIVATION_CODE;

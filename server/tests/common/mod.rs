@@ -34,6 +34,7 @@ use zhangban_server::issuing;
 use zhangban_server::setup;
 use zhangban_server::state::{AppState, Config, SharedState, sha256_hex};
 use zhangban_server::store::Store;
+use zhangban_server::store::prelude::*;
 use zhangban_server::store::sqlite::SqliteStore;
 
 /// The bootstrap admin's token every test server accepts.
