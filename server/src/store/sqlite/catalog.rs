@@ -5,7 +5,7 @@
 
 use rusqlite::{Connection, OptionalExtension as _, params};
 
-use super::{SqliteStore, next_counter, owned, to_i64, to_u64};
+use super::{ReadTx, SqliteStore, next_counter, owned, to_i64, to_u64};
 use crate::store::{CatalogChange, CatalogPage, CatalogStore, StoreError, StoreResult};
 
 pub(super) fn put_guide_in(
@@ -75,7 +75,11 @@ impl CatalogStore for SqliteStore {
     }
 
     fn catalog_changes(&self, since: u64, limit: u32) -> StoreResult<CatalogPage> {
+        // One read transaction, so that the head and the page are of the
+        // same snapshot (a commit between them would list changes above
+        // the head).
         self.read(move |c| {
+            let tx = ReadTx::begin(c)?;
             let head: i64 =
                 c.query_row("SELECT COALESCE(MAX(seq), 0) FROM guides", [], |r| r.get(0))?;
             let mut stmt = c.prepare_cached(
@@ -91,6 +95,8 @@ impl CatalogStore for SqliteStore {
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
+            drop(stmt);
+            tx.end()?;
             Ok(CatalogPage {
                 changes,
                 head: to_u64(head),
