@@ -82,6 +82,7 @@ macro_rules! store_conformance_tests {
             submissions::concurrent_submissions_succeed_and_fail_alone,
             submissions::transitions_need_the_expected_state,
             submissions::events_feed_is_ordered_per_resident_and_skips_nothing,
+            submissions::events_feed_skips_nothing_under_concurrent_writers,
             attachments::chunks_append_at_the_end_and_the_last_is_hash_checked,
             attachments::a_wrong_verdict_cannot_complete_other_bytes,
             attachments::a_submission_needs_complete_uploads_and_stores_nothing_otherwise,

@@ -200,10 +200,12 @@ pub fn sessions_and_devices_round_trip<B: Backend>(b: &B) {
     // An expired session is returned: the caller judges it.
     let old = Session {
         expires_at: T0 - 10,
-        ..session
+        ..session.clone()
     };
     s.put_token("hash-old", &old).unwrap();
     assert_eq!(s.session("hash-old").unwrap(), Some(old));
+    // Storing a token keeps the live ones.
+    assert_eq!(s.session("hash-1").unwrap(), Some(session));
     assert_eq!(s.device("d1").unwrap(), None);
     assert!(s.devices_of("r1").unwrap().is_empty());
     // Creating a resident twice is idempotent.

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use zhangban_server::store::prelude::*;
 use zhangban_server::store::{EventStore, StatusEvent, StoreError};
@@ -242,4 +243,69 @@ pub fn events_feed_is_ordered_per_resident_and_skips_nothing<B: Backend>(b: &B) 
         assert!(s.events_since(r, last, 10).unwrap().is_empty());
     }
     assert!(s.events_since("nobody", 0, 10).unwrap().is_empty());
+}
+
+pub fn events_feed_skips_nothing_under_concurrent_writers<B: Backend>(b: &B) {
+    const WRITERS: usize = 4;
+    const EACH: usize = 20;
+    let s = Arc::new(b.open());
+    let done = Arc::new(AtomicBool::new(false));
+    // The resident's phone polling its events while officers and the
+    // resident's other submissions write.
+    let reader = {
+        let (s, done) = (Arc::clone(&s), Arc::clone(&done));
+        std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut cursor = 0;
+            loop {
+                let finished = done.load(Ordering::SeqCst);
+                loop {
+                    let page = s.events_since("r1", cursor, 7).unwrap();
+                    let Some(last) = page.last() else { break };
+                    cursor = last.seq;
+                    seen.extend(page);
+                }
+                if finished {
+                    return seen;
+                }
+                std::thread::yield_now();
+            }
+        })
+    };
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let s = Arc::clone(&s);
+            std::thread::spawn(move || {
+                for i in 0..EACH {
+                    let id = format!("client-{w}-{i:02}");
+                    let t = s.submit(&submission(&id, "r1", "{}")).unwrap();
+                    s.transition(
+                        &t.receipt.tracking_number,
+                        "submitted",
+                        "accepted",
+                        None,
+                        T0 + 1,
+                    )
+                    .unwrap();
+                    // Another resident's events interleave and stay theirs.
+                    s.submit(&submission(&format!("other-{w}-{i:02}"), "r2", "{}"))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    done.store(true, Ordering::SeqCst);
+    let seen = reader.join().unwrap();
+    for pair in seen.windows(2) {
+        assert!(pair[1].seq > pair[0].seq, "positions strictly increase");
+    }
+    assert_eq!(
+        seen,
+        s.events_since("r1", 0, 10_000).unwrap(),
+        "nothing skipped"
+    );
+    assert_eq!(seen.len(), WRITERS * EACH * 2);
 }
