@@ -41,7 +41,8 @@ pub trait CatalogStore {
     fn put_guides(&self, guides: &[(String, String, String)]) -> StoreResult<u64>;
     /// Deletes a guide, leaving a tombstone in the feed.
     fn delete_guide(&self, id: &str) -> StoreResult<u64>;
-    /// Changes with `seq > since`, at most `limit`.
+    /// Changes with `seq > since`, at most `limit`, in position order, and
+    /// the head, both read from one snapshot.
     fn catalog_changes(&self, since: u64, limit: u32) -> StoreResult<CatalogPage>;
     /// One live guide (checksum, body).
     fn guide(&self, id: &str) -> StoreResult<Option<(String, String)>>;

@@ -127,7 +127,8 @@ pub trait ResidentStore {
     fn challenge_count(&self) -> StoreResult<u64>;
     /// Deletes and returns a challenge (device id, nonce, expiry): at most once.
     fn take_challenge(&self, id: &str) -> StoreResult<Option<(String, String, i64)>>;
-    /// Stores a session token hash.
+    /// Stores a session token hash (pruning tokens expired a day before
+    /// this one expires; live ones stay).
     fn put_token(&self, hash: &str, session: &Session) -> StoreResult<()>;
     /// Resolves a token hash (expired sessions are returned; the caller judges).
     fn session(&self, hash: &str) -> StoreResult<Option<Session>>;

@@ -6,9 +6,11 @@ use super::StoreResult;
 
 /// Trust bundles and shared server secrets.
 pub trait TrustStore {
-    /// Publishes a trust bundle version.
+    /// Publishes a trust bundle version. A version already stored keeps its
+    /// text: versions are immutable.
     fn put_trust_bundle(&self, version: u64, jws: &str, at: i64) -> StoreResult<()>;
-    /// The newest trust bundle.
+    /// The trust bundle with the highest version (whatever the order they
+    /// were published in: no rollback).
     fn trust_bundle(&self) -> StoreResult<Option<String>>;
     /// The secret called `name`: the stored one, or `fresh` stored now if
     /// there is none (so every replica sharing the database agrees).
