@@ -11,8 +11,8 @@ use std::process::{Command, Output};
 use rusqlite::{Connection, params};
 use zhangban_server::audit::{self, AuditEntry};
 use zhangban_server::setup;
-use zhangban_server::store::Store as _;
-use zhangban_server::store::operators::{OperatorStore as _, OperatorWrite};
+use zhangban_server::store::operators::OperatorWrite;
+use zhangban_server::store::prelude::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_zhangban-server");
 const ROWS: i64 = 10;
@@ -196,35 +196,6 @@ fn a_missing_data_directory_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
     let out = verify(&dir.path().join("nowhere"), None);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
-}
-
-#[test]
-fn an_action_and_its_row_commit_together_or_not_at_all() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = setup::open(dir.path(), Some("audit-test-token".into())).unwrap();
-    let count = || d.store.audit_log(&Default::default()).unwrap().len();
-    // The write fails (no such guide): its row is rolled back with it.
-    let failed = d.store.audited(
-        &entry(1),
-        OperatorWrite::DeleteGuide {
-            id: "no-such-guide".into(),
-        },
-    );
-    assert!(failed.is_err());
-    assert_eq!(count(), 0);
-    // The write succeeds: the guide and the row are both there.
-    d.store
-        .audited(
-            &entry(2),
-            OperatorWrite::PutGuide {
-                id: "g1".into(),
-                checksum: "c1".into(),
-                body: "{}".into(),
-            },
-        )
-        .unwrap();
-    assert_eq!(count(), 1);
-    assert!(d.store.guide("g1").unwrap().is_some());
 }
 
 #[test]

@@ -594,8 +594,9 @@ async fn attachment_storage_and_pending_uploads_are_capped_per_resident() {
 #[test]
 fn migration_5_drops_the_old_unkeyed_codes_and_keeps_devices() {
     use zhangban_server::activation::{ActivationKey, normalise};
+    use zhangban_server::store::prelude::*;
     use zhangban_server::store::sqlite::{MIGRATIONS, SqliteStore};
-    use zhangban_server::store::{Device as StoredDevice, Enrolment, Refusal, Store as _};
+    use zhangban_server::store::{Device as StoredDevice, Enrolment, Refusal};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("zhangban.db");
     let old_code = "ZB-OLD-CODE-2025";

@@ -26,7 +26,7 @@ use zhangban_core::client::catalog::CatalogReport;
 use zhangban_core::client::flush::new_client_id;
 use zhangban_core::client::{Client, Draft, SyncListener, SyncProgress, SystemClock};
 use zhangban_core::guide::{FieldKind, Guide, demo_catalog};
-use zhangban_server::store::Store as _;
+use zhangban_server::store::prelude::*;
 use zhangban_server::store::sqlite::SqliteStore;
 use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill, filled_draft};
 

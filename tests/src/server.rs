@@ -38,6 +38,7 @@ use zhangban_server::setup;
 pub use zhangban_server::setup::DEMO_ACTIVATION_CODE;
 use zhangban_server::state::{AppState, Config, SharedState, sha256_hex};
 use zhangban_server::store::Store;
+use zhangban_server::store::prelude::*;
 use zhangban_server::store::sqlite::SqliteStore;
 
 /// The bootstrap admin's token every test server accepts.

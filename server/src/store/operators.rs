@@ -65,7 +65,7 @@ pub struct ResidentActivation {
 pub enum OperatorWrite {
     /// Nothing but the audit row (reads, refusals, failures).
     None,
-    /// [`super::Store::put_guide`].
+    /// [`super::CatalogStore::put_guide`].
     PutGuide {
         /// Guide id.
         id: String,
@@ -74,14 +74,14 @@ pub enum OperatorWrite {
         /// Guide JSON.
         body: String,
     },
-    /// [`super::Store::delete_guide`].
+    /// [`super::CatalogStore::delete_guide`].
     DeleteGuide {
         /// Guide id.
         id: String,
     },
-    /// [`super::Store::put_resident`] and [`super::Store::put_activation`].
+    /// [`super::ResidentStore::put_resident`] and [`super::ResidentStore::put_activation`].
     PutResident(ResidentActivation),
-    /// [`super::Store::put_trust_bundle`].
+    /// [`super::TrustStore::put_trust_bundle`].
     PutTrustBundle {
         /// Version.
         version: u64,
@@ -90,16 +90,16 @@ pub enum OperatorWrite {
         /// When.
         at: i64,
     },
-    /// [`super::Store::put_grant`].
+    /// [`super::LicenceStore::put_grant`].
     PutGrant(Grant),
-    /// [`super::Store::set_grant_status`].
+    /// [`super::LicenceStore::set_grant_status`].
     SetGrantStatus {
         /// Licence id.
         licence_id: String,
         /// 0 valid, 1 revoked, 2 suspended.
         status: u8,
     },
-    /// [`super::Store::transition`].
+    /// [`super::SubmissionStore::transition`].
     Transition {
         /// Tracking number.
         tracking: String,

@@ -4,10 +4,12 @@
 
 use rusqlite::{Connection, OptionalExtension as _, params};
 
-use super::{
-    SqliteStore, delete_guide_in, put_activation_in, put_grant_in, put_guide_in, put_resident_in,
-    put_trust_bundle_in, set_grant_status_in, transition_in,
-};
+use super::SqliteStore;
+use super::catalog::{delete_guide_in, put_guide_in};
+use super::licences::{put_grant_in, set_grant_status_in};
+use super::residents::{put_activation_in, put_resident_in};
+use super::submissions::transition_in;
+use super::trust::put_trust_bundle_in;
 use crate::audit::{self, AuditEntry, AuditRow, GENESIS};
 use crate::roles::Role;
 use crate::store::operators::{

@@ -1,0 +1,214 @@
+//! [`ResidentStore`]: activation codes, devices, challenges and sessions.
+
+use zhangban_server::activation::SealedCode;
+use zhangban_server::store::prelude::*;
+use zhangban_server::store::{
+    Device, Enrolment, NewActivation, NewChallenge, Refusal, Session, StoreError,
+};
+
+use super::{Backend, T0};
+
+fn code(id: &str, mac: &str) -> SealedCode {
+    SealedCode {
+        id: id.to_owned(),
+        mac: mac.to_owned(),
+    }
+}
+
+fn device(id: &str) -> Device {
+    Device {
+        id: id.to_owned(),
+        // Filled in by the store from the code's resident.
+        resident_id: String::new(),
+        jwk: format!("{{\"kid\":\"{id}\"}}"),
+    }
+}
+
+fn enrolled(id: &str, resident: &str) -> Enrolment {
+    Enrolment::Enrolled(Device {
+        resident_id: resident.to_owned(),
+        ..device(id)
+    })
+}
+
+fn activation<'a>(code: &'a SealedCode, resident: &'a str, uses: u32) -> NewActivation<'a> {
+    NewActivation {
+        code,
+        resident_id: resident,
+        expires_at: T0 + 3600,
+        uses,
+    }
+}
+
+pub fn activation_code_enrols_once_per_use_and_locks<B: Backend>(b: &B) {
+    let s = b.open();
+    s.put_resident("r1", "甲", T0).unwrap();
+    s.put_resident("r2", "乙", T0).unwrap();
+    let good = code("AAAA", "mac-good");
+    s.put_activation(&activation(&good, "r1", 1)).unwrap();
+
+    // One use: one device.
+    assert_eq!(
+        s.enrol(&good, &device("d1"), T0, 5).unwrap(),
+        enrolled("d1", "r1")
+    );
+    assert_eq!(
+        s.enrol(&good, &device("d2"), T0, 5).unwrap(),
+        Enrolment::Refused(Refusal::UsedUp)
+    );
+    assert_eq!(
+        s.device("d2").unwrap(),
+        None,
+        "a refused device is not stored"
+    );
+    // The same device again is idempotent, with no use left.
+    assert_eq!(
+        s.enrol(&good, &device("d1"), T0, 5).unwrap(),
+        enrolled("d1", "r1")
+    );
+    assert_eq!(s.devices_of("r1").unwrap().len(), 1);
+
+    // Unknown id; wrong code for a known id (counted); locked at the cap,
+    // even for the right code.
+    let fresh = code("BBBB", "mac-b");
+    s.put_activation(&activation(&fresh, "r2", 3)).unwrap();
+    assert_eq!(
+        s.enrol(&code("ZZZZ", "mac-b"), &device("d3"), T0, 2)
+            .unwrap(),
+        Enrolment::Refused(Refusal::Unknown)
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            s.enrol(&code("BBBB", "mac-wrong"), &device("d3"), T0, 2)
+                .unwrap(),
+            Enrolment::Refused(Refusal::Wrong)
+        );
+    }
+    assert_eq!(
+        s.enrol(&fresh, &device("d3"), T0, 2).unwrap(),
+        Enrolment::Refused(Refusal::Locked)
+    );
+    // Storing the code again resets its failures (an operator reissues it).
+    s.put_activation(&activation(&fresh, "r2", 3)).unwrap();
+    assert_eq!(
+        s.enrol(&fresh, &device("d3"), T0, 2).unwrap(),
+        enrolled("d3", "r2")
+    );
+
+    // Expired: refused, nothing used.
+    let old = code("CCCC", "mac-c");
+    s.put_activation(&activation(&old, "r2", 1)).unwrap();
+    assert_eq!(
+        s.enrol(&old, &device("d4"), T0 + 3601, 5).unwrap(),
+        Enrolment::Refused(Refusal::Expired)
+    );
+    // A device already enrolled for another resident is a conflict.
+    assert!(matches!(
+        s.enrol(&old, &device("d1"), T0, 5),
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        s.enrol(&old, &device("d4"), T0, 5).unwrap(),
+        enrolled("d4", "r2")
+    );
+    let mut mine: Vec<_> = s
+        .devices_of("r2")
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    mine.sort();
+    assert_eq!(mine, ["d3", "d4"]);
+}
+
+pub fn activation_code_ids_are_unique<B: Backend>(b: &B) {
+    let s = b.open();
+    s.put_resident("r1", "甲", T0).unwrap();
+    let first = code("AAAA", "mac-1");
+    s.put_activation(&activation(&first, "r1", 1)).unwrap();
+    assert!(matches!(
+        s.put_activation(&activation(&code("AAAA", "mac-2"), "r1", 1)),
+        Err(StoreError::Conflict(_))
+    ));
+    // The first code still works, the second never did.
+    assert_eq!(
+        s.enrol(&code("AAAA", "mac-2"), &device("d1"), T0, 5)
+            .unwrap(),
+        Enrolment::Refused(Refusal::Wrong)
+    );
+    assert_eq!(
+        s.enrol(&first, &device("d1"), T0, 5).unwrap(),
+        enrolled("d1", "r1")
+    );
+}
+
+fn challenge<'a>(
+    id: &'a str,
+    device: &'a str,
+    nonce: &'a str,
+    expires_at: i64,
+) -> NewChallenge<'a> {
+    NewChallenge {
+        id,
+        device_id: device,
+        nonce,
+        expires_at,
+        max_pending: 3,
+    }
+}
+
+pub fn challenges_are_capped_per_device_pruned_and_taken_once<B: Backend>(b: &B) {
+    let s = b.open();
+    let ids = ["c1", "c2", "c3", "c4", "c5"];
+    for (i, id) in ids.iter().enumerate() {
+        let nonce = format!("n{i}");
+        s.put_challenge(&challenge(id, "d1", &nonce, T0 + 60 + i as i64), T0)
+            .unwrap();
+    }
+    assert_eq!(s.challenge_count().unwrap(), 3, "capped at max_pending");
+    // The oldest were dropped; the newest are each taken once.
+    assert_eq!(s.take_challenge("c1").unwrap(), None);
+    assert_eq!(s.take_challenge("c2").unwrap(), None);
+    assert_eq!(
+        s.take_challenge("c5").unwrap(),
+        Some(("d1".into(), "n4".into(), T0 + 64))
+    );
+    assert_eq!(s.take_challenge("c5").unwrap(), None, "taken at most once");
+    assert_eq!(s.challenge_count().unwrap(), 2);
+    // Another device has its own cap.
+    s.put_challenge(&challenge("e1", "d2", "m1", T0 + 60), T0)
+        .unwrap();
+    assert_eq!(s.challenge_count().unwrap(), 3);
+    // Later, every expired challenge is pruned when one is stored.
+    s.put_challenge(&challenge("f1", "d3", "o1", T0 + 2000), T0 + 1000)
+        .unwrap();
+    assert_eq!(s.challenge_count().unwrap(), 1);
+    assert_eq!(s.take_challenge("c3").unwrap(), None);
+    assert!(s.take_challenge("f1").unwrap().is_some());
+}
+
+pub fn sessions_and_devices_round_trip<B: Backend>(b: &B) {
+    let s = b.open();
+    let session = Session {
+        device_id: "d1".into(),
+        resident_id: "r1".into(),
+        expires_at: T0 + 900,
+    };
+    s.put_token("hash-1", &session).unwrap();
+    assert_eq!(s.session("hash-1").unwrap(), Some(session.clone()));
+    assert_eq!(s.session("hash-2").unwrap(), None);
+    // An expired session is returned: the caller judges it.
+    let old = Session {
+        expires_at: T0 - 10,
+        ..session.clone()
+    };
+    s.put_token("hash-old", &old).unwrap();
+    assert_eq!(s.session("hash-old").unwrap(), Some(old));
+    // Storing a token keeps the live ones.
+    assert_eq!(s.session("hash-1").unwrap(), Some(session));
+    assert_eq!(s.device("d1").unwrap(), None);
+    assert!(s.devices_of("r1").unwrap().is_empty());
+    // Creating a resident twice is idempotent.
+    s.put_resident("r1", "甲", T0).unwrap();
+    s.put_resident("r1", "甲", T0 + 1).unwrap();
+}
