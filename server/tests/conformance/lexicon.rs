@@ -5,9 +5,9 @@
 
 use zhangban_core::search::lexicon::{Entry, Lexicon};
 use zhangban_server::audit::AuditEntry;
-use zhangban_server::store::StoreError;
 use zhangban_server::store::operators::{AuditFilter, OperatorWrite, Written};
 use zhangban_server::store::prelude::*;
+use zhangban_server::store::{Store, StoreError};
 
 use super::{Backend, T0};
 
