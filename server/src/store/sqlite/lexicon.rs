@@ -158,7 +158,7 @@ impl LexiconStore for SqliteStore {
     }
 
     fn lexicon_version(&self) -> StoreResult<Option<u64>> {
-        self.read(|c| version_in(c))
+        self.read(version_in)
     }
 
     fn lexicon(&self) -> StoreResult<Option<Lexicon>> {
