@@ -17,3 +17,11 @@ pub mod inspection;
 pub mod outbox;
 #[cfg(feature = "client")]
 pub mod search;
+/// Without the `client` feature (the server), search is only its lexicon:
+/// the server keeps the operators' lexicon and checks it with the rules a
+/// phone applies on receipt ([`search::lexicon::Lexicon::check`]).
+#[cfg(not(feature = "client"))]
+pub mod search {
+    pub mod lexicon;
+    pub use lexicon::Lexicon;
+}

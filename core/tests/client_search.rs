@@ -286,3 +286,83 @@ fn synonyms_pinyin_and_closest_say_how_they_matched() {
     assert!(!hits.is_empty());
     assert!(hits.iter().all(|h| h.department == "区民政局"), "{hits:?}");
 }
+
+/// A lexicon of the seed plus one entry, at `version`.
+fn lexicon_with(
+    version: u64,
+    term: &str,
+    target: &str,
+) -> (zhangban_core::search::Lexicon, String) {
+    let mut lex = zhangban_core::search::Lexicon::builtin().clone();
+    lex.version = version;
+    lex.entries.push(zhangban_core::search::lexicon::Entry {
+        term: term.to_owned(),
+        targets: vec![target.to_owned()],
+        two_way: false,
+        source: None,
+    });
+    let text = serde_json::to_string(&lex).unwrap();
+    (lex, text)
+}
+
+#[test]
+fn a_synced_lexicon_newer_than_the_builtin_is_searched_and_an_older_one_is_not() {
+    use zhangban_core::client::LexiconFault;
+    use zhangban_core::client::lexicon::accept;
+    let s = store();
+    let builtin = zhangban_core::search::Lexicon::builtin().version;
+    let target = catalog()
+        .iter()
+        .map(|g| g.name.clone())
+        .find(|n| n.chars().count() <= 32 && !n.contains('证'))
+        .unwrap();
+    // Every hit, however it matched.
+    let names = |s: &ClientStore, q: &str, limit: usize| -> Vec<String> {
+        s.search(q, limit)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.name)
+            .collect()
+    };
+    let term = "跑一趟证";
+    assert!(names(&s, term, 10).iter().all(|n| *n != target));
+    assert_eq!(s.lexicon().unwrap().version, builtin);
+
+    // Checked on receipt: each way a text is refused keeps what is in use.
+    let (newer, text) = lexicon_with(builtin + 3, term, &target);
+    assert_eq!(accept(&text, builtin).unwrap(), Some(newer.clone()));
+    assert_eq!(
+        accept(&text, builtin + 3).unwrap(),
+        None,
+        "the same version"
+    );
+    assert_eq!(
+        accept(&text, builtin + 4),
+        Err(LexiconFault::Older {
+            offered: builtin + 3,
+            kept: builtin + 4
+        })
+    );
+    assert_eq!(
+        accept("{\"version\":", builtin),
+        Err(LexiconFault::Malformed)
+    );
+    let bad = text.replace(&format!("\"{term}\""), "\"\"");
+    assert!(matches!(
+        accept(&bad, builtin),
+        Err(LexiconFault::BadEntry {
+            why: "empty word",
+            ..
+        })
+    ));
+
+    // Stored: searched at once (the cache is replaced).
+    assert!(s.put_lexicon(newer, &text, 1).unwrap());
+    assert_eq!(s.lexicon().unwrap().version, builtin + 3);
+    assert_eq!(names(&s, term, 10)[0], target);
+    // An older one is never stored over it.
+    let (older, old_text) = lexicon_with(builtin + 2, "别的词", &target);
+    assert!(!s.put_lexicon(older, &old_text, 2).unwrap());
+    assert_eq!(s.lexicon().unwrap().version, builtin + 3);
+    assert_eq!(names(&s, term, 10)[0], target);
+}

@@ -57,6 +57,45 @@ pub enum OperatorCommand {
     /// Manage named operators and their roles (an admin's token).
     #[command(subcommand)]
     Operator(OperatorAdminCommand),
+    /// Maintain the search lexicon phones sync (a publisher's token).
+    #[command(subcommand)]
+    Lexicon(LexiconCommand),
+}
+
+/// `lexicon …`: residents' words → the official words of item names
+/// (ADR 0181). Each change is a new version phones take at their next sync.
+#[derive(Debug, Subcommand)]
+pub enum LexiconCommand {
+    /// Add or replace a term's entry (PUT /v1/operator/lexicon/entries/{term}).
+    Add {
+        /// What residents type, e.g. 低保.
+        #[arg(long, value_name = "TERM")]
+        term: String,
+        /// An official word it stands for, e.g. 最低生活保障. Repeatable (1..=8).
+        #[arg(long = "target", value_name = "WORD", required = true)]
+        targets: Vec<String>,
+        /// Each target also finds the term.
+        #[arg(long)]
+        two_way: bool,
+        /// Where the usage is seen (at most 200 characters).
+        #[arg(long, value_name = "TEXT")]
+        source: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Remove a term's entry (DELETE /v1/operator/lexicon/entries/{term}).
+    Remove {
+        /// The term.
+        #[arg(long, value_name = "TERM")]
+        term: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Print the current lexicon (GET /v1/operator/lexicon).
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
 }
 
 /// `operator …`: through the server, like every other command that changes
@@ -472,6 +511,37 @@ fn dispatch(command: OperatorCommand) -> Outcome<String> {
             )
         }
         OperatorCommand::Operator(command) => operator_admin(command),
+        OperatorCommand::Lexicon(command) => lexicon(command),
+    }
+}
+
+fn lexicon(command: LexiconCommand) -> Outcome<String> {
+    match command {
+        LexiconCommand::Add {
+            term,
+            targets,
+            two_way,
+            source,
+            server,
+        } => {
+            let mut body = json!({"targets": targets, "two_way": two_way});
+            if let Some(source) = source {
+                body["source"] = json!(source);
+            }
+            call(
+                &server,
+                Method::PUT,
+                &["lexicon", "entries", &term],
+                Body::Json(body),
+            )
+        }
+        LexiconCommand::Remove { term, server } => call(
+            &server,
+            Method::DELETE,
+            &["lexicon", "entries", &term],
+            Body::None,
+        ),
+        LexiconCommand::List { server } => call(&server, Method::GET, &["lexicon"], Body::None),
     }
 }
 

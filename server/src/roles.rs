@@ -22,7 +22,8 @@ pub enum Role {
     /// Submission transitions (and their attachments) for the departments
     /// in scope.
     Reviewer,
-    /// Guides of the departments in scope.
+    /// Guides of the departments in scope; and the search lexicon, which
+    /// is district-wide (unscoped, ADR 0181).
     Publisher,
 }
 
@@ -93,11 +94,17 @@ pub enum Action {
     ListOperators,
     /// `DELETE /v1/operator/operators/{name}`.
     RevokeOperator,
+    /// `PUT /v1/operator/lexicon/entries/{term}` (district-wide: unscoped).
+    PutLexiconEntry,
+    /// `DELETE /v1/operator/lexicon/entries/{term}`.
+    DeleteLexiconEntry,
+    /// `GET /v1/operator/lexicon`.
+    ListLexicon,
 }
 
 impl Action {
     /// Every action (for the policy table and its tests).
-    pub const ALL: [Self; 13] = [
+    pub const ALL: [Self; 16] = [
         Self::PublishGuide,
         Self::WithdrawGuide,
         Self::AddResident,
@@ -111,6 +118,9 @@ impl Action {
         Self::AddOperator,
         Self::ListOperators,
         Self::RevokeOperator,
+        Self::PutLexiconEntry,
+        Self::DeleteLexiconEntry,
+        Self::ListLexicon,
     ];
 
     /// The stable name recorded in the audit trail.
@@ -129,6 +139,9 @@ impl Action {
             Self::AddOperator => "operator.add",
             Self::ListOperators => "operator.list",
             Self::RevokeOperator => "operator.revoke",
+            Self::PutLexiconEntry => "lexicon.put",
+            Self::DeleteLexiconEntry => "lexicon.delete",
+            Self::ListLexicon => "lexicon.list",
         }
     }
 
@@ -145,7 +158,11 @@ impl Action {
             | Self::RevokeLicence
             | Self::ReinstateLicence => Role::Issuer,
             Self::TransitionSubmission | Self::ReadSubmissionAttachments => Role::Reviewer,
-            Self::PublishGuide | Self::WithdrawGuide => Role::Publisher,
+            Self::PublishGuide
+            | Self::WithdrawGuide
+            | Self::PutLexiconEntry
+            | Self::DeleteLexiconEntry
+            | Self::ListLexicon => Role::Publisher,
         }
     }
 }

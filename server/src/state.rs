@@ -181,6 +181,9 @@ impl AppState {
                 "the bootstrap operator was revoked: the operator-token file no longer works"
             );
         }
+        // The lexicon's first version is the built-in seed (ADR 0181).
+        let lexicon = store.seed_lexicon(zhangban_core::search::Lexicon::builtin(), clock.now())?;
+        tracing::debug!(lexicon, "search lexicon version");
         let state = Self {
             limiters,
             store,

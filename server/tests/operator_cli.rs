@@ -125,7 +125,7 @@ impl Server {
     fn token_for(&self, args: &[&str]) -> String {
         let name = match args.first().copied() {
             Some("licence") => "demo-issuer",
-            Some("guide") => "demo-publisher",
+            Some("guide" | "lexicon") => "demo-publisher",
             Some("submission") => "demo-reviewer",
             _ => return self.token(),
         };
@@ -1183,6 +1183,60 @@ fn every_operator_subcommand_leaves_exactly_one_audit_row_and_the_chain_verifies
         "bootstrap",
         "operator.revoke",
     );
+
+    // The search lexicon (ADR 0181): add, list, remove; phones see each
+    // change as a new version.
+    let version = |server: &Server| {
+        server.http.get_json(&server.url("/v1/catalog/lexicon"))["version"]
+            .as_u64()
+            .unwrap()
+    };
+    let v0 = version(&server);
+    let added = server.audited_once(
+        &[
+            "lexicon",
+            "add",
+            "--term",
+            "办低保",
+            "--target",
+            "最低生活保障",
+            "--target",
+            "低保",
+            "--two-way",
+            "--source",
+            "民政窗口",
+        ],
+        "demo-publisher",
+        "lexicon.put",
+    );
+    assert_eq!(added.json()["version"], json!(v0 + 1));
+    let served = server.http.get_json(&server.url("/v1/catalog/lexicon"));
+    let entry = served["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["term"] == json!("办低保"))
+        .unwrap()
+        .clone();
+    assert_eq!(
+        entry,
+        json!({"term": "办低保", "targets": ["最低生活保障", "低保"], "two_way": true, "source": "民政窗口"})
+    );
+    let listed = server.audited_once(&["lexicon", "list"], "demo-publisher", "lexicon.list");
+    assert_eq!(listed.json(), served);
+    server.audited_once(
+        &["lexicon", "remove", "--term", "办低保"],
+        "demo-publisher",
+        "lexicon.delete",
+    );
+    assert_eq!(version(&server), v0 + 2);
+    server
+        .cli(&["lexicon", "remove", "--term", "办低保"])
+        .api_error("not_found");
+    let long = "长".repeat(33);
+    server
+        .cli(&["lexicon", "add", "--term", "办低保", "--target", &long])
+        .api_error("invalid_entry");
 
     // A refusal is one row too (a reviewer may not publish guides).
     let before = server.audit_rows().len();

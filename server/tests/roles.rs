@@ -40,10 +40,13 @@ enum Endpoint {
     AddOperator,
     ListOperators,
     RevokeOperator,
+    PutLexiconEntry,
+    DeleteLexiconEntry,
+    ListLexicon,
 }
 
 impl Endpoint {
-    const ALL: [Self; 12] = [
+    const ALL: [Self; 15] = [
         Self::PublishGuide,
         Self::WithdrawGuide,
         Self::AddResident,
@@ -56,6 +59,9 @@ impl Endpoint {
         Self::AddOperator,
         Self::ListOperators,
         Self::RevokeOperator,
+        Self::PutLexiconEntry,
+        Self::DeleteLexiconEntry,
+        Self::ListLexicon,
     ];
 
     /// The one role that may call it, its audit action, and its success status.
@@ -74,11 +80,20 @@ impl Endpoint {
             Self::AddOperator => ("admin", "operator.add", StatusCode::CREATED),
             Self::ListOperators => ("admin", "operator.list", StatusCode::OK),
             Self::RevokeOperator => ("admin", "operator.revoke", StatusCode::OK),
+            Self::PutLexiconEntry => ("publisher", "lexicon.put", StatusCode::OK),
+            Self::DeleteLexiconEntry => ("publisher", "lexicon.delete", StatusCode::OK),
+            Self::ListLexicon => ("publisher", "lexicon.list", StatusCode::OK),
         }
     }
 
+    /// Whether the action is confined to the operator's scopes (the admin's
+    /// and the district-wide lexicon's are not, ADR 0181).
     fn scopes(self) -> &'static [Scope] {
-        if self.owner().0 == "admin" {
+        let unscoped = matches!(
+            self,
+            Self::PutLexiconEntry | Self::DeleteLexiconEntry | Self::ListLexicon
+        );
+        if self.owner().0 == "admin" || unscoped {
             &[Scope::None]
         } else {
             &[Scope::In, Scope::Out]
@@ -317,6 +332,16 @@ async fn call(
             create_operator(s, &name, "publisher", &["x"]).await;
             s.req(Method::DELETE, &format!("/v1/operator/operators/{name}"))
         }
+        Endpoint::PutLexiconEntry => s
+            .req(
+                Method::PUT,
+                &format!("/v1/operator/lexicon/entries/roles-term-{n}"),
+            )
+            .json(&json!({"targets": ["户口迁移"]})),
+        // A seed entry: the publisher's call (the only one that gets past
+        // the role check) removes it.
+        Endpoint::DeleteLexiconEntry => s.req(Method::DELETE, "/v1/operator/lexicon/entries/低保"),
+        Endpoint::ListLexicon => s.req(Method::GET, "/v1/operator/lexicon"),
     };
     req.bearer_auth(token).send().await.unwrap()
 }
@@ -407,8 +432,9 @@ async fn each_role_against_every_operator_endpoint_inside_and_outside_its_scope(
             }
         }
     }
-    // 5 admin endpoints × 1 + 7 scoped × 2 (in, out), each by 4 roles.
-    assert_eq!(checked, (5 + 7 * 2) * 4);
+    // 5 admin and 3 lexicon endpoints × 1 + 7 scoped × 2 (in, out), each
+    // by 4 roles.
+    assert_eq!(checked, (5 + 3 + 7 * 2) * 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -98,11 +98,11 @@ impl OperatorTokens {
         }
     }
 
-    /// The token of the operator whose role `path` needs: guides → the
-    /// publisher, licences → the issuer, submissions → the reviewer, the
+    /// The token of the operator whose role `path` needs: guides and the
+    /// search lexicon → the publisher, licences → the issuer, submissions → the reviewer, the
     /// rest → the bootstrap admin. `path` may be a whole URL.
     pub fn for_path(&self, path: &str) -> &str {
-        if path.contains("/v1/operator/guides") {
+        if path.contains("/v1/operator/guides") || path.contains("/v1/operator/lexicon") {
             &self.publisher
         } else if path.contains("/v1/operator/licences") {
             &self.issuer

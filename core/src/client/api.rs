@@ -341,6 +341,23 @@ impl ServerApi {
         self.json(self.req(Method::GET, &path, None)).await
     }
 
+    /// `GET /v1/catalog/lexicon` with `If-None-Match: etag`: the lexicon's
+    /// text and the bytes on the wire, or `None` if it has not changed (304).
+    pub async fn lexicon(&self, etag: &str) -> ApiResult<Option<(String, u64)>> {
+        let req = self
+            .req(Method::GET, "/v1/catalog/lexicon", None)
+            .header(reqwest::header::IF_NONE_MATCH, etag);
+        match self.exchange(req).await {
+            Ok((body, wire)) => {
+                let text =
+                    String::from_utf8(body).map_err(|e| ApiFailure::Decode(e.to_string()))?;
+                Ok(Some((text, wire)))
+            }
+            Err(ApiFailure::Http { status: 304, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `GET /v1/trust/bundle`: the bundle JWS.
     pub async fn trust_bundle(&self) -> ApiResult<(String, u64)> {
         let (body, wire) = self

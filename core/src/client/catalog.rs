@@ -93,6 +93,8 @@ pub struct CatalogReport {
     pub cursor: u64,
     /// The server's head when last asked.
     pub head: u64,
+    /// The search lexicon, fetched with the catalog (ADR 0181).
+    pub lexicon: super::lexicon::LexiconReport,
 }
 
 /// The catalog sync state machine.
@@ -308,15 +310,17 @@ impl ClientStore {
     }
 
     /// Offline search with options (a department filter), through the
-    /// built-in lexicon.
+    /// lexicon in use ([`ClientStore::lexicon`]: the synced one if newer
+    /// than the built-in).
     pub fn search_with(
         &self,
         opts: &crate::search::SearchOptions,
         query: &str,
     ) -> ClientResult<Vec<crate::search::SearchHit>> {
+        let lexicon = self.lexicon()?;
         Ok(crate::search::search_with(
             &*self.conn()?,
-            crate::search::Lexicon::builtin(),
+            &lexicon,
             query,
             opts,
         )?)

@@ -335,7 +335,9 @@ impl Client {
 
     /// Syncs the catalog: pages since the stored cursor, each applied in one
     /// transaction; a cut resumes from the last applied page next time.
-    /// Concurrent calls run one after the other.
+    /// Then the search lexicon, if the server's changed (its outcome is in
+    /// the report's `lexicon`; it never fails the sync). Concurrent calls
+    /// run one after the other.
     pub async fn sync_catalog(&self) -> ClientResult<CatalogReport> {
         let _one_at_a_time = self.catalog_gate.lock().await;
         let mut sync = CatalogSync::new(self.store.catalog_cursor()?, self.catalog_page_size);
@@ -380,7 +382,9 @@ impl Client {
                 head,
             });
         }
-        Ok(sync.report())
+        let mut report = sync.report();
+        report.lexicon = super::lexicon::sync_lexicon(&self.store, &self.api, self.now()).await?;
+        Ok(report)
     }
 
     /// Fetches the catalog page after `since` and checks it with `checker`

@@ -101,6 +101,7 @@ pub const MIGRATIONS: &[&[&str]] = &[
     &[MIGRATION_5],
     &[crate::search::PINYIN_SCHEMA],
     &[MIGRATION_7],
+    &[super::lexicon::MIGRATION_8],
 ];
 
 /// The client's database.
@@ -110,6 +111,8 @@ pub struct ClientStore {
     /// The sealer of personal data once the data key is installed, or why
     /// the personal data is locked ([`super::personal`]).
     sealer: RwLock<Result<Arc<Sealer>, DataKeyFault>>,
+    /// The parsed search lexicon in use, once read ([`super::lexicon`]).
+    lexicon: RwLock<Option<Arc<crate::search::Lexicon>>>,
 }
 
 impl ClientStore {
@@ -159,6 +162,7 @@ impl ClientStore {
         Ok(Self {
             conn: Mutex::new(conn),
             sealer: RwLock::new(Err(DataKeyFault::Missing)),
+            lexicon: RwLock::new(None),
         })
     }
 
@@ -170,6 +174,7 @@ impl ClientStore {
         Ok(Self {
             conn: Mutex::new(conn),
             sealer: RwLock::new(Err(DataKeyFault::Missing)),
+            lexicon: RwLock::new(None),
         })
     }
 
@@ -201,6 +206,26 @@ impl ClientStore {
             Err(ClientError::DataKey(f)) => Err(f),
             Err(e) => Err(DataKeyFault::KeyStore(e.to_string())),
         }
+    }
+
+    /// The cached lexicon (`None`: not read yet).
+    pub(crate) fn lexicon_cache(&self) -> ClientResult<Option<Arc<crate::search::Lexicon>>> {
+        self.lexicon
+            .read()
+            .map(|g| g.clone())
+            .map_err(|_| ClientError::Store("lexicon lock poisoned".into()))
+    }
+
+    /// Replaces the cached lexicon (`None`: read it again next time).
+    pub(crate) fn set_lexicon_cache(
+        &self,
+        lexicon: Option<Arc<crate::search::Lexicon>>,
+    ) -> ClientResult<()> {
+        *self
+            .lexicon
+            .write()
+            .map_err(|_| ClientError::Store("lexicon lock poisoned".into()))? = lexicon;
+        Ok(())
     }
 
     /// The connection, for one short piece of work.

@@ -23,6 +23,8 @@ pub const MAX_ENTRIES: usize = 20_000;
 pub const MAX_TERM_CHARS: usize = 32;
 /// At most this many targets per entry.
 pub const MAX_TARGETS: usize = 8;
+/// At most this many characters in an entry's source note.
+pub const MAX_SOURCE_CHARS: usize = 200;
 /// At most this many rewritten queries are tried for one query.
 pub const MAX_EXPANSIONS: usize = 12;
 
@@ -115,10 +117,25 @@ impl Lexicon {
         if self.entries.len() > MAX_ENTRIES {
             return Err(LexiconError::TooManyEntries(self.entries.len()));
         }
+        let mut terms = std::collections::HashSet::with_capacity(self.entries.len());
         for (index, e) in self.entries.iter().enumerate() {
             let bad = |why| Err(LexiconError::BadEntry { index, why });
             if let Some(why) = check_word(&e.term) {
                 return bad(why);
+            }
+            if e.term.trim() != e.term {
+                return bad("spaces around a term");
+            }
+            if !terms.insert(e.term.as_str()) {
+                return bad("duplicate term");
+            }
+            if let Some(source) = &e.source {
+                if source.chars().count() > MAX_SOURCE_CHARS {
+                    return bad("source longer than 200 characters");
+                }
+                if source.chars().any(char::is_control) {
+                    return bad("control character");
+                }
             }
             if e.targets.is_empty() {
                 return bad("no targets");
@@ -355,6 +372,30 @@ mod tests {
             LexiconError::BadEntry {
                 index: 0,
                 why: "control character"
+            }
+        );
+        assert_eq!(
+            bad(r#"{"term":"a","targets":["b"]},{"term":"a","targets":["c"]}"#),
+            LexiconError::BadEntry {
+                index: 1,
+                why: "duplicate term"
+            }
+        );
+        assert_eq!(
+            bad(r#"{"term":" a","targets":["b"]}"#),
+            LexiconError::BadEntry {
+                index: 0,
+                why: "spaces around a term"
+            }
+        );
+        let long_source = "s".repeat(201);
+        assert_eq!(
+            bad(&format!(
+                r#"{{"term":"a","targets":["b"],"source":"{long_source}"}}"#
+            )),
+            LexiconError::BadEntry {
+                index: 0,
+                why: "source longer than 200 characters"
             }
         );
         let long = "长".repeat(33);

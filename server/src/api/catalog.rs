@@ -56,14 +56,14 @@ pub struct ChangesOut {
     pub changes: Vec<ChangeOut>,
 }
 
-fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
+pub(crate) fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
     headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
 }
 
-fn with_etag(mut resp: Response, etag: &str) -> Response {
+pub(crate) fn with_etag(mut resp: Response, etag: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(etag) {
         resp.headers_mut().insert(header::ETAG, v);
     }

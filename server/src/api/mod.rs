@@ -6,6 +6,7 @@ pub mod act;
 pub mod attachments;
 pub mod auth;
 pub mod catalog;
+pub mod lexicon;
 pub mod openapi;
 pub mod operator;
 pub mod operators;
@@ -88,6 +89,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/openapi.json", get(openapi::serve))
         .route("/v1/catalog/changes", get(catalog::changes))
         .route("/v1/catalog/guides/{id}", get(catalog::guide))
+        .route("/v1/catalog/lexicon", get(lexicon::public))
         .route("/v1/trust/bundle", get(trust::bundle))
         .route("/v1/trust/status-lists", get(trust::status_lists))
         .route("/v1/devices/enrol", post(auth::enrol))
@@ -125,6 +127,11 @@ pub fn router(state: SharedState) -> Router {
         .route(
             "/v1/operator/operators/{name}",
             axum::routing::delete(operators::revoke),
+        )
+        .route("/v1/operator/lexicon", get(lexicon::list))
+        .route(
+            "/v1/operator/lexicon/entries/{term}",
+            put(lexicon::put_entry).delete(lexicon::delete_entry),
         )
         .route("/v1/operator/residents", post(operator::put_resident))
         .route("/v1/operator/trust-bundle", put(operator::put_trust_bundle))

@@ -412,7 +412,7 @@ fn schemas() -> Value {
             "note": nullable(json!({"type": "string", "maxLength": 500}))})),
     });
     s["Guide"] = guide_schema();
-    merge(&[s, guide_schemas(), operator_schemas()])
+    merge(&[s, guide_schemas(), operator_schemas(), lexicon_schemas()])
 }
 
 /// The schemas of operator management (ADR 0165).
@@ -463,6 +463,65 @@ fn operator_paths() -> Value {
             "responses": responses(&[("200", ok("Revoked", schema_ref("RevokedOperator")))], &[Op, P], &[
                 ("404", "`not_found`: no such active operator"),
                 ("409", "`invalid_state`: the last active admin")])}},
+    })
+}
+
+/// The search lexicon (ADR 0181): public document with ETag; publishers' entries.
+fn lexicon_paths() -> Value {
+    use Input::{Json as J, Operator as Op, Path as P};
+    let operator = json!([{"operatorToken": []}]);
+    let term = path_param(
+        "term",
+        "What residents type (1..=32 characters)",
+        json!({"type": "string", "minLength": 1, "maxLength": 32}),
+    );
+    let invalid = "`invalid_entry`: the entry breaks a lexicon rule (details.rule): empty or over 32 characters, no or over 8 targets, control characters, spaces around the term, a source over 200 characters";
+    json!({
+        "/v1/catalog/lexicon": {"get": {
+            "operationId": "catalogLexicon", "tags": ["catalog"], "security": [],
+            "summary": "The search lexicon phones use, with ETag (its version)",
+            "parameters": [if_none_match()],
+            "responses": responses(&[
+                ("200", with_etag(ok("The lexicon", schema_ref("Lexicon")))),
+                ("304", not_modified())], &[], &[("404", "`not_found`: no lexicon")])}},
+        "/v1/operator/lexicon": {"get": {
+            "operationId": "listLexicon", "tags": ["operator"], "security": operator,
+            "summary": "The current lexicon (publisher)",
+            "responses": responses(&[("200", ok("The lexicon", schema_ref("Lexicon")))], &[Op], &[])}},
+        "/v1/operator/lexicon/entries/{term}": {
+            "parameters": [term],
+            "put": {
+                "operationId": "putLexiconEntry", "tags": ["operator"], "security": operator,
+                "summary": "Add or replace the term's entry (publisher, district-wide): the next version",
+                "requestBody": json_body("LexiconEntryRequest"),
+                "responses": responses(&[("200", ok("Stored", schema_ref("LexiconChanged")))], &[Op, P, J], &[
+                    ("409", "`invalid_state`: the lexicon is full (20000 entries)"),
+                    ("422", invalid)])},
+            "delete": {
+                "operationId": "deleteLexiconEntry", "tags": ["operator"], "security": operator,
+                "summary": "Remove the term's entry (publisher): the next version",
+                "responses": responses(&[("200", ok("Removed", schema_ref("LexiconChanged")))], &[Op, P], &[
+                    ("404", "`not_found`: no entry for this term")])}},
+    })
+}
+
+/// The lexicon's schemas.
+fn lexicon_schemas() -> Value {
+    let word = || json!({"type": "string", "minLength": 1, "maxLength": 32});
+    let targets = || json!({"type": "array", "minItems": 1, "maxItems": 8, "items": word()});
+    let source = || json!({"type": "string", "maxLength": 200});
+    json!({
+        "LexiconEntry": object(&["term", "targets"], json!({
+            "term": word(), "targets": targets(), "two_way": {"type": "boolean"}, "source": source()})),
+        "Lexicon": object(&["version", "entries"], json!({
+            "version": u64_schema(),
+            "stopwords": {"type": "array", "items": word()},
+            "entries": {"type": "array", "maxItems": 20000, "items": schema_ref("LexiconEntry")},
+            "note": {"type": "string"}})),
+        "LexiconEntryRequest": object(&["targets"], json!({
+            "targets": targets(), "two_way": {"type": "boolean"}, "source": nullable(source())})),
+        "LexiconChanged": object(&["term", "version"], json!({
+            "term": {"type": "string"}, "version": u64_schema(), "deleted": {"type": "boolean"}})),
     })
 }
 
@@ -736,7 +795,12 @@ fn paths() -> Value {
 pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
-        let paths = merge(&[paths(), attachment_paths(), operator_paths()]);
+        let paths = merge(&[
+            paths(),
+            attachment_paths(),
+            operator_paths(),
+            lexicon_paths(),
+        ]);
         json!({
             "openapi": "3.1.0",
             "info": {
@@ -825,6 +889,40 @@ mod tests {
                 }
             }
         }
-        assert_eq!(n, 31);
+        assert_eq!(n, 35);
+    }
+
+    /// Every route the router serves (`api/mod.rs`) is in the document,
+    /// with every method it serves.
+    #[test]
+    fn every_route_is_documented() {
+        let doc = document();
+        let router = include_str!("mod.rs");
+        let mut n = 0;
+        for part in router.split(".route(").skip(1) {
+            let Some(path) = part.split('"').nth(1) else {
+                continue;
+            };
+            if path == "/metrics" {
+                continue;
+            }
+            n += 1;
+            let item = &doc["paths"][path];
+            assert!(item.is_object(), "{path} is not documented");
+            let handlers = part.split(".route(").next().unwrap_or_default();
+            let end = handlers.find("\n        .").unwrap_or(handlers.len());
+            for method in ["get", "put", "post", "delete"] {
+                let served = handlers[..end].contains(&format!("{method}("))
+                    || handlers[..end].contains(&format!(".{method}("))
+                    || handlers[..end].contains(&format!("routing::{method}("));
+                if served {
+                    assert!(
+                        item.get(method).is_some(),
+                        "{method} {path} is not documented"
+                    );
+                }
+            }
+        }
+        assert!(n >= 30, "{n} routes found");
     }
 }

@@ -1,7 +1,8 @@
 //! Storage, one trait per domain. Handlers see only [`Store`], the sum of
 //! the domain traits ([`CatalogStore`], [`ResidentStore`],
 //! [`SubmissionStore`], [`EventStore`], [`AttachmentStore`],
-//! [`LicenceStore`], [`TrustStore`] and [`operators::OperatorStore`]), each
+//! [`LicenceStore`], [`TrustStore`], [`operators::OperatorStore`] and
+//! [`LexiconStore`]), each
 //! declared with its types in its own file. SQLite ([`sqlite::SqliteStore`])
 //! is the embedded default; a PostgreSQL implementation for several stateless
 //! replicas implements the same traits and must pass the same conformance
@@ -15,6 +16,7 @@
 pub mod attachments;
 pub mod catalog;
 pub mod events;
+pub mod lexicon;
 pub mod licences;
 pub mod operators;
 pub mod residents;
@@ -27,6 +29,7 @@ pub use attachments::{
 };
 pub use catalog::{CatalogChange, CatalogPage, CatalogStore};
 pub use events::{EventStore, StatusEvent};
+pub use lexicon::{LexiconChange, LexiconStore};
 pub use licences::{Grant, LicenceStore, StatusListRow, WalletEntry};
 pub use operators::OperatorStore;
 pub use residents::{
@@ -67,6 +70,7 @@ pub trait Store:
     + LicenceStore
     + TrustStore
     + OperatorStore
+    + LexiconStore
     + Send
     + Sync
     + 'static
@@ -82,6 +86,7 @@ impl<T> Store for T where
         + LicenceStore
         + TrustStore
         + OperatorStore
+        + LexiconStore
         + Send
         + Sync
         + 'static
@@ -93,7 +98,8 @@ impl<T> Store for T where
 /// the methods resolve without it).
 pub mod prelude {
     pub use super::{
-        AttachmentStore as _, CatalogStore as _, EventStore as _, LicenceStore as _,
-        OperatorStore as _, ResidentStore as _, Store as _, SubmissionStore as _, TrustStore as _,
+        AttachmentStore as _, CatalogStore as _, EventStore as _, LexiconStore as _,
+        LicenceStore as _, OperatorStore as _, ResidentStore as _, Store as _,
+        SubmissionStore as _, TrustStore as _,
     };
 }

@@ -114,6 +114,26 @@ pub enum OperatorWrite {
     },
     /// Creates an operator; `Conflict` if the name was ever used.
     PutOperator(NewOperator),
+    /// [`super::lexicon`]: adds or replaces a lexicon entry (the next
+    /// version); `InvalidState` if the lexicon is full or not seeded.
+    PutLexiconEntry {
+        /// The entry (checked by the caller with `Lexicon::check`).
+        entry: zhangban_core::search::lexicon::Entry,
+        /// The operator (the history row's actor).
+        actor: String,
+        /// When.
+        at: i64,
+    },
+    /// Removes a lexicon entry (the next version); `NotFound` if the term
+    /// has none.
+    DeleteLexiconEntry {
+        /// The term.
+        term: String,
+        /// The operator.
+        actor: String,
+        /// When.
+        at: i64,
+    },
     /// Revokes an operator; `NotFound` if there is no such active operator,
     /// `InvalidState` if it is the last active admin.
     RevokeOperator {
@@ -133,6 +153,8 @@ pub enum Written {
     Seq(u64),
     /// A timeline event.
     Event(StatusEvent),
+    /// A lexicon version.
+    Version(u64),
 }
 
 /// Which audit rows to list.

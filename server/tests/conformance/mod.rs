@@ -13,8 +13,9 @@
 //! same receipt, nothing new), feed ordering (catalog and events: positions
 //! strictly increasing, nothing skipped, also under concurrent writers),
 //! durability (written, closed, reopened), activation-code single use,
-//! challenge caps, status lists, trust-bundle versions, and the operators'
-//! audit trail (appended in the action's transaction, chained).
+//! challenge caps, status lists, trust-bundle versions, the operators'
+//! audit trail (appended in the action's transaction, chained), and the
+//! search lexicon's versions.
 
 #![allow(
     clippy::unwrap_used,
@@ -27,6 +28,7 @@
 pub mod attachments;
 pub mod catalog;
 pub mod durability;
+pub mod lexicon;
 pub mod licences;
 pub mod operators;
 pub mod residents;
@@ -96,6 +98,8 @@ macro_rules! store_conformance_tests {
             operators::operators_names_are_never_reused_and_the_last_admin_stays,
             operators::bootstrap_is_created_rotated_and_stays_revoked,
             durability::everything_written_survives_a_reopen,
+            lexicon::lexicon_versions_start_at_the_seed_and_each_change_is_the_next,
+            lexicon::lexicon_survives_a_reopen,
         );
     };
     (@cases $backend:expr; $($module:ident :: $case:ident),* $(,)?) => {

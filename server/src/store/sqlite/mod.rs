@@ -18,6 +18,7 @@ use super::{StoreError, StoreResult};
 mod attachments;
 mod catalog;
 mod events;
+mod lexicon;
 mod licences;
 pub mod migrations;
 mod operators;

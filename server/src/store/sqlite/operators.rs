@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::SqliteStore;
 use super::catalog::{delete_guide_in, put_guide_in};
+use super::lexicon::{delete_entry_in, put_entry_in};
 use super::licences::{put_grant_in, set_grant_status_in};
 use super::residents::{put_activation_in, put_resident_in};
 use super::submissions::transition_in;
@@ -102,6 +103,12 @@ fn perform(c: &Connection, write: OperatorWrite) -> StoreResult<Written> {
             note,
             at,
         } => Written::Event(transition_in(c, tracking, &from, to, note, at)?),
+        OperatorWrite::PutLexiconEntry { entry, actor, at } => {
+            Written::Version(put_entry_in(c, &entry, &actor, at)?)
+        }
+        OperatorWrite::DeleteLexiconEntry { term, actor, at } => {
+            Written::Version(delete_entry_in(c, &term, &actor, at)?)
+        }
         OperatorWrite::PutOperator(op) => {
             let scopes = serde_json::to_string(&op.scopes).map_err(super::db)?;
             c.execute(
