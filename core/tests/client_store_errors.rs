@@ -64,7 +64,8 @@ fn a_store_at_its_size_limit_is_full() {
 fn a_duplicate_key_is_a_constraint_and_its_value_is_not_said() {
     let dir = tempfile::tempdir().unwrap();
     let (_, c) = table(&dir);
-    c.execute("INSERT INTO t VALUES (?1, NULL)", [NAME]).unwrap();
+    c.execute("INSERT INTO t VALUES (?1, NULL)", [NAME])
+        .unwrap();
     let (kind, words) = kind_of(c.execute("INSERT INTO t VALUES (?1, NULL)", [NAME]));
     assert_eq!(kind, StoreErrorKind::Constraint, "{words}");
     assert!(!words.contains(NAME), "{words}");
@@ -129,4 +130,40 @@ fn a_store_with_a_damaged_page_is_corrupt() {
     let (kind, words) = kind_of(r);
     assert_eq!(kind, StoreErrorKind::Corrupt, "{words}");
     assert!(!words.contains(NAME), "{words}");
+}
+
+#[test]
+fn only_a_failure_of_the_submission_itself_rejects_it_while_its_body_is_built() {
+    use zhangban_core::client::flush::building_failed;
+    use zhangban_core::outbox::SendOutcome;
+    let code = |o: SendOutcome| match o {
+        SendOutcome::Rejected { code, .. } => format!("rejected {code}"),
+        SendOutcome::Transient { code, .. } => format!("queued {code}"),
+        other => format!("{other:?}"),
+    };
+    let store = |kind| ClientError::Store(StoreError::new(kind, "wallet"));
+    for (err, want) in [
+        (store(StoreErrorKind::Busy), "queued store_busy"),
+        (store(StoreErrorKind::Full), "queued store_full"),
+        (store(StoreErrorKind::Corrupt), "queued store_corrupt"),
+        (store(StoreErrorKind::Io), "queued store_io"),
+        (
+            ClientError::Corrupted("wallet".into()),
+            "queued store_sealed_corrupt",
+        ),
+        (
+            ClientError::DataKey(zhangban_core::client::DataKeyFault::NotAuthorised),
+            "queued data_key_not_authorised",
+        ),
+        (
+            ClientError::NotFound("wallet licence".into()),
+            "rejected licence_not_in_wallet",
+        ),
+        (
+            ClientError::Invalid("no such disclosure".into()),
+            "rejected presentation_failed",
+        ),
+    ] {
+        assert_eq!(code(building_failed(&err)), want, "{err:?}");
+    }
 }

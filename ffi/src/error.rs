@@ -211,7 +211,8 @@ mod tests {
 
     #[test]
     fn a_store_failure_maps_by_its_kind_and_says_nothing_more() {
-        let of = |kind| ZhangbanError::from(ClientError::Store(StoreError::new(kind, "the wallet")));
+        let of =
+            |kind| ZhangbanError::from(ClientError::Store(StoreError::new(kind, "the wallet")));
         assert_eq!(of(StoreErrorKind::Full), ZhangbanError::StorageFull);
         assert_eq!(of(StoreErrorKind::Corrupt), ZhangbanError::Corrupted);
         for kind in [
