@@ -1,7 +1,7 @@
 //! The one public error: small, with stable variants, and free of personal
 //! data (core's messages that may echo values are dropped here).
 
-use zhangban_core::client::{ClientError, DataKeyFault};
+use zhangban_core::client::{ClientError, DataKeyFault, StoreErrorKind};
 
 /// Why the resident's personal data is locked (see [`ZhangbanError::DataKey`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -72,9 +72,14 @@ pub enum ZhangbanError {
         /// The rejection's stable code.
         code: String,
     },
-    /// The local store failed (disk full, corrupted, locked …).
+    /// The local store failed for a reason that may pass (busy with
+    /// another write, an I/O error, …): nothing changed; try again later.
     #[error("local store error")]
     Store,
+    /// The device's storage is full: nothing changed; the user must free
+    /// space, then try again (ADR 0204).
+    #[error("local storage full")]
+    StorageFull,
     /// The server's answer could not be understood.
     #[error("protocol error")]
     Protocol,
@@ -107,8 +112,9 @@ pub enum ZhangbanError {
         /// Which of the cases; apps switch on it.
         problem: DataKeyProblem,
     },
-    /// A sealed value in the store does not open under the right key: the
-    /// store is corrupted there (not a key problem).
+    /// The store is corrupted: a sealed value does not open under the right
+    /// key, or the database file itself is damaged (not a key problem).
+    /// `resetPersonalData` is the way out (ADR 0204).
     #[error("local store corrupted")]
     Corrupted,
     /// The library itself failed (its runtime could not start, a task died).
@@ -119,7 +125,17 @@ pub enum ZhangbanError {
 impl From<ClientError> for ZhangbanError {
     fn from(e: ClientError) -> Self {
         match e {
-            ClientError::Store(_) => Self::Store,
+            // The one place a store failure's kind becomes what an app
+            // does: full → free space, corrupt → the reset path, any other
+            // kind → try again later (ADR 0204).
+            ClientError::Store(e) => match e.kind {
+                StoreErrorKind::Full => Self::StorageFull,
+                StoreErrorKind::Corrupt => Self::Corrupted,
+                StoreErrorKind::Busy
+                | StoreErrorKind::Io
+                | StoreErrorKind::Constraint
+                | StoreErrorKind::Other => Self::Store,
+            },
             ClientError::Network(_) => Self::Network,
             ClientError::Server { status, code, .. } => Self::Server { status, code },
             ClientError::Protocol(_) => Self::Protocol,
@@ -185,5 +201,28 @@ pub enum ObserverError {
 impl From<uniffi::UnexpectedUniFFICallbackError> for ObserverError {
     fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
         Self::Unexpected { reason: e.reason }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zhangban_core::client::StoreError;
+
+    #[test]
+    fn a_store_failure_maps_by_its_kind_and_says_nothing_more() {
+        let of =
+            |kind| ZhangbanError::from(ClientError::Store(StoreError::new(kind, "the wallet")));
+        assert_eq!(of(StoreErrorKind::Full), ZhangbanError::StorageFull);
+        assert_eq!(of(StoreErrorKind::Corrupt), ZhangbanError::Corrupted);
+        for kind in [
+            StoreErrorKind::Busy,
+            StoreErrorKind::Io,
+            StoreErrorKind::Constraint,
+            StoreErrorKind::Other,
+        ] {
+            assert_eq!(of(kind), ZhangbanError::Store, "{kind:?}");
+        }
+        assert_eq!(of(StoreErrorKind::Busy).to_string(), "local store error");
     }
 }

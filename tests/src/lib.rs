@@ -66,3 +66,29 @@ pub fn seeded_rng(test: &str) -> rand::rngs::StdRng {
     eprintln!("{test}: seed {seed} (replay with ZHANGBAN_TEST_SEED={seed})");
     rand::rngs::StdRng::seed_from_u64(seed)
 }
+
+/// A guide of the client's cached catalog with a licence field for `vct`
+/// whose other required fields [`fill`] can fill at `now`, and that field's
+/// name.
+pub fn guide_taking(
+    client: &zhangban_core::client::Client,
+    vct: &str,
+    now: i64,
+) -> (zhangban_core::guide::Guide, String) {
+    use zhangban_core::guide::FieldKind;
+    for g in server::catalog() {
+        let Ok(g) = client.guide(&g.id) else { continue };
+        let field = g.form.fields.iter().find(|f| {
+            matches!(&f.kind, FieldKind::LicenceRef { licence_types } if licence_types.iter().any(|t| t == vct))
+        });
+        let Some(field) = field.map(|f| f.name.clone()) else {
+            continue;
+        };
+        let mut probe = g.clone();
+        probe.form.fields.retain(|f| f.name != field);
+        if fill(&probe, now).is_some() {
+            return (g, field);
+        }
+    }
+    panic!("no cached guide takes {vct}");
+}

@@ -265,5 +265,14 @@ fun main(args: Array<String>) = runBlocking {
     check("the right data key opens the wallet and the outbox again",
         back.wallet().isNotEmpty() && back.outbox().size == 2) { "${back.outbox()}" }
     back.close()
+
+    // A store file that is not a database (damaged flash, a stray file):
+    // the typed store error maps to the reset path, not to "try again".
+    val garbage = File(args[1], "garbage.db").apply { writeBytes(ByteArray(8192) { 0x5A }) }
+    val garbageErr = runCatching {
+        Client.open(garbage.path, url, root, keys, JcaDataKeyStore(File(args[1], "garbage.keys")))
+    }.exceptionOrNull()
+    check("a store file that is not a database gives ZhangbanException.Corrupted",
+        garbageErr is ZhangbanException.Corrupted) { "$garbageErr" }
     println("kotlin checks: $passed passed, 0 failed")
 }

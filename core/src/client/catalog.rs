@@ -269,7 +269,7 @@ impl ClientStore {
                         |r| r.get(0),
                     )?;
                 crate::search::index_prepared(tx, rowid, &guide.id, index)
-                    .map_err(|e| ClientError::Store(e.to_string()))?;
+                    .map_err(ClientError::from)?;
             }
             for id in &batch.deletes {
                 let rowid: Option<i64> = tx
@@ -277,8 +277,7 @@ impl ClientStore {
                     .query_row([id], |r| r.get(0))
                     .optional()?;
                 if let Some(rowid) = rowid {
-                    crate::search::remove_guide(tx, rowid)
-                        .map_err(|e| ClientError::Store(e.to_string()))?;
+                    crate::search::remove_guide(tx, rowid).map_err(ClientError::from)?;
                     tx.execute("DELETE FROM guides WHERE rowid = ?1", [rowid])?;
                 }
             }

@@ -48,7 +48,7 @@ fn draft_of(
     let body = open_text(s, Slot::new("drafts", "body", &id), &body)?;
     let values = match serde_json::from_str(&body)? {
         Value::Object(m) => m,
-        _ => return Err(ClientError::Store("draft body is not an object".into())),
+        _ => return Err(ClientError::store_other("draft body is not an object")),
     };
     Ok(Draft {
         id,

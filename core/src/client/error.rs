@@ -7,9 +7,10 @@ use crate::credential::Rejection;
 /// Why a client operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The local database failed.
-    #[error("local store: {0}")]
-    Store(String),
+    /// The local database failed; its kind tells busy from full from
+    /// corrupt ([`StoreErrorKind`]).
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// The server could not be reached (offline, timeout, connection cut).
     #[error("network: {0}")]
     Network(String),
@@ -104,21 +105,161 @@ impl From<super::data_key::DataKeyError> for DataKeyFault {
     }
 }
 
+impl ClientError {
+    /// A store failure of kind [`StoreErrorKind::Other`] with a fixed
+    /// description (never a stored value).
+    pub fn store_other(what: impl Into<String>) -> Self {
+        Self::Store(StoreError::other(what))
+    }
+}
+
+/// What kind of store failure it was: what the caller can do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StoreErrorKind {
+    /// Another connection holds the database (`SQLITE_BUSY`,
+    /// `SQLITE_LOCKED`): nothing changed; try again later.
+    Busy,
+    /// The disk (or the database's size limit) is full (`SQLITE_FULL`):
+    /// nothing changed; the user must free space.
+    Full,
+    /// The database file is damaged or is not a database
+    /// (`SQLITE_CORRUPT`, `SQLITE_NOTADB`): the reset path.
+    Corrupt,
+    /// A constraint refused the write (`SQLITE_CONSTRAINT`): a bug or a
+    /// race; nothing changed.
+    Constraint,
+    /// The operating system failed a read or a write (`SQLITE_IOERR`,
+    /// `SQLITE_CANTOPEN`, a file's mode): may pass; try again later.
+    Io,
+    /// Anything else: a stored row that does not decode, a schema newer
+    /// than this app, a poisoned lock.
+    Other,
+}
+
+impl StoreErrorKind {
+    /// The stable code: `busy`, `full`, `corrupt`, `constraint`, `io`, `other`.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Busy => "busy",
+            Self::Full => "full",
+            Self::Corrupt => "corrupt",
+            Self::Constraint => "constraint",
+            Self::Io => "io",
+            Self::Other => "other",
+        }
+    }
+
+    /// Whether the same operation may succeed later without anyone acting
+    /// on the store (busy, I/O).
+    pub fn is_transient(self) -> bool {
+        matches!(self, Self::Busy | Self::Io)
+    }
+
+    /// Classifies an SQLite failure once, by its primary result code.
+    pub fn of_sqlite(e: &rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode as C;
+        match e.sqlite_error_code() {
+            Some(C::DatabaseBusy | C::DatabaseLocked) => Self::Busy,
+            Some(C::DiskFull) => Self::Full,
+            Some(C::DatabaseCorrupt | C::NotADatabase) => Self::Corrupt,
+            Some(C::ConstraintViolation) => Self::Constraint,
+            Some(C::SystemIoFailure | C::CannotOpen) => Self::Io,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// A failure of the phone's store: its [`StoreErrorKind`], a fixed
+/// description of what failed (no stored value, no personal data) and the
+/// underlying error as the [`std::error::Error::source`] (for logs on the
+/// device; the FFI never shows it).
+#[derive(Debug, thiserror::Error)]
+#[error("local store ({}): {what}", .kind.code())]
+pub struct StoreError {
+    /// What kind of failure.
+    pub kind: StoreErrorKind,
+    /// What failed, in fixed words.
+    pub what: String,
+    /// The underlying error, if any.
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl StoreError {
+    /// A failure of kind `kind` described by `what`.
+    pub fn new(kind: StoreErrorKind, what: impl Into<String>) -> Self {
+        Self {
+            kind,
+            what: what.into(),
+            source: None,
+        }
+    }
+
+    /// A failure of kind [`StoreErrorKind::Other`].
+    pub fn other(what: impl Into<String>) -> Self {
+        Self::new(StoreErrorKind::Other, what)
+    }
+
+    /// A failure of a file operation (creating the store, setting a mode).
+    pub fn io(what: &str, e: std::io::Error) -> Self {
+        let kind = match e.kind() {
+            std::io::ErrorKind::StorageFull => StoreErrorKind::Full,
+            _ => StoreErrorKind::Io,
+        };
+        Self {
+            kind,
+            what: format!("{what}: {}", e.kind()),
+            source: Some(Box::new(e)),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        let kind = StoreErrorKind::of_sqlite(&e);
+        // SQLite's own words (e.g. "database is locked", a constraint's
+        // column names) carry no values; bound parameters never show.
+        let what = match &e {
+            rusqlite::Error::SqliteFailure(f, _) => format!("sqlite {:?}", f.code),
+            rusqlite::Error::QueryReturnedNoRows => "no row".to_owned(),
+            rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::IntegralValueOutOfRange(..) => {
+                "a stored value has the wrong type".to_owned()
+            }
+            _ => "sqlite".to_owned(),
+        };
+        Self {
+            kind,
+            what,
+            source: Some(Box::new(e)),
+        }
+    }
+}
+
 impl From<rusqlite::Error> for ClientError {
     fn from(e: rusqlite::Error) -> Self {
-        Self::Store(e.to_string())
+        Self::Store(e.into())
     }
 }
 
 impl From<crate::search::SearchError> for ClientError {
     fn from(e: crate::search::SearchError) -> Self {
-        Self::Store(e.to_string())
+        match e {
+            crate::search::SearchError::Index(e) => Self::Store(e.into()),
+        }
     }
 }
 
 impl From<serde_json::Error> for ClientError {
     fn from(e: serde_json::Error) -> Self {
-        Self::Store(format!("json: {e}"))
+        // A stored JSON row that does not decode (serde's message may quote
+        // the value, so only its category is kept).
+        Self::Store(StoreError {
+            kind: StoreErrorKind::Other,
+            what: format!("stored json: {:?}", e.classify()),
+            source: None,
+        })
     }
 }
 

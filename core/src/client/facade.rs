@@ -374,7 +374,8 @@ impl Client {
                 }
             };
             let (applied, read) = tokio::join!(apply, read_ahead);
-            let batch = applied.map_err(|e| ClientError::Store(e.to_string()))??;
+            let batch =
+                applied.map_err(|_| ClientError::store_other("the catalog task died"))??;
             ahead = read.map(|r| (batch.next, r));
             sync.applied(&batch, more, head, wire);
             self.progress(SyncProgress::Catalog {
@@ -404,7 +405,7 @@ impl Client {
         let checker = checker.clone();
         let batch = tokio::task::spawn_blocking(move || checker.check(&page))
             .await
-            .map_err(|e| ClientError::Store(e.to_string()))??;
+            .map_err(|_| ClientError::store_other("the catalog check task died"))??;
         Ok(CheckedPage {
             batch,
             more,

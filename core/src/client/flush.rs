@@ -171,6 +171,39 @@ pub fn classify_failure(failure: ApiFailure) -> SendOutcome {
     }
 }
 
+/// What a failure to build an entry's request body (its guide, its
+/// licence proofs, freezing it) means for the entry (ADR 0204). Only a
+/// failure of the submission itself rejects it: a licence no longer in the
+/// wallet, a licence or disclosure that does not make a presentation. A
+/// fault of the phone — its store (busy, full, corrupt, I/O), its data key,
+/// the device keystore — leaves the entry queued, to be retried with
+/// backoff: the resident never redoes a submission for it.
+pub fn building_failed(err: &ClientError) -> SendOutcome {
+    let transient = |code: String| SendOutcome::Transient {
+        code,
+        retry_after: None,
+    };
+    let rejected = |code: &str| SendOutcome::Rejected {
+        code: code.into(),
+        details: None,
+    };
+    match err {
+        ClientError::NotFound(_) => rejected("licence_not_in_wallet"),
+        ClientError::Verification(_) | ClientError::Invalid(_) | ClientError::Form(_) => {
+            rejected("presentation_failed")
+        }
+        ClientError::Store(e) => transient(format!("store_{}", e.kind.code())),
+        ClientError::Corrupted(_) => transient("store_sealed_corrupt".into()),
+        ClientError::DataKey(f) => transient(format!("data_key_{}", f.code())),
+        ClientError::Keystore(_) => transient("holder_key".into()),
+        ClientError::NotEnrolled => transient("not_enrolled".into()),
+        ClientError::Network(_) => transient("network".into()),
+        ClientError::Protocol(_) => transient("bad_response".into()),
+        ClientError::Server { code, .. } => transient(code.clone()),
+        ClientError::DraftSubmitted { .. } => transient("draft_submitted".into()),
+    }
+}
+
 /// Cheap jitter draw in `[0, 1)`.
 fn unit() -> f64 {
     f64::from(rand::rngs::OsRng.next_u32()) / (f64::from(u32::MAX) + 1.0)
@@ -377,9 +410,12 @@ impl Client {
         if let Some(w) = &e.wire {
             return Ok(w.clone());
         }
-        let guide = self.guide(&e.guide_id).map_err(|_| SendOutcome::Rejected {
-            code: "guide_not_cached".into(),
-            details: None,
+        let guide = self.guide(&e.guide_id).map_err(|err| match err {
+            ClientError::NotFound(_) => SendOutcome::Rejected {
+                code: "guide_not_cached".into(),
+                details: None,
+            },
+            other => building_failed(&other),
         })?;
         let needs_nonce = guide.form.fields.iter().any(|f| {
             matches!(f.kind, FieldKind::LicenceRef { .. })
@@ -399,20 +435,7 @@ impl Client {
             Some(n) => self.wire_values(&guide, &e.values, n).await,
             None => self.shape_values(&guide, &e.values),
         };
-        let values = values.map_err(|err| match err {
-            ClientError::Keystore(_) => SendOutcome::Transient {
-                code: "holder_key".into(),
-                retry_after: None,
-            },
-            ClientError::NotFound(_) => SendOutcome::Rejected {
-                code: "licence_not_in_wallet".into(),
-                details: None,
-            },
-            _ => SendOutcome::Rejected {
-                code: "presentation_failed".into(),
-                details: None,
-            },
-        })?;
+        let values = values.map_err(|err| building_failed(&err))?;
         let body =
             json!({"guide_id": e.guide_id, "form_version": e.form_version, "values": values})
                 .to_string();
@@ -424,10 +447,7 @@ impl Client {
         if needs_nonce {
             self.store
                 .set_wire(&e.client_id, &body)
-                .map_err(|_| SendOutcome::Transient {
-                    code: "store".into(),
-                    retry_after: None,
-                })?;
+                .map_err(|err| building_failed(&err))?;
         }
         Ok(body)
     }
@@ -452,16 +472,22 @@ impl Client {
             return Ok(None);
         };
         self.outbox_changed(client_id);
-        let outcome = match self.token().await {
-            Err(f) => classify_failure(f),
-            Ok(token) => match self.upload_all(&e, &token).await {
-                Err(o) => o,
-                Ok(()) => match self.wire_body(&e, &token).await {
+        let outcome = match self.device() {
+            // The device's identity comes from the store: a store fault
+            // there is the phone's, not "not enrolled" (which `token` would
+            // make of it).
+            Err(err) if !matches!(err, ClientError::NotEnrolled) => building_failed(&err),
+            _ => match self.token().await {
+                Err(f) => classify_failure(f),
+                Ok(token) => match self.upload_all(&e, &token).await {
                     Err(o) => o,
-                    Ok(body) => {
-                        let raw: Value = serde_json::from_str(&body)?;
-                        classify(client_id, self.api.submit(&token, client_id, &raw).await)
-                    }
+                    Ok(()) => match self.wire_body(&e, &token).await {
+                        Err(o) => o,
+                        Ok(body) => {
+                            let raw: Value = serde_json::from_str(&body)?;
+                            classify(client_id, self.api.submit(&token, client_id, &raw).await)
+                        }
+                    },
                 },
             },
         };

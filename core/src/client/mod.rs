@@ -27,7 +27,7 @@ pub mod wallet;
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use data_key::{DataKeyError, DataKeyFuture, DataKeyStore, SoftwareDataKeyStore};
 pub use drafts::Draft;
-pub use error::{ClientError, ClientResult, DataKeyFault};
+pub use error::{ClientError, ClientResult, DataKeyFault, StoreError, StoreErrorKind};
 pub use facade::{Client, SyncListener, SyncProgress, SyncReport};
 pub use flush::{FlushReport, OutboxListener, WalletLicenceRef};
 pub use keystore::{HolderKeystore, KeystoreFuture, SoftwareKeystore};

@@ -134,10 +134,10 @@ fn entry_of(s: &Sealer, row: Row) -> ClientResult<OutboxEntry> {
     let wire = wire.map(|w| open_text(s, slot("wire"), &w)).transpose()?;
     let values = match serde_json::from_str(&body)? {
         Value::Object(m) => m,
-        _ => return Err(ClientError::Store("outbox body is not an object".into())),
+        _ => return Err(ClientError::store_other("outbox body is not an object")),
     };
     let state = OutboxState::parse(&state)
-        .ok_or_else(|| ClientError::Store(format!("unknown outbox state {state}")))?;
+        .ok_or_else(|| ClientError::store_other(format!("unknown outbox state {state}")))?;
     let errors = detail.map(|d| serde_json::from_str(&d)).transpose()?;
     Ok(OutboxEntry {
         client_id,

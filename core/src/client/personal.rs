@@ -103,7 +103,7 @@ pub fn install_key(store: &ClientStore, key: &DataKey) -> ClientResult<()> {
 }
 
 fn seal_failed(_: super::sealing::OpenError) -> ClientError {
-    ClientError::Store("a value could not be sealed".into())
+    ClientError::store_other("a value could not be sealed")
 }
 
 /// Seals `text` into `slot` (the store's personal columns hold BLOBs).

@@ -93,11 +93,11 @@ impl ClientStore {
         };
         let jwk: Value = serde_json::from_str(&jwk)?;
         let key = HolderKey::from_jwk(&jwk)
-            .map_err(|e| ClientError::Store(format!("device key: {e}")))?;
+            .map_err(|e| ClientError::store_other(format!("device key: {e}")))?;
         let home = match home.as_str() {
             "app" => KeyHome::App,
             "legacy-software" => KeyHome::LegacySoftware,
-            _ => return Err(ClientError::Store("device key: unknown keystore".into())),
+            _ => return Err(ClientError::store_other("device key: unknown keystore")),
         };
         Ok(Some(DeviceIdentity {
             key,
@@ -139,12 +139,12 @@ pub fn migrate_legacy_key(store: &ClientStore, keys: &SoftwareKeystore) -> Clien
     };
     let jwk: Value = serde_json::from_str(&text)?;
     let key = SoftwareHolderKey::from_private_jwk(&jwk)
-        .map_err(|e| ClientError::Store(format!("device key: {e}")))?;
+        .map_err(|e| ClientError::store_other(format!("device key: {e}")))?;
     match keys.get(LEGACY_KEY_ALIAS).map_err(ClientError::Keystore)? {
         Some(existing) if existing.holder_key() == key.holder_key() => {}
         Some(_) => {
-            return Err(ClientError::Store(
-                "device key: another key is already in the legacy key file".into(),
+            return Err(ClientError::store_other(
+                "device key: another key is already in the legacy key file",
             ));
         }
         None => keys
@@ -155,7 +155,7 @@ pub fn migrate_legacy_key(store: &ClientStore, keys: &SoftwareKeystore) -> Clien
     let (Some(device_id), Some(resident_id)) =
         (store.meta(DEVICE_META)?, store.meta(RESIDENT_META)?)
     else {
-        return Err(ClientError::Store("device key without an enrolment".into()));
+        return Err(ClientError::store_other("device key without an enrolment"));
     };
     store.set_device(&DeviceIdentity {
         key: public,

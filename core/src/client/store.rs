@@ -121,7 +121,8 @@ impl ClientStore {
     /// database file's mode; an older store's 0644 is tightened); a missing
     /// parent directory is created 0700.
     pub fn open(path: &Path) -> ClientResult<Self> {
-        let io = |e: std::io::Error| ClientError::Store(format!("store file: {}", e.kind()));
+        let io =
+            |e: std::io::Error| ClientError::Store(super::error::StoreError::io("store file", e));
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             if !parent.exists() {
                 super::files::private_dir(parent).map_err(io)?;
@@ -183,7 +184,7 @@ impl ClientStore {
     pub(crate) fn sealer(&self) -> ClientResult<Arc<Sealer>> {
         match self.sealer.read() {
             Ok(guard) => guard.clone().map_err(ClientError::DataKey),
-            Err(_) => Err(ClientError::Store("sealer lock poisoned".into())),
+            Err(_) => Err(ClientError::store_other("sealer lock poisoned")),
         }
     }
 
@@ -193,7 +194,7 @@ impl ClientStore {
         let mut guard = self
             .sealer
             .write()
-            .map_err(|_| ClientError::Store("sealer lock poisoned".into()))?;
+            .map_err(|_| ClientError::store_other("sealer lock poisoned"))?;
         *guard = s;
         Ok(())
     }
@@ -232,7 +233,7 @@ impl ClientStore {
     pub(crate) fn conn(&self) -> ClientResult<MutexGuard<'_, Connection>> {
         self.conn
             .lock()
-            .map_err(|_| ClientError::Store("connection lock poisoned".into()))
+            .map_err(|_| ClientError::store_other("connection lock poisoned"))
     }
 
     /// Runs `f` in one immediate transaction, committed if it returns `Ok`.
@@ -317,7 +318,7 @@ fn migrate(conn: &mut Connection, upto: usize) -> ClientResult<()> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let current = usize::try_from(current).unwrap_or(0);
     if current > MIGRATIONS.len() {
-        return Err(ClientError::Store(format!(
+        return Err(ClientError::store_other(format!(
             "store schema {current} is newer than this app ({})",
             MIGRATIONS.len()
         )));

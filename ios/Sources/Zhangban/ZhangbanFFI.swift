@@ -6203,9 +6203,15 @@ enum ZhangbanError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
          */code: String
     )
     /**
-     * The local store failed (disk full, corrupted, locked …).
+     * The local store failed for a reason that may pass (busy with
+     * another write, an I/O error, …): nothing changed; try again later.
      */
     case Store
+    /**
+     * The device's storage is full: nothing changed; the user must free
+     * space, then try again (ADR 0204).
+     */
+    case StorageFull
     /**
      * The server's answer could not be understood.
      */
@@ -6248,8 +6254,9 @@ enum ZhangbanError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError 
          */problem: DataKeyProblem
     )
     /**
-     * A sealed value in the store does not open under the right key: the
-     * store is corrupted there (not a key problem).
+     * The store is corrupted: a sealed value does not open under the right
+     * key, or the database file itself is damaged (not a key problem).
+     * `resetPersonalData` is the way out (ADR 0204).
      */
     case Corrupted
     /**
@@ -6301,21 +6308,22 @@ public struct FfiConverterTypeZhangbanError: FfiConverterRustBuffer {
             code: try FfiConverterString.read(from: &buf)
             )
         case 7: return .Store
-        case 8: return .Protocol
-        case 9: return .DraftSubmitted(
+        case 8: return .StorageFull
+        case 9: return .Protocol
+        case 10: return .DraftSubmitted(
             clientId: try FfiConverterString.read(from: &buf)
             )
-        case 10: return .Invalid(
+        case 11: return .Invalid(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 11: return .Keystore(
+        case 12: return .Keystore(
             reason: try FfiConverterString.read(from: &buf)
             )
-        case 12: return .DataKey(
+        case 13: return .DataKey(
             problem: try FfiConverterTypeDataKeyProblem.read(from: &buf)
             )
-        case 13: return .Corrupted
-        case 14: return .Internal
+        case 14: return .Corrupted
+        case 15: return .Internal
 
          default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -6361,36 +6369,40 @@ public struct FfiConverterTypeZhangbanError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(7))
         
         
-        case .Protocol:
+        case .StorageFull:
             writeInt(&buf, Int32(8))
         
         
-        case let .DraftSubmitted(clientId):
+        case .Protocol:
             writeInt(&buf, Int32(9))
+        
+        
+        case let .DraftSubmitted(clientId):
+            writeInt(&buf, Int32(10))
             FfiConverterString.write(clientId, into: &buf)
             
         
         case let .Invalid(reason):
-            writeInt(&buf, Int32(10))
-            FfiConverterString.write(reason, into: &buf)
-            
-        
-        case let .Keystore(reason):
             writeInt(&buf, Int32(11))
             FfiConverterString.write(reason, into: &buf)
             
         
-        case let .DataKey(problem):
+        case let .Keystore(reason):
             writeInt(&buf, Int32(12))
+            FfiConverterString.write(reason, into: &buf)
+            
+        
+        case let .DataKey(problem):
+            writeInt(&buf, Int32(13))
             FfiConverterTypeDataKeyProblem.write(problem, into: &buf)
             
         
         case .Corrupted:
-            writeInt(&buf, Int32(13))
+            writeInt(&buf, Int32(14))
         
         
         case .Internal:
-            writeInt(&buf, Int32(14))
+            writeInt(&buf, Int32(15))
         
         }
     }
