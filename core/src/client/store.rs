@@ -214,7 +214,7 @@ impl ClientStore {
         self.lexicon
             .read()
             .map(|g| g.clone())
-            .map_err(|_| ClientError::Store("lexicon lock poisoned".into()))
+            .map_err(|_| ClientError::store_other("lexicon lock poisoned"))
     }
 
     /// Replaces the cached lexicon (`None`: read it again next time).
@@ -225,7 +225,7 @@ impl ClientStore {
         *self
             .lexicon
             .write()
-            .map_err(|_| ClientError::Store("lexicon lock poisoned".into()))? = lexicon;
+            .map_err(|_| ClientError::store_other("lexicon lock poisoned"))? = lexicon;
         Ok(())
     }
 
