@@ -30,7 +30,7 @@ pub use events::{EventStore, StatusEvent};
 pub use licences::{Grant, LicenceStore, StatusListRow, WalletEntry};
 pub use operators::OperatorStore;
 pub use residents::{
-    Device, Enrolment, NewActivation, NewChallenge, Refusal, ResidentStore, Session,
+    Device, Enrolment, NewActivation, NewChallenge, Refusal, ResidentStore, Retirement, Session,
 };
 pub use submissions::{NewSubmission, Receipt, SubmissionRecord, SubmissionStore, Submitted};
 pub use trust::TrustStore;

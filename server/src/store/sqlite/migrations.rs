@@ -20,6 +20,8 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0004_challenges_by_device.sql"),
     include_str!("../../../migrations/0005_keyed_activation_codes.sql"),
     include_str!("../../../migrations/0006_operators_audit_departments.sql"),
+    // 0007 (the search lexicon) is merged from its own branch before this one.
+    include_str!("../../../migrations/0008_retired_devices.sql"),
 ];
 
 /// Runs the migrations not yet applied, each in its own transaction.
