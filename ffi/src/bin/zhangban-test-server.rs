@@ -3,7 +3,9 @@
 //! properties file (the path is its one argument): `url`, `closed_url` (a
 //! loopback port nobody listens on: "no network"), `root_jwk`, and a draft
 //! that passes the form validator (`guide_id`, `form_version`,
-//! `values_json`). It serves until interrupted (SIGINT), then removes its
+//! `values_json`), and a guide that takes the demo business licence with its
+//! other fields filled (`licence_guide_id`, `licence_form_version`,
+//! `licence_field`, `licence_values_json`). It serves until interrupted (SIGINT), then removes its
 //! data directory.
 
 use std::fmt::Write as _;
@@ -28,6 +30,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .into_iter()
         .find_map(|g| fill(&g, now).map(|v| (g, v)))
         .ok_or("no demo guide the test can fill")?;
+    // A guide that takes the demo business licence: the Kotlin test fills
+    // the field from its wallet (`licence_field`); the other fields are
+    // filled here (`licence_values_json`).
+    let with_licence = zhangban_tests::server::business_guide();
+    let licence_field = "business_licence";
+    let mut rest = with_licence.clone();
+    rest.form.fields.retain(|f| f.name != licence_field);
+    let licence_values = fill(&rest, now).ok_or("the business-licence guide cannot be filled")?;
     let mut body = String::new();
     property(&mut body, "url", &server.base);
     property(&mut body, "closed_url", &format!("http://{closed}"));
@@ -38,6 +48,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &mut body,
         "values_json",
         &serde_json::Value::Object(values).to_string(),
+    );
+    property(&mut body, "licence_guide_id", &with_licence.id);
+    property(
+        &mut body,
+        "licence_form_version",
+        &with_licence.form.version.to_string(),
+    );
+    property(&mut body, "licence_field", licence_field);
+    property(
+        &mut body,
+        "licence_values_json",
+        &serde_json::Value::Object(licence_values).to_string(),
     );
     let tmp = std::path::PathBuf::from(&info).with_extension("tmp");
     std::fs::write(&tmp, body)?;
