@@ -26,18 +26,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut server = TestServer::start_demo().await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let now = system_now();
-    let (guide, values) = zhangban_core::guide::demo_catalog(zhangban_server::setup::FIXTURE, now)?
-        .into_iter()
-        .find_map(|g| fill(&g, now).map(|v| (g, v)))
+    let guides = zhangban_core::guide::demo_catalog(zhangban_server::setup::FIXTURE, now)?;
+    let (guide, values) = guides
+        .iter()
+        .find_map(|g| fill(g, now).map(|v| (g, v)))
         .ok_or("no demo guide the test can fill")?;
-    // A guide that takes the demo business licence: the Kotlin test fills
-    // the field from its wallet (`licence_field`); the other fields are
-    // filled here (`licence_values_json`).
-    let with_licence = zhangban_tests::server::business_guide();
+    // A guide that takes the demo business licence and no attachment: the
+    // Kotlin test fills the licence field from its wallet (`licence_field`);
+    // the other fields are filled here (`licence_values_json`).
     let licence_field = "business_licence";
-    let mut rest = with_licence.clone();
-    rest.form.fields.retain(|f| f.name != licence_field);
-    let licence_values = fill(&rest, now).ok_or("the business-licence guide cannot be filled")?;
+    let (with_licence, licence_values) = guides
+        .iter()
+        .filter(|g| g.form.fields.iter().any(|f| f.name == licence_field))
+        .find_map(|g| {
+            let mut rest = g.clone();
+            rest.form.fields.retain(|f| f.name != licence_field);
+            fill(&rest, now).map(|v| (g, v))
+        })
+        .ok_or("no demo guide with a business licence field the test can fill")?;
     let mut body = String::new();
     property(&mut body, "url", &server.base);
     property(&mut body, "closed_url", &format!("http://{closed}"));
