@@ -14,8 +14,9 @@ case "$(uname -s)" in
   *) libname=libzhangban_ffi.so; size_of() { stat -c %s "$1"; } ;;
 esac
 
+target="${CARGO_TARGET_DIR:-target}"
 cargo build --quiet -p zhangban-ffi --lib --profile size
-lib="target/size/$libname"
+lib="$target/size/$libname"
 bytes=$(size_of "$lib")
 verdict=$([ "$bytes" -le "$target_bytes" ] && echo "within" || echo "OVER")
 echo "$lib (stripped, profile size): $bytes bytes" \
@@ -31,8 +32,8 @@ echo "$lib (stripped, profile size): $bytes bytes" \
 # assembly by source file and prefix: sqlite3.c, ring's .c/.S).
 # Its own target dir keeps both builds cached.
 CARGO_PROFILE_SIZE_STRIP=false cargo build --quiet -p zhangban-ffi --lib --profile size \
-  --target-dir target/size-bloat
-unstripped="target/size-bloat/size/$libname"
+  --target-dir "$target/size-bloat"
+unstripped="$target/size-bloat/size/$libname"
 for tool in nm readelf python3; do
   command -v "$tool" >/dev/null || { echo "$tool is needed for the per-crate report (binutils, python3)" >&2; exit 1; }
 done

@@ -180,6 +180,8 @@ const SHIPPED: &[&str] = &[
     "57ce73a5aa337395b55dfe2dc44073f2974d3aa17d9139adcdd9e1081d5c6757",
     "a5d80beb48ad6315edd9926b4da2cb3d6333c2413cb1a3da71b0162624c648c4",
     "437e9494548b6154b7d04acc369f63a6d6349844d661347bfc4340c0e3a175ad",
+    "08ff5470fc3407e927eda2f1683c84a052cf5586e133ebe9bea56af6db74014c",
+    "168d35a231dcdb5a0707414ae0929d5ec145f4a3a5e4afb8eb56f567ffd03e0f",
 ];
 
 fn sql_fingerprint(sql: &str) -> String {

@@ -5,13 +5,15 @@
 //! directory) and out of the database, the queued submission goes out
 //! exactly once, signed from the file; then the device re-enrols to a new
 //! P-256 key, gets fresh copies bound to it, shows one with ES256, and the
-//! old key is gone. The phone's files are private (0600 / 0700).
+//! old key is gone from the phone and retired on the server: a copy of it
+//! gets no token and cannot re-enrol. The phone's files are private (0600 /
+//! 0700).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 
-use zhangban_core::client::api::ServerApi;
+use zhangban_core::client::api::{ApiFailure, ServerApi};
 use zhangban_core::client::session::legacy_key_dir;
 use zhangban_core::client::{Clock as _, Draft, KeyHome, ManualClock};
 use zhangban_core::credential::jose::b64e;
@@ -40,7 +42,7 @@ async fn a_stored_ed25519_key_moves_out_of_the_database_and_the_device_reenrols_
         c.sync_catalog().await.unwrap();
         let api = ServerApi::new(&server.base).unwrap();
         let out = api
-            .enrol(DEMO_ACTIVATION_CODE, &legacy.public().to_jwk())
+            .enrol(DEMO_ACTIVATION_CODE, &legacy.public().to_jwk(), None)
             .await
             .unwrap();
         let db = rusqlite::Connection::open(&path).unwrap();
@@ -122,6 +124,40 @@ async fn a_stored_ed25519_key_moves_out_of_the_database_and_the_device_reenrols_
     assert_eq!(new.key.alg(), "ES256");
     assert_ne!(new.device_id, device.device_id);
     assert!(!key_file.exists(), "the old key is deleted from the phone");
+    // A copy of the old key (a backup taken before, a file copied off the
+    // phone) can no longer get a token: the server retired the old device
+    // with the re-enrolment (ADR 0125). It is asked for a challenge and,
+    // given one from before, for a token: both refused.
+    let api = ServerApi::new(&server.base).unwrap();
+    match api.challenge(&device.device_id).await {
+        Err(ApiFailure::Http { status, code, .. }) => {
+            assert_eq!((status, code.as_str()), (403, "device_retired"));
+        }
+        other => panic!("a retired device got {other:?}"),
+    }
+    // Nor can it move the resident to a key of its own choosing.
+    let thief = zhangban_core::credential::P256KeyPair::generate(&mut rand::rngs::OsRng);
+    let thief_key = zhangban_core::credential::HolderSigner::holder_key(&thief);
+    let msg =
+        zhangban_core::credential::reenrolment_message(&device.device_id, &thief_key.thumbprint());
+    let copied = zhangban_core::credential::SoftwareHolderKey::Ed25519(
+        KeyPair::from_private_jwk(&legacy.to_private_jwk()).unwrap(),
+    );
+    let sig =
+        b64e(zhangban_core::credential::HolderSigner::sign_raw(&copied, msg.as_bytes()).unwrap());
+    match api
+        .enrol(
+            DEMO_ACTIVATION_CODE,
+            &thief_key.to_jwk(),
+            Some(&(device.device_id.clone(), sig)),
+        )
+        .await
+    {
+        Err(ApiFailure::Http { status, code, .. }) => {
+            assert_eq!((status, code.as_str()), (403, "reenrolment_refused"));
+        }
+        other => panic!("a retired key re-enrolled: {other:?}"),
+    }
     phone.sync_wallet().await.unwrap();
     let wallet = phone.wallet().unwrap();
     assert!(!wallet.is_empty());

@@ -433,7 +433,7 @@ async fn enrol_raw(
 ) -> DeviceIdentity {
     let jwk: Value =
         serde_json::from_str(&keys.create_key(HOLDER_KEY_ALIAS.into()).await.unwrap()).unwrap();
-    let out = api.enrol(DEMO_ACTIVATION_CODE, &jwk).await.unwrap();
+    let out = api.enrol(DEMO_ACTIVATION_CODE, &jwk, None).await.unwrap();
     let d = DeviceIdentity {
         key: HolderKey::from_jwk(&jwk).unwrap(),
         alias: HOLDER_KEY_ALIAS.into(),

@@ -154,10 +154,24 @@ fun main(args: Array<String>) = runBlocking {
         formVersion = info.getProperty("form_version").toUInt(),
         valuesJson = info.getProperty("values_json"),
     )
+    // The offline submission attaches the business licence from the wallet
+    // instead of a paper proof: the field holds a wallet reference; the
+    // key-bound presentation is made (by the JCA key) when it goes out.
+    val business = wallet.firstOrNull { it.claimsJson.contains("legal_representative") }
+    check("the wallet holds the business licence", business != null) { wallet.map { it.vct }.toString() }
+    val licenceRef = "\"${info.getProperty("licence_field")}\":{\"wallet_licence\":\"${business!!.licenceId}\"," +
+        "\"disclose\":[\"licence_name\",\"holder_name\",\"licence_id\"]}"
+    val otherValues = info.getProperty("licence_values_json").trim()
+    val withLicence = Draft(
+        id = "kotlin-draft-1",
+        guideId = info.getProperty("licence_guide_id"),
+        formVersion = info.getProperty("licence_form_version").toUInt(),
+        valuesJson = if (otherValues == "{}") "{$licenceRef}" else otherValues.dropLast(1) + ",$licenceRef}",
+    )
     offline.addOutboxObserver(heard)
-    offline.saveDraft(draft)
-    val clientId = offline.submit(draft)
-    check("submit offline queues it", offline.outbox().single().state == OutboxState.QUEUED)
+    offline.saveDraft(withLicence)
+    val clientId = offline.submit(withLicence)
+    check("submit offline with an attached licence queues it", offline.outbox().single().state == OutboxState.QUEUED)
     check("outbox listener fired on queue", heard.outbox.contains(OutboxState.QUEUED))
     val none = offline.flush()
     check("flush with no network reports offline", none.offline && none.accepted == 0U) { "$none" }
@@ -169,6 +183,7 @@ fun main(args: Array<String>) = runBlocking {
     val phone = Client.open(store, url, root, keys, dataKeys)
     phone.addOutboxObserver(heard)
     phone.addStatusObserver(heard)
+    val signedBefore = keys.signatures.get()
     var delivered: FlushReport? = null
     for (i in 0 until 60) {
         val r = phone.flush()
@@ -180,6 +195,13 @@ fun main(args: Array<String>) = runBlocking {
     check("outbox entry accepted with a tracking number",
         entry.clientId == clientId && entry.state == OutboxState.ACCEPTED && entry.trackingNumber != null) { "$entry" }
     check("outbox listener fired on acceptance", heard.outbox.contains(OutboxState.ACCEPTED)) { "${heard.outbox}" }
+    // Accepted means the server verified the attached licence's
+    // presentation: its key binding was signed by the JCA key (one
+    // signature for the token, one for the presentation).
+    check("the attached licence's key binding was signed in the JVM",
+        keys.signatures.get() >= signedBefore + 2) { "${keys.signatures.get()} vs $signedBefore" }
+    check("the server accepted the submission with the attached licence",
+        entry.guideId == withLicence.guideId) { "$entry" }
     phone.sync()
     check("status listener heard 'submitted'", heard.status.contains("submitted")) { "${heard.status}" }
 

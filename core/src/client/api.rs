@@ -296,10 +296,19 @@ impl ServerApi {
         Ok((v, wire))
     }
 
-    /// `POST /v1/devices/enrol`.
-    pub async fn enrol(&self, activation_code: &str, device_jwk: &Value) -> ApiResult<EnrolOut> {
-        let body =
+    /// `POST /v1/devices/enrol`; `replaces` (old device id, its base64url
+    /// signature over the re-enrolment message) makes it a re-enrolment.
+    pub async fn enrol(
+        &self,
+        activation_code: &str,
+        device_jwk: &Value,
+        replaces: Option<&(String, String)>,
+    ) -> ApiResult<EnrolOut> {
+        let mut body =
             serde_json::json!({"activation_code": activation_code, "device_jwk": device_jwk});
+        if let Some((device_id, signature)) = replaces {
+            body["replaces"] = serde_json::json!({"device_id": device_id, "signature": signature});
+        }
         Ok(self
             .json(
                 self.req(Method::POST, "/v1/devices/enrol", None)

@@ -16,7 +16,7 @@ use super::events::{StatusListener, sync_events};
 use super::keystore::{HolderKeystore, SoftwareKeystore, sign_checked};
 use super::listeners::{ListenerId, ListenerIds, ListenerSet};
 use super::session::{
-    DeviceIdentity, KeyHome, Session, enrol, failure, legacy_key_dir, migrate_legacy_key,
+    DeviceIdentity, KeyHome, Replacing, Session, enrol, failure, legacy_key_dir, migrate_legacy_key,
 };
 use super::store::ClientStore;
 use super::trust::{TrustReport, sync_trust};
@@ -230,6 +230,7 @@ impl Client {
             self.keystore.as_ref(),
             activation_code,
             None,
+            None,
         )
         .await?;
         self.session.invalidate();
@@ -243,7 +244,9 @@ impl Client {
     /// migrated Ed25519 software key to a hardware P-256 key): enrols the
     /// new key with a fresh activation code, after which the server issues
     /// fresh copies of the resident's licences bound to it and no longer
-    /// gives the old key a token. The old key is then deleted. Licences
+    /// gives the old key a token: the old key signs the request and the
+    /// server retires the old device with the enrolment (ADR 0125). The
+    /// old key is then deleted. Licences
     /// bound to the old key stay in the wallet until the next wallet sync
     /// replaces them. `alias` names the new key in the app's keystore and
     /// must differ from the current one.
@@ -264,6 +267,10 @@ impl Client {
             self.keystore.as_ref(),
             activation_code,
             Some(alias),
+            Some(Replacing {
+                device: &old,
+                keystore: self.keystore_of(&old),
+            }),
         )
         .await?;
         self.session.invalidate();

@@ -169,15 +169,28 @@ pub fn migrate_legacy_key(store: &ClientStore, keys: &SoftwareKeystore) -> Clien
     Ok(true)
 }
 
+/// The device a re-enrolment replaces, and the keystore that holds its
+/// key: the old key signs the re-enrolment so the server retires it.
+#[derive(Clone, Copy, Debug)]
+pub struct Replacing<'a> {
+    /// The enrolled device being replaced.
+    pub device: &'a DeviceIdentity,
+    /// The keystore holding its private key.
+    pub keystore: &'a dyn HolderKeystore,
+}
+
 /// Enrols the device with an activation code. A device already enrolled
 /// enrols its key again (idempotent on the server); otherwise `keystore`
-/// creates a new key under `alias` first.
+/// creates a new key under `alias` first. With `replaces`, the old key signs
+/// [`crate::credential::reenrolment_message`] and the server retires the
+/// old device in the same transaction (ADR 0125).
 pub async fn enrol(
     store: &ClientStore,
     api: &ServerApi,
     keystore: &dyn HolderKeystore,
     activation_code: &str,
     fresh_alias: Option<&str>,
+    replaces: Option<Replacing<'_>>,
 ) -> ClientResult<DeviceIdentity> {
     let (key, alias, home) = match (store.device()?, fresh_alias) {
         (Some(d), None) => (d.key, d.alias, d.home),
@@ -200,8 +213,24 @@ pub async fn enrol(
             (key, alias, KeyHome::App)
         }
     };
+    let proof = match replaces {
+        Some(old) => {
+            let message =
+                crate::credential::reenrolment_message(&old.device.device_id, &key.thumbprint());
+            let sig = sign_checked(
+                old.keystore,
+                &old.device.alias,
+                &old.device.key,
+                message.as_bytes(),
+            )
+            .await
+            .map_err(ClientError::Keystore)?;
+            Some((old.device.device_id.clone(), b64e(sig)))
+        }
+        None => None,
+    };
     let out = api
-        .enrol(activation_code, &key.to_jwk())
+        .enrol(activation_code, &key.to_jwk(), proof.as_ref())
         .await
         .map_err(failure)?;
     if out.device_id != key.thumbprint() {

@@ -19,6 +19,15 @@ use p256::elliptic_curve::sec1::{EncodedPoint, FromEncodedPoint as _};
 use rand::{CryptoRng, RngCore};
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
+
+/// The message the old device key signs to re-enrol the phone to a new key
+/// (`POST /v1/devices/enrol` with `replaces`): it names both device ids, so
+/// the signature retires that old device in favour of that new one only
+/// (ADR 0125). Its prefix keeps it apart from the auth challenge
+/// (`zhangban-auth-v1.`) and from any JWS signing input.
+pub fn reenrolment_message(old_device_id: &str, new_device_id: &str) -> String {
+    format!("zhangban-reenrol-v1.{old_device_id}.{new_device_id}")
+}
 use std::fmt;
 
 use super::jose::{ALG_EDDSA, ALG_ES256, b64d, b64e};

@@ -30,7 +30,9 @@ pub mod verifier;
 pub use holder::{
     HeldLicence, KeyBindingClaims, KeyBindingRequest, PendingPresentation, PresentError,
 };
-pub use holder_key::{HolderKey, HolderSigner, P256KeyPair, SignError, SoftwareHolderKey};
+pub use holder_key::{
+    HolderKey, HolderSigner, P256KeyPair, SignError, SoftwareHolderKey, reenrolment_message,
+};
 pub use issuer::{IssueError, Issuer, LicenceRequest, StatusReference};
 pub use keys::{KeyError, KeyPair, PublicKey};
 pub use licence_id::{LicenceId, LicenceIdError};

@@ -17,10 +17,10 @@ use axum::http::request::Parts;
 use rand::RngCore as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use zhangban_core::credential::HolderKey;
 use zhangban_core::credential::jose::{b64d, b64e};
 use zhangban_core::credential::key_hygiene::check_ed25519;
 use zhangban_core::credential::rejection::Part;
+use zhangban_core::credential::{HolderKey, reenrolment_message};
 
 use crate::activation;
 use crate::error::{ApiError, ApiResult};
@@ -28,7 +28,7 @@ use crate::extract::ApiJson;
 use crate::limits::{ClientAddr, Kind};
 use crate::roles::{Principal, Role};
 use crate::state::{SharedState, blocking, sha256_hex};
-use crate::store::{Device, Enrolment, NewChallenge, Session};
+use crate::store::{Device, Enrolment, NewChallenge, Session, StoreError};
 
 /// The message a device signs to get a token.
 pub fn challenge_message(challenge_id: &str, nonce: &str) -> String {
@@ -51,6 +51,41 @@ pub struct EnrolRequest {
     /// The device's public JWK: `EC`/`P-256` (a platform keystore key) or,
     /// for devices enrolled before hardware keys, `OKP`/`Ed25519`.
     pub device_jwk: Value,
+    /// Re-enrolment: the device this one replaces, retired in the same
+    /// transaction (ADR 0125).
+    #[serde(default)]
+    pub replaces: Option<Replaces>,
+}
+
+/// The old device of a re-enrolment and its proof of possession.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Replaces {
+    /// The old device's id.
+    pub device_id: String,
+    /// base64url raw signature by the old device key over
+    /// [`reenrolment_message`]`(old id, new id)`.
+    pub signature: String,
+}
+
+/// 403 `device_retired`: the device was re-enrolled away from; it gets no
+/// challenge, no token and cannot enrol again.
+pub fn device_retired() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        "device_retired",
+        "this device was replaced by a re-enrolment",
+    )
+}
+
+/// 403 `reenrolment_refused`: the device to replace is not an active device
+/// of the resident, or the old key did not sign the re-enrolment.
+fn reenrolment_refused() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        "reenrolment_refused",
+        "the device to replace did not sign this re-enrolment or cannot be replaced",
+    )
 }
 
 /// Enrolment response.
@@ -91,15 +126,28 @@ pub async fn enrol(
     let Ok(code) = activation::normalise(&req.activation_code) else {
         return Err(refused());
     };
+    let replaces = match req.replaces {
+        Some(r) => Some(proven_old_device(&state, &r, &device.id).await?),
+        None => None,
+    };
     let sealed = state.config.activation_key.seal(&code);
     let now = state.clock.now();
     let max_failures = state.config.max_activation_failures;
-    let outcome = blocking(&state, move |s| {
-        s.enrol(&sealed, &device, now, max_failures)
+    let (outcome, revoked) = blocking(&state, move |s| match replaces {
+        Some(old) => s.reenrol(&sealed, &device, &old, now, max_failures),
+        None => Ok((s.enrol(&sealed, &device, now, max_failures)?, Vec::new())),
     })
     .await?;
+    // The old device's tokens are gone from the store; drop them from this
+    // replica's cache too (another replica's cache lets them go within
+    // SESSION_CACHE_SECS).
+    for hash in revoked {
+        state.sessions.remove(&hash);
+    }
     let enrolled = match outcome {
         Enrolment::Enrolled(d) => d,
+        Enrolment::DeviceRetired => return Err(device_retired()),
+        Enrolment::NotReplaceable => return Err(reenrolment_refused()),
         Enrolment::Refused(why) => {
             tracing::info!(reason = why.code(), "activation refused");
             ::metrics::counter!("zhangban_activations_refused_total", "reason" => why.code())
@@ -117,6 +165,43 @@ pub async fn enrol(
         device_id: enrolled.id,
         resident_id: enrolled.resident_id,
     }))
+}
+
+/// The old device of a re-enrolment once its key is shown to have signed
+/// [`reenrolment_message`] for `new_device_id`; every failure is
+/// [`reenrolment_refused`].
+async fn proven_old_device(
+    state: &SharedState,
+    r: &Replaces,
+    new_device_id: &str,
+) -> ApiResult<String> {
+    if r.device_id.is_empty() || r.device_id.len() > 128 {
+        return Err(reenrolment_refused());
+    }
+    let did = r.device_id.clone();
+    let old = blocking(state, move |s| s.device(&did))
+        .await?
+        .ok_or_else(reenrolment_refused)?;
+    let jwk: Value = serde_json::from_str(&old.jwk).map_err(ApiError::internal)?;
+    let key = HolderKey::from_jwk(&jwk).map_err(ApiError::internal)?;
+    let sig = b64d(&r.signature, Part::KeyBinding)
+        .ok()
+        .filter(|b| b.len() == 64)
+        .ok_or_else(reenrolment_refused)?;
+    let message = reenrolment_message(&old.id, new_device_id);
+    if !key.verify(message.as_bytes(), &sig) {
+        return Err(reenrolment_refused());
+    }
+    Ok(old.id)
+}
+
+/// 403 `device_retired` if the device is retired.
+async fn refuse_retired(state: &SharedState, device_id: &str) -> ApiResult<()> {
+    let did = device_id.to_owned();
+    match blocking(state, move |s| s.retirement(&did)).await? {
+        Some(_) => Err(device_retired()),
+        None => Ok(()),
+    }
 }
 
 /// Challenge request.
@@ -153,6 +238,7 @@ pub async fn challenge(
     if known.is_none() {
         return Err(ApiError::unauthorized("unknown device"));
     }
+    refuse_retired(&state, &req.device_id).await?;
     let challenge_id = random_token(16);
     let nonce = random_token(16);
     let now = state.clock.now();
@@ -233,6 +319,7 @@ pub async fn token(
     if !key.verify(message.as_bytes(), &sig) {
         return Err(ApiError::unauthorized("bad signature"));
     }
+    refuse_retired(&state, &device.id).await?;
     let token = random_token(32);
     let session = Session {
         device_id,
@@ -240,7 +327,13 @@ pub async fn token(
         expires_at: now + state.config.token_ttl,
     };
     let hash = sha256_hex(token.as_bytes());
-    blocking(&state, move |s| s.put_token(&hash, &session)).await?;
+    // The store refuses a token for a device retired since the check above
+    // (in the writer's order: no token outlives a re-enrolment).
+    match blocking(&state, move |s| Ok(s.put_token(&hash, &session))).await? {
+        Ok(()) => {}
+        Err(StoreError::InvalidState(_)) => return Err(device_retired()),
+        Err(e) => return Err(e.into()),
+    }
     Ok(Json(TokenResponse {
         token,
         expires_at: now + state.config.token_ttl,

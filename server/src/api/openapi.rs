@@ -341,7 +341,11 @@ fn schemas() -> Value {
             "device_jwk": {"type": "object", "description": "The device's public Ed25519 JWK (no private part `d`)",
                 "required": ["kty", "crv", "x"], "not": {"required": ["d"]},
                 "properties": {"kty": {"const": "OKP"}, "crv": {"const": "Ed25519"},
-                    "x": {"type": "string", "pattern": "^[A-Za-z0-9_-]{43}$", "description": "base64url of the 32-byte key"}}}})),
+                    "x": {"type": "string", "pattern": "^[A-Za-z0-9_-]{43}$", "description": "base64url of the 32-byte key"}}},
+            "replaces": {"type": "object", "additionalProperties": false, "required": ["device_id", "signature"],
+                "description": "Re-enrolment (ADR 0125): the device this one replaces, retired in the same transaction",
+                "properties": {"device_id": {"type": "string", "minLength": 1, "maxLength": 128},
+                    "signature": {"type": "string", "description": "base64url raw signature by the old device key over `zhangban-reenrol-v1.<old device id>.<new device id>`"}}}})),
         "EnrolResponse": object(&["device_id", "resident_id"], json!({"device_id": text(), "resident_id": text()})),
         "ChallengeRequest": object(&["device_id"], json!({"device_id": text()})),
         "ChallengeResponse": object(&["challenge_id", "nonce", "expires_at"], json!({
@@ -676,20 +680,22 @@ fn paths() -> Value {
             "requestBody": json_body("EnrolRequest"),
             "responses": responses(&[("200", ok("Enrolled", schema_ref("EnrolResponse")))], &[J, L], &[
                 ("400", "`invalid_device_key`: not a P-256 (EC) or Ed25519 (OKP) public JWK, or a point off the curve; `weak_device_key`: an Ed25519 identity, small-order point or non-canonical encoding (details.reason); `invalid_activation_code`: empty or over 128 bytes"),
-                ("403", "`forbidden`: activation code not accepted (one answer for unknown, wrong, locked, expired, used up)"),
+                ("403", "`forbidden`: activation code not accepted (one answer for unknown, wrong, locked, expired, used up); `device_retired`: this key was replaced by a re-enrolment; `reenrolment_refused`: the device to replace did not sign the re-enrolment, is not an active device of the resident, or was replaced by another device"),
                 ("409", "`conflict`: the device is enrolled for another resident")])}},
         "/v1/auth/challenge": {"post": {
             "operationId": "authChallenge", "tags": ["auth"], "security": public,
             "summary": "A one-time challenge for an enrolled device",
             "requestBody": json_body("ChallengeRequest"),
             "responses": responses(&[("200", ok("Challenge", schema_ref("ChallengeResponse")))], &[J, L], &[
-                ("401", "`unauthorized`: unknown device")])}},
+                ("401", "`unauthorized`: unknown device"),
+                ("403", "`device_retired`: the device was replaced by a re-enrolment")])}},
         "/v1/auth/token": {"post": {
             "operationId": "authToken", "tags": ["auth"], "security": public,
             "summary": "Exchange a signed challenge for a short-lived resident bearer token",
             "requestBody": json_body("TokenRequest"),
             "responses": responses(&[("200", ok("Token", schema_ref("TokenResponse")))], &[J, L], &[
-                ("401", "`unauthorized`: unknown, used or expired challenge, unknown device, malformed or bad signature")])}},
+                ("401", "`unauthorized`: unknown, used or expired challenge, unknown device, malformed or bad signature"),
+                ("403", "`device_retired`: the device was replaced by a re-enrolment")])}},
         "/v1/submissions": {"get": {
             "operationId": "listSubmissions", "tags": ["submissions"], "security": resident,
             "summary": "The resident's submissions, newest first",

@@ -33,7 +33,7 @@ pub use lexicon::{LexiconChange, LexiconStore};
 pub use licences::{Grant, LicenceStore, StatusListRow, WalletEntry};
 pub use operators::OperatorStore;
 pub use residents::{
-    Device, Enrolment, NewActivation, NewChallenge, Refusal, ResidentStore, Session,
+    Device, Enrolment, NewActivation, NewChallenge, Refusal, ResidentStore, Retirement, Session,
 };
 pub use submissions::{NewSubmission, Receipt, SubmissionRecord, SubmissionStore, Submitted};
 pub use trust::TrustStore;

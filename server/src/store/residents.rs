@@ -69,13 +69,27 @@ impl Refusal {
     }
 }
 
-/// The outcome of [`ResidentStore::enrol`].
+/// The outcome of [`ResidentStore::enrol`] and [`ResidentStore::reenrol`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Enrolment {
     /// The device is enrolled (now, or already for the same resident).
     Enrolled(Device),
     /// The code was refused.
     Refused(Refusal),
+    /// The device to enrol was retired: a retired key never comes back.
+    DeviceRetired,
+    /// The device a re-enrolment would retire is unknown, of another
+    /// resident, or already retired (in favour of another device).
+    NotReplaceable,
+}
+
+/// A device's retirement (see [`ResidentStore::reenrol`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retirement {
+    /// When (Unix seconds).
+    pub at: i64,
+    /// The device that replaced it.
+    pub replaced_by: String,
 }
 
 /// An authentication challenge to store (see [`ResidentStore::put_challenge`]).
@@ -105,7 +119,8 @@ pub trait ResidentStore {
     /// device, in one transaction. A wrong code for an existing id counts a
     /// failure of that code (committed: `Ok(Refused(Wrong))`); at
     /// `max_failures` the code is locked. Re-enrolling the same key for the
-    /// same resident is idempotent (no use consumed).
+    /// same resident is idempotent (no use consumed); a retired key is
+    /// `DeviceRetired`.
     fn enrol(
         &self,
         code: &SealedCode,
@@ -113,9 +128,29 @@ pub trait ResidentStore {
         now: i64,
         max_failures: u32,
     ) -> StoreResult<Enrolment>;
-    /// A device by id.
+    /// Re-enrolment of a phone to a new key: checks the code as
+    /// [`Self::enrol`] does, then, in the same transaction, enrols `device`
+    /// and retires `replaces` (which must be an active device of the code's
+    /// resident), deleting its session tokens; returns their hashes so that
+    /// the caller can drop them from any cache. The caller has checked that
+    /// the old key signed the request. A retry of the same re-enrolment
+    /// (`replaces` already retired in favour of `device`) is idempotent: no
+    /// use consumed, the same answer. `device` itself retired:
+    /// `DeviceRetired`.
+    fn reenrol(
+        &self,
+        code: &SealedCode,
+        device: &Device,
+        replaces: &str,
+        now: i64,
+        max_failures: u32,
+    ) -> StoreResult<(Enrolment, Vec<String>)>;
+    /// A device by id (retired or not: see [`Self::retirement`]).
     fn device(&self, id: &str) -> StoreResult<Option<Device>>;
-    /// All devices of a resident.
+    /// The device's retirement, if it is retired.
+    fn retirement(&self, id: &str) -> StoreResult<Option<Retirement>>;
+    /// The active (not retired) devices of a resident: those that get
+    /// licence copies.
     fn devices_of(&self, resident_id: &str) -> StoreResult<Vec<Device>>;
     /// Stores an authentication challenge, in one transaction with the
     /// upkeep that keeps the table bounded: every challenge expired at `now`
@@ -128,7 +163,8 @@ pub trait ResidentStore {
     /// Deletes and returns a challenge (device id, nonce, expiry): at most once.
     fn take_challenge(&self, id: &str) -> StoreResult<Option<(String, String, i64)>>;
     /// Stores a session token hash (pruning tokens expired a day before
-    /// this one expires; live ones stay).
+    /// this one expires; live ones stay). `InvalidState` if the device is
+    /// retired: no token outlives a re-enrolment.
     fn put_token(&self, hash: &str, session: &Session) -> StoreResult<()>;
     /// Resolves a token hash (expired sessions are returned; the caller judges).
     fn session(&self, hash: &str) -> StoreResult<Option<Session>>;

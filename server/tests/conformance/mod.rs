@@ -79,6 +79,7 @@ macro_rules! store_conformance_tests {
             residents::activation_code_ids_are_unique,
             residents::challenges_are_capped_per_device_pruned_and_taken_once,
             residents::sessions_and_devices_round_trip,
+            residents::reenrolment_retires_the_old_device_with_its_tokens_at_once,
             submissions::dedupe_same_client_id_same_receipt_nothing_new,
             submissions::dedupe_holds_under_concurrent_retries,
             submissions::concurrent_submissions_succeed_and_fail_alone,

@@ -3,7 +3,7 @@
 use zhangban_server::activation::SealedCode;
 use zhangban_server::store::prelude::*;
 use zhangban_server::store::{
-    Device, Enrolment, NewActivation, NewChallenge, Refusal, Session, StoreError,
+    Device, Enrolment, NewActivation, NewChallenge, Refusal, Retirement, Session, StoreError,
 };
 
 use super::{Backend, T0};
@@ -211,4 +211,125 @@ pub fn sessions_and_devices_round_trip<B: Backend>(b: &B) {
     // Creating a resident twice is idempotent.
     s.put_resident("r1", "甲", T0).unwrap();
     s.put_resident("r1", "甲", T0 + 1).unwrap();
+}
+
+fn session_of(device: &str, resident: &str) -> Session {
+    Session {
+        device_id: device.to_owned(),
+        resident_id: resident.to_owned(),
+        expires_at: T0 + 900,
+    }
+}
+
+pub fn reenrolment_retires_the_old_device_with_its_tokens_at_once<B: Backend>(b: &B) {
+    let s = b.open();
+    s.put_resident("r1", "甲", T0).unwrap();
+    s.put_resident("r2", "乙", T0).unwrap();
+    let c1 = code("CCCC", "mac-c1");
+    s.put_activation(&activation(&c1, "r1", 2)).unwrap();
+    let c2 = code("DDDD", "mac-c2");
+    s.put_activation(&activation(&c2, "r2", 1)).unwrap();
+    assert_eq!(
+        s.enrol(&c1, &device("d1"), T0, 5).unwrap(),
+        enrolled("d1", "r1")
+    );
+    assert_eq!(
+        s.enrol(&c2, &device("e1"), T0, 5).unwrap(),
+        enrolled("e1", "r2")
+    );
+    s.put_token("tok-d1", &session_of("d1", "r1")).unwrap();
+    s.put_token("tok-e1", &session_of("e1", "r2")).unwrap();
+    s.put_challenge(
+        &NewChallenge {
+            id: "ch-d1",
+            device_id: "d1",
+            nonce: "n",
+            expires_at: T0 + 60,
+            max_pending: 4,
+        },
+        T0,
+    )
+    .unwrap();
+
+    // Refusals change nothing: a wrong code (counted), another resident's
+    // device, an unknown device, the device replacing itself.
+    let (out, revoked) = s
+        .reenrol(&code("CCCC", "mac-bad"), &device("d2"), "d1", T0, 5)
+        .unwrap();
+    assert_eq!((out, revoked), (Enrolment::Refused(Refusal::Wrong), vec![]));
+    for old in ["e1", "nobody", "d1x"] {
+        let (out, revoked) = s.reenrol(&c1, &device("d2"), old, T0, 5).unwrap();
+        assert_eq!((out, revoked), (Enrolment::NotReplaceable, vec![]), "{old}");
+    }
+    let (out, _) = s.reenrol(&c1, &device("d1"), "d1", T0, 5).unwrap();
+    assert_eq!(out, Enrolment::NotReplaceable);
+    assert_eq!(
+        s.device("d2").unwrap(),
+        None,
+        "a refused device is not stored"
+    );
+    assert_eq!(s.retirement("d1").unwrap(), None);
+    assert!(s.session("tok-d1").unwrap().is_some());
+
+    // The re-enrolment: d2 enrolled, d1 retired, its token and challenge
+    // gone, in one step; another resident's device untouched.
+    let (out, revoked) = s.reenrol(&c1, &device("d2"), "d1", T0 + 5, 5).unwrap();
+    assert_eq!(out, enrolled("d2", "r1"));
+    assert_eq!(revoked, vec!["tok-d1".to_owned()]);
+    assert_eq!(s.session("tok-d1").unwrap(), None);
+    assert!(s.session("tok-e1").unwrap().is_some());
+    assert_eq!(s.take_challenge("ch-d1").unwrap(), None);
+    assert_eq!(
+        s.retirement("d1").unwrap(),
+        Some(Retirement {
+            at: T0 + 5,
+            replaced_by: "d2".into()
+        })
+    );
+    assert_eq!(s.retirement("d2").unwrap(), None);
+    assert!(s.device("d1").unwrap().is_some(), "kept, as retired");
+    let active: Vec<String> = s
+        .devices_of("r1")
+        .unwrap()
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(
+        active,
+        vec!["d2".to_owned()],
+        "only active devices get copies"
+    );
+
+    // A retired device gets no token and never enrols again.
+    assert!(matches!(
+        s.put_token("tok-d1-late", &session_of("d1", "r1")),
+        Err(StoreError::InvalidState(_))
+    ));
+    assert_eq!(s.session("tok-d1-late").unwrap(), None);
+    assert_eq!(
+        s.enrol(&c1, &device("d1"), T0 + 6, 5).unwrap(),
+        Enrolment::DeviceRetired
+    );
+
+    // The same re-enrolment again (a lost answer) is answered alike and
+    // consumes no use (the code's two uses are spent); another new device
+    // cannot take the retired one's place.
+    let (out, revoked) = s.reenrol(&c1, &device("d2"), "d1", T0 + 7, 5).unwrap();
+    assert_eq!((out, revoked), (enrolled("d2", "r1"), vec![]));
+    s.put_activation(&activation(&c1, "r1", 3)).unwrap();
+    let (out, _) = s.reenrol(&c1, &device("d3"), "d1", T0 + 8, 5).unwrap();
+    assert_eq!(out, Enrolment::NotReplaceable);
+    assert_eq!(s.device("d3").unwrap(), None);
+
+    // The retirement is durable.
+    drop(s);
+    let s = b.open();
+    assert_eq!(
+        s.retirement("d1").unwrap().map(|r| r.replaced_by),
+        Some("d2".into())
+    );
+    assert_eq!(
+        s.enrol(&c1, &device("d1"), T0 + 9, 5).unwrap(),
+        Enrolment::DeviceRetired
+    );
 }

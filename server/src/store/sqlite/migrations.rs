@@ -21,6 +21,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0005_keyed_activation_codes.sql"),
     include_str!("../../../migrations/0006_operators_audit_departments.sql"),
     include_str!("../../../migrations/0007_search_lexicon.sql"),
+    include_str!("../../../migrations/0008_retired_devices.sql"),
 ];
 
 /// Runs the migrations not yet applied, each in its own transaction.

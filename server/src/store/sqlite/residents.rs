@@ -6,8 +6,8 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 use super::{SqliteStore, owned, to_u64};
 use crate::activation::{SealedCode, macs_equal};
 use crate::store::{
-    Device, Enrolment, NewActivation, NewChallenge, Refusal, ResidentStore, Session, StoreError,
-    StoreResult,
+    Device, Enrolment, NewActivation, NewChallenge, Refusal, ResidentStore, Retirement, Session,
+    StoreError, StoreResult,
 };
 
 pub(super) fn put_resident_in(c: &Connection, id: &str, name: &str, at: i64) -> StoreResult<()> {
@@ -46,6 +46,149 @@ pub(super) fn device_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Device> {
     })
 }
 
+fn retirement_in(c: &Connection, id: &str) -> StoreResult<Option<Retirement>> {
+    let row: Option<(Option<i64>, Option<String>)> = c
+        .prepare_cached("SELECT retired_at, replaced_by FROM devices WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(match row {
+        Some((Some(at), replaced_by)) => Some(Retirement {
+            at,
+            replaced_by: replaced_by.unwrap_or_default(),
+        }),
+        _ => None,
+    })
+}
+
+/// Whether `old` may be retired in favour of `new` for `resident_id`:
+/// `Ok(true)` to retire it now, `Ok(false)` if it already was (a retry),
+/// `Err(NotReplaceable)` otherwise. Reads only.
+fn replaceable(
+    c: &Connection,
+    old: &str,
+    new: &str,
+    resident_id: &str,
+) -> StoreResult<Result<bool, Enrolment>> {
+    if old == new {
+        return Ok(Err(Enrolment::NotReplaceable));
+    }
+    let owner: Option<String> = c
+        .query_row(
+            "SELECT resident_id FROM devices WHERE id = ?1",
+            [old],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if owner.as_deref() != Some(resident_id) {
+        return Ok(Err(Enrolment::NotReplaceable));
+    }
+    Ok(match retirement_in(c, old)? {
+        None => Ok(true),
+        Some(r) if r.replaced_by == new => Ok(false),
+        Some(_) => Err(Enrolment::NotReplaceable),
+    })
+}
+
+/// Retires `old` in favour of `new` and deletes its tokens; their hashes.
+fn retire_in(c: &Connection, old: &str, new: &str, now: i64) -> StoreResult<Vec<String>> {
+    c.execute(
+        "UPDATE devices SET retired_at = ?2, replaced_by = ?3 WHERE id = ?1 AND retired_at IS NULL",
+        params![old, now, new],
+    )?;
+    c.execute("DELETE FROM challenges WHERE device_id = ?1", [old])?;
+    let mut stmt = c.prepare_cached("DELETE FROM tokens WHERE device_id = ?1 RETURNING hash")?;
+    let hashes = stmt
+        .query_map([old], |r| r.get(0))?
+        .collect::<Result<Vec<String>, _>>()?;
+    Ok(hashes)
+}
+
+/// [`ResidentStore::enrol`] (no `replaces`) and [`ResidentStore::reenrol`],
+/// inside the writer's transaction. Every refusal is decided before the
+/// first write but a wrong code's failure count.
+fn enrol_in(
+    c: &Connection,
+    code: &SealedCode,
+    device: &Device,
+    replaces: Option<&str>,
+    now: i64,
+    max_failures: u32,
+) -> StoreResult<(Enrolment, Vec<String>)> {
+    let refused = |why| Ok((Enrolment::Refused(why), Vec::new()));
+    let row: Option<(String, String, i64, i64, i64)> = c
+        .query_row(
+            "SELECT code_hash, resident_id, expires_at, uses_left, failures
+             FROM activation_codes WHERE code_id = ?1",
+            [&code.id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()?;
+    let Some((mac, resident_id, expires_at, uses_left, failures)) = row else {
+        return refused(Refusal::Unknown);
+    };
+    if failures >= i64::from(max_failures) {
+        return refused(Refusal::Locked);
+    }
+    if !macs_equal(&mac, &code.mac) {
+        c.execute(
+            "UPDATE activation_codes SET failures = failures + 1 WHERE code_id = ?1",
+            [&code.id],
+        )?;
+        return refused(Refusal::Wrong);
+    }
+    let existing: Option<String> = c
+        .query_row(
+            "SELECT resident_id FROM devices WHERE id = ?1",
+            [&device.id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let enrolled = Enrolment::Enrolled(Device {
+        resident_id: resident_id.clone(),
+        ..device.clone()
+    });
+    let known = match existing {
+        Some(owner) if owner == resident_id => {
+            if retirement_in(c, &device.id)?.is_some() {
+                return Ok((Enrolment::DeviceRetired, Vec::new()));
+            }
+            true
+        }
+        Some(_) => {
+            return Err(StoreError::Conflict("device enrolled for another resident"));
+        }
+        None => false,
+    };
+    let retire = match replaces {
+        None => false,
+        Some(old) => match replaceable(c, old, &device.id, &resident_id)? {
+            Ok(now_retire) => now_retire,
+            Err(refusal) => return Ok((refusal, Vec::new())),
+        },
+    };
+    if !known {
+        if expires_at < now {
+            return refused(Refusal::Expired);
+        }
+        if uses_left <= 0 {
+            return refused(Refusal::UsedUp);
+        }
+        c.execute(
+            "UPDATE activation_codes SET uses_left = uses_left - 1 WHERE code_hash = ?1",
+            [&mac],
+        )?;
+        c.execute(
+            "INSERT INTO devices(id, resident_id, jwk, enrolled_at) VALUES (?1, ?2, ?3, ?4)",
+            params![device.id, resident_id, device.jwk, now],
+        )?;
+    }
+    let revoked = match (replaces, retire) {
+        (Some(old), true) => retire_in(c, old, &device.id, now)?,
+        _ => Vec::new(),
+    };
+    Ok((enrolled, revoked))
+}
+
 impl ResidentStore for SqliteStore {
     fn put_resident(&self, id: &str, name: &str, at: i64) -> StoreResult<()> {
         let (id, name) = (owned(id), owned(name));
@@ -66,66 +209,19 @@ impl ResidentStore for SqliteStore {
         max_failures: u32,
     ) -> StoreResult<Enrolment> {
         let (code, device) = (code.clone(), device.clone());
-        self.write(move |c| {
-            let row: Option<(String, String, i64, i64, i64)> = c
-                .query_row(
-                    "SELECT code_hash, resident_id, expires_at, uses_left, failures
-                     FROM activation_codes WHERE code_id = ?1",
-                    [&code.id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-                )
-                .optional()?;
-            let Some((mac, resident_id, expires_at, uses_left, failures)) = row else {
-                return Ok(Enrolment::Refused(Refusal::Unknown));
-            };
-            if failures >= i64::from(max_failures) {
-                return Ok(Enrolment::Refused(Refusal::Locked));
-            }
-            if !macs_equal(&mac, &code.mac) {
-                c.execute(
-                    "UPDATE activation_codes SET failures = failures + 1 WHERE code_id = ?1",
-                    [&code.id],
-                )?;
-                return Ok(Enrolment::Refused(Refusal::Wrong));
-            }
-            let existing: Option<String> = c
-                .query_row(
-                    "SELECT resident_id FROM devices WHERE id = ?1",
-                    [&device.id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            match existing {
-                Some(owner) if owner == resident_id => {
-                    return Ok(Enrolment::Enrolled(Device {
-                        resident_id,
-                        ..device
-                    }));
-                }
-                Some(_) => {
-                    return Err(StoreError::Conflict("device enrolled for another resident"));
-                }
-                None => {}
-            }
-            if expires_at < now {
-                return Ok(Enrolment::Refused(Refusal::Expired));
-            }
-            if uses_left <= 0 {
-                return Ok(Enrolment::Refused(Refusal::UsedUp));
-            }
-            c.execute(
-                "UPDATE activation_codes SET uses_left = uses_left - 1 WHERE code_hash = ?1",
-                [&mac],
-            )?;
-            c.execute(
-                "INSERT INTO devices(id, resident_id, jwk, enrolled_at) VALUES (?1, ?2, ?3, ?4)",
-                params![device.id, resident_id, device.jwk, now],
-            )?;
-            Ok(Enrolment::Enrolled(Device {
-                resident_id,
-                ..device
-            }))
-        })
+        self.write(move |c| Ok(enrol_in(c, &code, &device, None, now, max_failures)?.0))
+    }
+
+    fn reenrol(
+        &self,
+        code: &SealedCode,
+        device: &Device,
+        replaces: &str,
+        now: i64,
+        max_failures: u32,
+    ) -> StoreResult<(Enrolment, Vec<String>)> {
+        let (code, device, replaces) = (code.clone(), device.clone(), owned(replaces));
+        self.write(move |c| enrol_in(c, &code, &device, Some(&replaces), now, max_failures))
     }
 
     fn device(&self, id: &str) -> StoreResult<Option<Device>> {
@@ -139,11 +235,17 @@ impl ResidentStore for SqliteStore {
         })
     }
 
+    fn retirement(&self, id: &str) -> StoreResult<Option<Retirement>> {
+        let id = owned(id);
+        self.read(move |c| retirement_in(c, &id))
+    }
+
     fn devices_of(&self, resident_id: &str) -> StoreResult<Vec<Device>> {
         let resident_id = owned(resident_id);
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, resident_id, jwk FROM devices WHERE resident_id = ?1 ORDER BY enrolled_at, id",
+                "SELECT id, resident_id, jwk FROM devices
+                 WHERE resident_id = ?1 AND retired_at IS NULL ORDER BY enrolled_at, id",
             )?;
             let rows = stmt
                 .query_map([&resident_id], device_row)?
@@ -195,10 +297,16 @@ impl ResidentStore for SqliteStore {
         self.write(move |c| {
             c.prepare_cached("DELETE FROM tokens WHERE expires_at < ?1")?
                 .execute([s.expires_at - 86_400])?;
-            c.prepare_cached(
-                "INSERT INTO tokens(hash, device_id, resident_id, expires_at) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![hash, s.device_id, s.resident_id, s.expires_at])?;
+            let stored = c
+                .prepare_cached(
+                    "INSERT INTO tokens(hash, device_id, resident_id, expires_at)
+                     SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS (
+                         SELECT 1 FROM devices WHERE id = ?2 AND retired_at IS NOT NULL)",
+                )?
+                .execute(params![hash, s.device_id, s.resident_id, s.expires_at])?;
+            if stored == 0 {
+                return Err(StoreError::InvalidState("device retired"));
+            }
             Ok(())
         })
     }
