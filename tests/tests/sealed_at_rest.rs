@@ -34,7 +34,7 @@ use zhangban_core::client::{
 use zhangban_core::credential::HolderKey;
 use zhangban_core::guide::{FieldKind, Guide};
 use zhangban_core::outbox::OutboxState;
-use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill, system_now};
+use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill, guide_taking, system_now};
 
 /// The demo resident's name, ID number and spouse (server/src/setup.rs).
 const NAME: &str = "张三";
@@ -123,26 +123,6 @@ fn secret_needles(path: &Path) -> Vec<(String, Vec<u8>)> {
         ),
         ("the data key (hex)".into(), hex(&data_key).into_bytes()),
     ]
-}
-
-/// A cached guide with a licence field for `vct` whose other required
-/// fields [`fill`] can fill.
-fn guide_taking(client: &Client, vct: &str, now: i64) -> (Guide, String) {
-    for g in zhangban_core::guide::demo_catalog(zhangban_server::setup::FIXTURE, now).unwrap() {
-        let Ok(g) = client.guide(&g.id) else { continue };
-        let field = g.form.fields.iter().find(|f| {
-            matches!(&f.kind, FieldKind::LicenceRef { licence_types } if licence_types.iter().any(|t| t == vct))
-        });
-        let Some(field) = field.map(|f| f.name.clone()) else {
-            continue;
-        };
-        let mut probe = g.clone();
-        probe.form.fields.retain(|f| f.name != field);
-        if fill(&probe, now).is_some() {
-            return (g, field);
-        }
-    }
-    panic!("no guide takes {vct}");
 }
 
 /// A cached guide with a required attachment field (PDF accepted) whose

@@ -15,9 +15,9 @@ use zhangban_core::client::{
     Client, Clock as _, Draft, ManualClock, OutboxEntry, OutboxListener, SoftwareDataKeyStore,
     SoftwareKeystore, WalletLicenceRef,
 };
-use zhangban_core::guide::{FieldKind, Guide};
+use zhangban_core::guide::Guide;
 use zhangban_core::outbox::OutboxState;
-use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill, system_now};
+use zhangban_tests::{DEMO_ACTIVATION_CODE, TestServer, fill, guide_taking, system_now};
 
 async fn phone(server: &TestServer) -> (Client, Arc<ManualClock>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -35,27 +35,6 @@ async fn phone(server: &TestServer) -> (Client, Arc<ManualClock>, tempfile::Temp
     client.enrol(DEMO_ACTIVATION_CODE).await.unwrap();
     client.sync().await.unwrap();
     (client, clock, dir)
-}
-
-/// A cached guide with a licence field for `vct` whose other required
-/// fields [`fill`] can fill.
-fn guide_taking(client: &Client, vct: &str, now: i64) -> (Guide, String) {
-    for g in zhangban_core::guide::demo_catalog(zhangban_server::setup::FIXTURE, now).unwrap() {
-        let Ok(g) = client.guide(&g.id) else { continue };
-        let field = g.form.fields.iter().find(|f| {
-            matches!(&f.kind, FieldKind::LicenceRef { licence_types } if licence_types.iter().any(|t| t == vct))
-        });
-        let Some(field) = field.map(|f| f.name.clone()) else {
-            continue;
-        };
-        // Required fields other than this licence must be fillable.
-        let mut probe = g.clone();
-        probe.form.fields.retain(|f| f.name != field);
-        if fill(&probe, now).is_some() {
-            return (g, field);
-        }
-    }
-    panic!("no guide takes {vct}");
 }
 
 fn licence_draft(g: &Guide, field: &str, licence_id: &str, now: i64) -> Draft {
