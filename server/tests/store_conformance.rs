@@ -36,3 +36,34 @@ mod sqlite {
 
     store_conformance_tests!(SqliteFile::new());
 }
+
+/// A PostgreSQL database of its own, dropped with this value; every open
+/// is a new pool (a new "replica") on it.
+#[derive(Debug)]
+pub struct PgDatabase {
+    db: zhangban_tests::postgres::TestDatabase,
+}
+
+impl PgDatabase {
+    fn new() -> Self {
+        Self {
+            db: zhangban_tests::postgres::TestDatabase::create(),
+        }
+    }
+}
+
+impl conformance::Backend for PgDatabase {
+    type Store = zhangban_server::store::postgres::PgStore;
+
+    fn open(&self) -> Self::Store {
+        let mut options = zhangban_server::store::postgres::PgOptions::new(self.db.url());
+        options.pool_size = 8;
+        zhangban_server::store::postgres::PgStore::connect(&options).unwrap()
+    }
+}
+
+mod postgres {
+    use super::PgDatabase;
+
+    store_conformance_tests!(PgDatabase::new());
+}

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod forms;
+pub mod postgres;
 pub mod process;
 pub mod proxy;
 pub mod server;

@@ -19,6 +19,7 @@ pub mod events;
 pub mod lexicon;
 pub mod licences;
 pub mod operators;
+pub mod postgres;
 pub mod residents;
 pub mod sqlite;
 pub mod submissions;
