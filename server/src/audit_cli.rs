@@ -1,6 +1,7 @@
 //! `zhangban-server audit verify|list`: the audit trail read from the data
-//! directory's database (not through the server: the chain is checked on
-//! the file itself, with the server stopped or not trusted; ADR 0166).
+//! directory's database, or PostgreSQL with `--database-url` (not through
+//! the server: the chain is checked on the stored rows themselves, with the
+//! server stopped or not trusted; ADR 0166).
 //!
 //! Exit codes: 0 intact (or listed); 1 the chain is broken, or the given
 //! head is not in it; 2 usage, I/O or database errors.
@@ -13,7 +14,8 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use zhangban_server::audit::{self, AuditRow};
 use zhangban_server::store::operators::AuditFilter;
-use zhangban_server::store::sqlite::SqliteStore;
+use zhangban_server::database::DatabaseArgs;
+use zhangban_server::store::Store;
 
 /// `audit …`.
 #[derive(Debug, Subcommand)]
@@ -60,6 +62,8 @@ pub struct DataDirArg {
         value_name = "DIR"
     )]
     data_dir: PathBuf,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 /// Runs an audit subcommand; prints its output and returns the exit code.
@@ -73,19 +77,26 @@ pub fn run(command: AuditCommand) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn open(dir: &Path) -> Result<SqliteStore, String> {
-    let db = dir.join("zhangban.db");
+fn open(arg: &DataDirArg) -> Result<std::sync::Arc<dyn Store>, String> {
+    if arg.database.database_url.is_some() {
+        return arg
+            .database
+            .open(Path::new(""))
+            .map_err(|e| format!("PostgreSQL: {e}"));
+    }
+    let db = arg.data_dir.join("zhangban.db");
     if !db.is_file() {
         return Err(format!(
             "{}: no database (is --data-dir right?)",
             db.display()
         ));
     }
-    SqliteStore::open(&db).map_err(|e| format!("{}: {e}", db.display()))
+    arg.database
+        .open(&db)
+        .map_err(|e| format!("{}: {e}", db.display()))
 }
 
-fn rows(dir: &Path, filter: &AuditFilter) -> Result<Vec<AuditRow>, String> {
-    use zhangban_server::store::operators::OperatorStore as _;
+fn rows(dir: &DataDirArg, filter: &AuditFilter) -> Result<Vec<AuditRow>, String> {
     open(dir)?
         .audit_log(filter)
         .map_err(|e| format!("reading the audit trail: {e}"))
@@ -115,7 +126,7 @@ fn dispatch(command: AuditCommand) -> Result<(String, String, u8), String> {
                 ),
                 None => None,
             };
-            let all = rows(&dir.data_dir, &AuditFilter::default())?;
+            let all = rows(&dir, &AuditFilter::default())?;
             match audit::verify(&all) {
                 Err(finding) => Ok((
                     String::new(),
@@ -162,7 +173,7 @@ fn dispatch(command: AuditCommand) -> Result<(String, String, u8), String> {
                 until: until.as_deref().map(time).transpose()?,
                 limit: Some(limit),
             };
-            let listed: Vec<Value> = rows(&dir.data_dir, &filter)?
+            let listed: Vec<Value> = rows(&dir, &filter)?
                 .into_iter()
                 .map(|r| {
                     json!({

@@ -8,6 +8,7 @@ pub mod api;
 pub mod audit;
 pub mod cache;
 pub mod clock;
+pub mod database;
 pub mod error;
 pub mod extract;
 pub mod issuing;

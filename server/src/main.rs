@@ -1,12 +1,13 @@
 //! `zhangban-server`: the server and its operator CLI (see [`operator_cli`]).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use zhangban_server::clock::{Clock, SystemClock};
+use zhangban_server::database::DatabaseArgs;
 use zhangban_server::limits::Limits;
 use zhangban_server::setup::{self, DEMO_ACTIVATION_CODE};
 use zhangban_server::state::AppState;
@@ -60,12 +61,21 @@ enum Command {
         /// Operator bearer token (default: the data directory's `operator-token`, created if absent).
         #[arg(long, env = "ZHANGBAN_OPERATOR_TOKEN", hide_env_values = true)]
         operator_token: Option<String>,
+        /// How often each replica re-reads the trust bundle and status lists
+        /// another replica (or the operator CLI) may have published: the
+        /// bound on how stale a replica's trust data can be.
+        #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+        trust_refresh_secs: u64,
+        #[command(flatten)]
+        database: DatabaseArgs,
     },
     /// Import the Guang'an service items (or another file of the same shape) as guides.
     ImportGuides {
         /// Data directory.
         #[arg(long, env = "ZHANGBAN_DATA_DIR", default_value = "zhangban-data")]
         data_dir: PathBuf,
+        #[command(flatten)]
+        database: DatabaseArgs,
         /// The JSON file (default: the embedded Guang'an fixture).
         file: Option<PathBuf>,
     },
@@ -116,6 +126,8 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             rate_limits,
             no_rate_limits,
             trusted_proxy_header,
+            trust_refresh_secs,
+            database,
         } => {
             let mut limits = if no_rate_limits {
                 Limits::off()
@@ -133,17 +145,26 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 admin_addr,
                 limits,
                 proxy_header,
+                trust_refresh: std::time::Duration::from_secs(trust_refresh_secs.max(1)),
             };
             init_tracing(true);
+            // The store is opened (and the demo data written) before the
+            // async runtime starts: both block on the database.
+            let clock = Arc::new(SystemClock);
+            let state = prepare(&data_dir, demo, operator_token, &database, &net, &clock)?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(serve(net, data_dir, demo, operator_token))?;
+            runtime.block_on(serve(net, &data_dir, &database, demo, state))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::ImportGuides { data_dir, file } => {
+        Command::ImportGuides {
+            data_dir,
+            file,
+            database,
+        } => {
             init_tracing(true);
-            let dir = setup::open(&data_dir, None)?;
+            let dir = setup::open_with(&data_dir, None, &database)?;
             let json = match file {
                 Some(path) => std::fs::read_to_string(path)?,
                 None => setup::FIXTURE.to_owned(),
@@ -170,19 +191,23 @@ struct Net {
     admin_addr: Option<SocketAddr>,
     limits: Limits,
     proxy_header: Option<axum::http::HeaderName>,
+    trust_refresh: std::time::Duration,
 }
 
-async fn serve(
-    net: Net,
-    data_dir: PathBuf,
+/// Opens the data directory and its database (writing the demo data into a
+/// fresh one if asked) and builds the shared state. Blocking.
+fn prepare(
+    data_dir: &Path,
     demo: bool,
     operator_token: Option<String>,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let clock = Arc::new(SystemClock);
-    let mut dir = setup::open(&data_dir, operator_token)?;
-    let fresh_demo = demo && setup::demo(&data_dir, dir.store.as_ref(), clock.now())?;
+    database: &DatabaseArgs,
+    net: &Net,
+    clock: &Arc<SystemClock>,
+) -> Result<Arc<AppState>, Box<dyn std::error::Error>> {
+    let mut dir = setup::open_with(data_dir, operator_token, database)?;
+    let fresh_demo = demo && setup::demo(data_dir, dir.store.as_ref(), clock.now())?;
     if fresh_demo {
-        dir = setup::open(&data_dir, Some(dir.operator_token))?;
+        dir = setup::open_with(data_dir, Some(dir.operator_token), database)?;
     }
     if dir.roots.is_empty() {
         return Err(format!(
@@ -191,32 +216,40 @@ async fn serve(
         )
         .into());
     }
-    let Net {
-        addr,
-        admin_addr,
-        limits,
-        proxy_header,
-    } = net;
     let mut config = dir.config();
-    config.limits = limits;
-    config.trusted_proxy_header = proxy_header;
+    config.limits = net.limits.clone();
+    config.trusted_proxy_header = net.proxy_header.clone();
     let state = Arc::new(AppState::new(
         dir.store.clone(),
-        clock,
+        Arc::clone(clock) as Arc<dyn zhangban_server::clock::Clock>,
         config,
         dir.roots,
         dir.issuers,
     )?);
+    Ok(state)
+}
+
+async fn serve(
+    net: Net,
+    data_dir: &Path,
+    database: &DatabaseArgs,
+    demo: bool,
+    state: Arc<AppState>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let Net {
+        addr,
+        admin_addr,
+        trust_refresh,
+        ..
+    } = net;
     issuing::ensure_status_lists(&state).await?;
-    tokio::spawn(issuing::maintain(
-        Arc::clone(&state),
-        std::time::Duration::from_secs(60),
-    ));
+    tokio::spawn(issuing::maintain(Arc::clone(&state), trust_refresh));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    tracing::info!(%local, data_dir = %data_dir.display(), "serving");
+    let db = database.describe(&data_dir.join("zhangban.db"));
+    tracing::info!(%local, data_dir = %data_dir.display(), database = %db, "serving");
     println!(
-        "掌办 Zhangban server listening on http://{local}  (data: {})",
+        "掌办 Zhangban server listening on http://{local}  (data: {}, database: {db})",
         data_dir.display()
     );
     if let Some(admin) = admin_addr {
@@ -231,7 +264,7 @@ async fn serve(
         });
     }
     if demo {
-        print_demo_help(local, &data_dir);
+        print_demo_help(local, data_dir);
     }
     let upkeep = Arc::clone(&state);
     tokio::spawn(async move {

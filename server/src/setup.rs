@@ -28,7 +28,7 @@ use crate::activation::{self, ActivationKey};
 use crate::audit::AuditEntry;
 use crate::roles::Role;
 use crate::store::operators::{NewOperator, OperatorWrite};
-use crate::store::sqlite::SqliteStore;
+use crate::database::DatabaseArgs;
 use crate::store::{NewActivation, Store};
 
 /// The real Guang'an service items the demo catalog is built from.
@@ -182,8 +182,8 @@ fn tighten_all(dir: &Path) -> Result<(), SetupError> {
 /// What a data directory provides.
 #[derive(Debug)]
 pub struct DataDir {
-    /// The database.
-    pub store: Arc<SqliteStore>,
+    /// The database (the directory's SQLite file, or PostgreSQL).
+    pub store: Arc<dyn Store>,
     /// Pinned roots.
     pub roots: Vec<PublicKey>,
     /// Issuer keys held.
@@ -217,13 +217,26 @@ pub fn activation_key(dir: &Path) -> Result<ActivationKey, SetupError> {
     Ok(key)
 }
 
-/// Opens (creating if needed) a data directory.
+/// Opens (creating if needed) a data directory with its SQLite database.
 pub fn open(dir: &Path, operator_token: Option<String>) -> Result<DataDir, SetupError> {
+    open_with(dir, operator_token, &DatabaseArgs::sqlite())
+}
+
+/// Opens (creating if needed) a data directory, its keys and the database
+/// `database` names (its SQLite file unless a PostgreSQL URL is given).
+/// Blocking: call it outside the async runtime.
+pub fn open_with(
+    dir: &Path,
+    operator_token: Option<String>,
+    database: &DatabaseArgs,
+) -> Result<DataDir, SetupError> {
     private_dir(dir)?;
     private_dir(&dir.join("issuers"))?;
     let db_path = dir.join("zhangban.db");
-    create_private_file(&db_path)?;
-    let store = Arc::new(SqliteStore::open(&db_path)?);
+    if database.database_url.is_none() {
+        create_private_file(&db_path)?;
+    }
+    let store = database.open(&db_path)?;
     tighten_all(dir)?;
     let root_path = dir.join("root.pub.json");
     let roots = if root_path.exists() {

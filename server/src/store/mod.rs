@@ -72,6 +72,7 @@ pub trait Store:
     + TrustStore
     + OperatorStore
     + LexiconStore
+    + std::fmt::Debug
     + Send
     + Sync
     + 'static
@@ -88,6 +89,7 @@ impl<T> Store for T where
         + TrustStore
         + OperatorStore
         + LexiconStore
+        + std::fmt::Debug
         + Send
         + Sync
         + 'static
