@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of Zhangban, installing what it needs on a fresh machine.
 #   formatting and lints, Rust unit / negative / property / CLI tests,
+#   PostgreSQL (the one on 127.0.0.1:5432, else a throwaway cluster from Debian's package),
 #   interop with independent implementations (PyPI sd-jwt, jwcrypto, zxing-cpp) in a local venv,
 #   schemathesis (PyPI) against the live server's OpenAPI document,
 #   the Kotlin bindings on the host JVM (npm kotlin-compiler, Debian libjna-java),
@@ -19,7 +20,11 @@ cargo fmt --all -- --check
 step "clippy (all targets, all features, warnings are errors)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
-step "Rust tests"
+step "PostgreSQL for the tests (ZHANGBAN_TEST_DATABASE_URL, else 127.0.0.1:5432, else a throwaway cluster)"
+source tests/postgres/ensure.sh
+trap 'pg_stop_throwaway; rm -f "$log"' EXIT
+
+step "Rust tests (the store conformance suite on SQLite and on PostgreSQL among them)"
 cargo test --workspace --all-features 2>&1 | tee -a "$log"
 
 step "Fuzzing, short fixed run of every target (cargo-fuzz, nightly)"
