@@ -10,6 +10,8 @@ pub mod forms;
 pub mod postgres;
 pub mod process;
 pub mod proxy;
+pub mod remote;
+pub mod replicas;
 pub mod server;
 
 pub use forms::{day, fill, fill_with_files, filled_draft};

@@ -109,6 +109,42 @@ pub struct ServerProcess {
     pub url: String,
     /// Its log (stdout and stderr, appended across restarts).
     pub log: PathBuf,
+    launch: Launch,
+}
+
+/// How a server process was started (to start it again alike).
+#[derive(Debug, Clone)]
+struct Launch {
+    cwd: PathBuf,
+    data: PathBuf,
+    extra: Vec<String>,
+    addr: String,
+}
+
+impl Launch {
+    fn spawn(&self, log: &Path) -> Child {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open the server log");
+        let err = out.try_clone().expect("clone the log handle");
+        Command::new(server_bin())
+            .args(["serve", "--demo", "--addr", &self.addr, "--data-dir"])
+            .arg(&self.data)
+            .args(&self.extra)
+            .current_dir(&self.cwd)
+            .env_remove("ZHANGBAN_OPERATOR_TOKEN")
+            .env_remove("ZHANGBAN_DATA_DIR")
+            .env_remove("ZHANGBAN_ADDR")
+            .env_remove("ZHANGBAN_DATABASE_URL")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start zhangban-server")
+    }
 }
 
 impl ServerProcess {
@@ -127,44 +163,48 @@ impl ServerProcess {
     /// `log`; waits (at most 120 s) until `/healthz` answers 200.
     pub fn start(cwd: &Path, data: &Path, log: &Path, extra: &[&str]) -> Self {
         let addr = format!("127.0.0.1:{}", free_port());
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .expect("open the server log");
-        let err = out.try_clone().expect("clone the log handle");
-        let child = Command::new(server_bin())
-            .args(["serve", "--demo", "--addr", &addr, "--data-dir"])
-            .arg(data)
-            .args(extra)
-            .current_dir(cwd)
-            .env_remove("ZHANGBAN_OPERATOR_TOKEN")
-            .env_remove("ZHANGBAN_DATA_DIR")
-            .env_remove("ZHANGBAN_ADDR")
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("start zhangban-server");
+        let launch = Launch {
+            cwd: cwd.to_owned(),
+            data: data.to_owned(),
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+            addr: addr.clone(),
+        };
+        let child = launch.spawn(log);
         let mut server = Self {
             child,
             url: format!("http://{addr}"),
             log: log.to_owned(),
+            launch,
         };
-        let health = format!("{}/healthz", server.url);
+        server.wait_healthy();
+        server
+    }
+
+    /// Starts it again (after [`Self::kill`]) with the same arguments on
+    /// the same address, and waits until it answers.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = self.launch.spawn(&self.log);
+        self.wait_healthy();
+    }
+
+    /// Its address (`127.0.0.1:<port>`).
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.launch
+            .addr
+            .parse()
+            .expect("the address the server was started on")
+    }
+
+    fn wait_healthy(&mut self) {
+        let health = format!("{}/healthz", self.url);
         let up = poll_until(Duration::from_secs(120), || {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("the server exited with {status}:\n{}", server.log_text());
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the server exited with {status}:\n{}", self.log_text());
             }
             plain_http::get_status(&health) == Some(200)
         });
-        assert!(
-            up,
-            "the server did not answer in 120 s:\n{}",
-            server.log_text()
-        );
-        server
+        assert!(up, "the server did not answer in 120 s:\n{}", self.log_text());
     }
 
     /// SIGKILL (`Child::kill` on Unix): no shutdown code runs.

@@ -169,6 +169,23 @@ impl Drop for FaultProxy {
 impl FaultProxy {
     /// Starts a proxy to `upstream` with `plan` and RNG `seed`.
     pub async fn start(upstream: SocketAddr, plan: FaultPlan, seed: u64) -> std::io::Result<Self> {
+        Self::spread(vec![upstream], plan, seed).await
+    }
+
+    /// Starts a proxy that spreads requests over `upstreams` (several server
+    /// replicas), as a load balancer does: each forwarded request goes to
+    /// the next one in turn (a duplicated request's copy to the one after),
+    /// and one that refuses the connection is skipped for the next
+    /// (passive health checking).
+    pub async fn spread(
+        upstreams: Vec<SocketAddr>,
+        plan: FaultPlan,
+        seed: u64,
+    ) -> std::io::Result<Self> {
+        let upstream = Arc::new(Upstreams {
+            addrs: upstreams,
+            next: AtomicU64::new(0),
+        });
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let counts = Arc::new(FaultCounts::default());
@@ -178,8 +195,9 @@ impl FaultProxy {
         let task = tokio::spawn(async move {
             while let Ok((conn, _)) = listener.accept().await {
                 let (c, e, rng) = (Arc::clone(&c), Arc::clone(&e), Arc::clone(&rng));
+                let upstream = Arc::clone(&upstream);
                 tokio::spawn(async move {
-                    let _ = serve(conn, upstream, plan, &rng, &c, &e).await;
+                    let _ = serve(conn, &upstream, plan, &rng, &c, &e).await;
                 });
             }
         });
@@ -264,9 +282,35 @@ fn close_after(request: &[u8]) -> Vec<u8> {
     bytes
 }
 
+/// The servers behind the proxy and whose turn is next.
+#[derive(Debug)]
+struct Upstreams {
+    addrs: Vec<SocketAddr>,
+    next: AtomicU64,
+}
+
+impl Upstreams {
+    /// A connection to the next upstream that accepts one.
+    async fn connect(&self) -> std::io::Result<TcpStream> {
+        let n = self.addrs.len().max(1) as u64;
+        let first = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut last = std::io::Error::other("no upstream");
+        for i in 0..n {
+            let Some(addr) = self.addrs.get(((first + i) % n) as usize) else {
+                break;
+            };
+            match TcpStream::connect(addr).await {
+                Ok(up) => return Ok(up),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+}
+
 /// Forwards one request on a fresh connection and reads the whole answer.
-async fn forward(upstream: SocketAddr, request: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut up = TcpStream::connect(upstream).await?;
+async fn forward(upstream: &Upstreams, request: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut up = upstream.connect().await?;
     up.write_all(&close_after(request)).await?;
     let mut answer = Vec::new();
     up.read_to_end(&mut answer).await?;
@@ -275,7 +319,7 @@ async fn forward(upstream: SocketAddr, request: &[u8]) -> std::io::Result<Vec<u8
 
 async fn serve(
     mut conn: TcpStream,
-    upstream: SocketAddr,
+    upstream: &Upstreams,
     plan: FaultPlan,
     rng: &Mutex<StdRng>,
     counts: &FaultCounts,

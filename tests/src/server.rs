@@ -25,9 +25,8 @@ use zhangban_core::credential::demo::{DemoWorld, ISSUERS};
 
 pub use crate::forms::{SCAN, day as today, scan_ref, valid_values};
 use zhangban_core::credential::PublicKey;
-use zhangban_core::credential::jose::b64e;
 use zhangban_core::credential::{
-    HeldLicence, HolderSigner, KeyBindingRequest, KeyPair, LicenceId, P256KeyPair,
+    HeldLicence, HolderSigner, KeyBindingRequest, KeyPair, LicenceId,
     SoftwareHolderKey,
 };
 use zhangban_core::guide::{FieldKind, Guide, demo_catalog};
@@ -704,29 +703,19 @@ impl TestServer {
         self.register_with(3, 30).await
     }
 
+    /// The phone-side HTTP steps against this server.
+    pub fn remote(&self) -> crate::remote::Remote {
+        crate::remote::Remote::new(&self.base, self.http.clone())
+    }
+
     /// `POST /v1/devices/enrol`.
     pub async fn enrol_raw(&self, code: &str, key: &dyn HolderSigner) -> Response {
-        self.req(Method::POST, "/v1/devices/enrol")
-            .json(&json!({"activation_code": code, "device_jwk": key.holder_key().to_jwk()}))
-            .send()
-            .await
-            .unwrap()
+        self.remote().enrol_raw(code, key).await
     }
 
     /// `POST /v1/auth/challenge` → (challenge id, nonce).
     pub async fn challenge(&self, device_id: &str) -> (String, String) {
-        let resp = self
-            .req(Method::POST, "/v1/auth/challenge")
-            .json(&json!({"device_id": device_id}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), StatusCode::OK);
-        let v: Value = resp.json().await.unwrap();
-        (
-            v["challenge_id"].as_str().unwrap().to_owned(),
-            v["nonce"].as_str().unwrap().to_owned(),
-        )
+        self.remote().challenge(device_id).await
     }
 
     /// `POST /v1/auth/token` with the signature of `signer`.
@@ -737,33 +726,20 @@ impl TestServer {
         nonce: &str,
         signer: &dyn HolderSigner,
     ) -> Response {
-        let msg = api::auth::challenge_message(challenge_id, nonce);
-        let sig = signer.sign_raw(msg.as_bytes()).unwrap();
-        self.req(Method::POST, "/v1/auth/token")
-            .json(
-                &json!({"device_id": device_id, "challenge_id": challenge_id,
-                "signature": b64e(sig)}),
-            )
-            .send()
+        self.remote()
+            .token_raw(device_id, challenge_id, nonce, signer)
             .await
-            .unwrap()
     }
 
     /// Challenge → signature → token.
     pub async fn login(&self, key: &dyn HolderSigner) -> String {
-        let id = key.holder_key().thumbprint();
-        let (cid, nonce) = self.challenge(&id).await;
-        let resp = self.token_raw(&id, &cid, &nonce, key).await;
-        assert_eq!(resp.status(), StatusCode::OK);
-        let v: Value = resp.json().await.unwrap();
-        v["token"].as_str().unwrap().to_owned()
+        self.remote().login(key).await
     }
 
     /// Enrols a new P-256 device key (what a platform keystore makes) for
     /// `resident` and logs it in.
     pub async fn device(&self, resident: &Resident) -> Device {
-        let key = SoftwareHolderKey::P256(P256KeyPair::generate(&mut rand::rngs::OsRng));
-        self.device_with(resident, key).await
+        self.remote().device(resident).await
     }
 
     /// Enrols a legacy Ed25519 device key (enrolled before hardware keys).
@@ -774,22 +750,7 @@ impl TestServer {
 
     /// Enrols `key` for `resident` and logs it in.
     pub async fn device_with(&self, resident: &Resident, key: SoftwareHolderKey) -> Device {
-        let resp = self.enrol_raw(&resident.code, &key).await;
-        assert_eq!(
-            resp.status(),
-            StatusCode::OK,
-            "{}",
-            resp.text().await.unwrap()
-        );
-        let v: Value = resp.json().await.unwrap();
-        assert_eq!(v["resident_id"], resident.id.as_str());
-        let token = self.login(&key).await;
-        Device {
-            id: v["device_id"].as_str().unwrap().to_owned(),
-            resident_id: resident.id.clone(),
-            key,
-            token,
-        }
+        self.remote().device_with(resident, key).await
     }
 
     /// A new resident with one device.
