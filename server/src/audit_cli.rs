@@ -13,9 +13,9 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use zhangban_server::audit::{self, AuditRow};
-use zhangban_server::store::operators::AuditFilter;
 use zhangban_server::database::DatabaseArgs;
 use zhangban_server::store::Store;
+use zhangban_server::store::operators::AuditFilter;
 
 /// `audit …`.
 #[derive(Debug, Subcommand)]

@@ -20,7 +20,12 @@ pub struct DatabaseArgs {
     /// `PGPASSWORD`-free form through this variable, not the command line).
     /// Every replica of one deployment uses the same database and a copy of
     /// the same data directory (its keys).
-    #[arg(long, env = "ZHANGBAN_DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    #[arg(
+        long,
+        env = "ZHANGBAN_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub database_url: Option<String>,
     /// Pooled PostgreSQL connections per replica.
     #[arg(long, default_value_t = 16, value_name = "N")]

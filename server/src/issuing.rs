@@ -82,8 +82,28 @@ fn token_iat(token: &str) -> Option<i64> {
         .as_i64()
 }
 
-/// Re-signs every list this server holds the key for whose token is missing
-/// or has lived half its validity, so that verifiers never see it expire
+/// Whether a list's stored token was signed over its current bits. Not so
+/// when the replica that changed the list died before storing its token
+/// (another replica's older token was refused meanwhile): re-signed then.
+fn token_covers(state: &SharedState, row: &crate::store::StatusListRow) -> ApiResult<bool> {
+    let Some(token) = &row.token else {
+        return Ok(false);
+    };
+    let trust = state
+        .trust
+        .read()
+        .map_err(|_| ApiError::internal("trust lock poisoned"))?;
+    let Some(bundle) = &trust.bundle else {
+        return Ok(true);
+    };
+    Ok(
+        zhangban_core::credential::VerifiedStatusList::verify(token, bundle)
+            .is_ok_and(|l| l.list.as_bytes() == row.bits.as_slice()),
+    )
+}
+
+/// Re-signs every list this server holds the key for whose token is missing,
+/// was signed over older bits, or has lived half its validity, so that verifiers never see it expire
 /// (24 h validity ⇒ re-signed every 12 h). Returns how many were re-signed.
 pub async fn republish_due(state: &SharedState) -> ApiResult<usize> {
     let _guard = state.status_lock.lock().await;
@@ -99,7 +119,8 @@ pub async fn republish_due(state: &SharedState) -> ApiResult<usize> {
             .token
             .as_deref()
             .and_then(token_iat)
-            .is_none_or(|iat| now.saturating_sub(iat) >= half);
+            .is_none_or(|iat| now.saturating_sub(iat) >= half)
+            || !token_covers(state, &row)?;
         if due {
             publish(state, &row.uri, &row.issuer_id, row.bits).await?;
             n += 1;
@@ -145,17 +166,26 @@ async fn publish(
         .issuers
         .get(issuer_id)
         .ok_or_else(|| ApiError::not_found("issuer key not held here"))?;
-    let list = StatusList::from_bytes(2, bits).map_err(ApiError::internal)?;
+    let list = StatusList::from_bytes(2, bits.clone()).map_err(ApiError::internal)?;
     // Strictly increasing `iat` per list: verifiers given two lists with one
     // `iat` keep the most severe status (ADR 0101), so a reinstatement signed
     // within the same second as the revocation must carry a later `iat`.
-    let last = state
+    // Later than this replica's copy and than the stored token, which
+    // another replica may have signed since.
+    let cached = state
         .trust
         .read()
         .map_err(|_| ApiError::internal("trust lock poisoned"))?
         .status
         .get(uri)
         .map(|l| l.iat);
+    let u = uri.to_owned();
+    let stored = blocking(state, move |s| s.status_list(&u))
+        .await?
+        .and_then(|row| row.token)
+        .as_deref()
+        .and_then(token_iat);
+    let last = cached.max(stored);
     let now = state.clock.now();
     let iat = last.map_or(now, |last| now.max(last.saturating_add(1)));
     let token = StatusListToken {
@@ -167,8 +197,14 @@ async fn publish(
     }
     .sign(issuer.key());
     let (u, t) = (uri.to_owned(), token.clone());
-    blocking(state, move |s| s.put_status_token(&u, &t)).await?;
-    state.cache_status_token(&token)?;
+    let kept = blocking(state, move |s| s.put_status_token(&u, &t, &bits)).await?;
+    if kept {
+        state.cache_status_token(&token)?;
+    } else {
+        // Another replica changed the list after these bits were read; its
+        // token covers this change too (ADR 0221).
+        tracing::debug!(%uri, "status list token superseded by a newer one");
+    }
     Ok(token)
 }
 

@@ -26,9 +26,9 @@ use zhangban_core::guide::fixture;
 
 use crate::activation::{self, ActivationKey};
 use crate::audit::AuditEntry;
+use crate::database::DatabaseArgs;
 use crate::roles::Role;
 use crate::store::operators::{NewOperator, OperatorWrite};
-use crate::database::DatabaseArgs;
 use crate::store::{NewActivation, Store};
 
 /// The real Guang'an service items the demo catalog is built from.

@@ -131,9 +131,10 @@ pub struct AppState {
     pub trust: RwLock<TrustState>,
     /// Issuer keys held by this server, by issuer id.
     pub issuers: HashMap<String, Issuer>,
-    /// Serialises status-list changes so that every signed token contains
-    /// every change made before it (no lost revocation between replicas of
-    /// one process; PostgreSQL replicas will take a row lock instead).
+    /// Serialises this process's status-list changes so that every signed
+    /// token contains every change made before it. Across replicas the
+    /// store keeps only a token signed over the list's current bits (ADR
+    /// 0221), and a list whose token lags its bits is re-signed.
     pub status_lock: tokio::sync::Mutex<()>,
     /// Issues and checks presentation nonces.
     pub nonce_key: NonceKey,

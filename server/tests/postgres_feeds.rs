@@ -50,20 +50,29 @@ fn a_plain_sequence_feed_skips_a_row_that_commits_late() {
         .unwrap();
     let (mut a, mut b, mut reader) = (connect(&db), connect(&db), connect(&db));
     let mut ta = a.transaction().unwrap();
-    ta.execute("INSERT INTO naive(id) VALUES ('first')", &[]).unwrap(); // takes 1
-    b.execute("INSERT INTO naive(id) VALUES ('second')", &[]).unwrap(); // takes 2, commits
+    ta.execute("INSERT INTO naive(id) VALUES ('first')", &[])
+        .unwrap(); // takes 1
+    b.execute("INSERT INTO naive(id) VALUES ('second')", &[])
+        .unwrap(); // takes 2, commits
     let page: Vec<i64> = reader
         .query("SELECT seq FROM naive WHERE seq > 0 ORDER BY seq", &[])
         .unwrap()
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(page, vec![2], "the reader sees 2 and moves its cursor there");
+    assert_eq!(
+        page,
+        vec![2],
+        "the reader sees 2 and moves its cursor there"
+    );
     ta.commit().unwrap(); // 1 commits after the reader passed it
     let next = reader
         .query("SELECT seq FROM naive WHERE seq > 2 ORDER BY seq", &[])
         .unwrap();
-    assert!(next.is_empty(), "row 1 is never seen: the plain feed skipped it");
+    assert!(
+        next.is_empty(),
+        "row 1 is never seen: the plain feed skipped it"
+    );
 }
 
 #[test]
@@ -133,7 +142,11 @@ fn submission(client_id: &str, resident: &str) -> zhangban_server::store::NewSub
 fn an_event_writer_waits_for_the_same_residents_open_one_but_not_for_others() {
     let db = TestDatabase::create();
     let s = store(&db);
-    let t1 = s.submit(&submission("c1", "alice")).unwrap().receipt.tracking_number;
+    let t1 = s
+        .submit(&submission("c1", "alice"))
+        .unwrap()
+        .receipt
+        .tracking_number;
     s.submit(&submission("c2", "bob")).unwrap();
     // A writer of alice's timeline holds her feed row.
     let mut other = connect(&db);

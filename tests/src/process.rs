@@ -204,7 +204,11 @@ impl ServerProcess {
             }
             plain_http::get_status(&health) == Some(200)
         });
-        assert!(up, "the server did not answer in 120 s:\n{}", self.log_text());
+        assert!(
+            up,
+            "the server did not answer in 120 s:\n{}",
+            self.log_text()
+        );
     }
 
     /// SIGKILL (`Child::kill` on Unix): no shutdown code runs.

@@ -26,8 +26,7 @@ use zhangban_core::credential::demo::{DemoWorld, ISSUERS};
 pub use crate::forms::{SCAN, day as today, scan_ref, valid_values};
 use zhangban_core::credential::PublicKey;
 use zhangban_core::credential::{
-    HeldLicence, HolderSigner, KeyBindingRequest, KeyPair, LicenceId,
-    SoftwareHolderKey,
+    HeldLicence, HolderSigner, KeyBindingRequest, KeyPair, LicenceId, SoftwareHolderKey,
 };
 use zhangban_core::guide::{FieldKind, Guide, demo_catalog};
 use zhangban_server::api;

@@ -138,7 +138,10 @@ async fn twenty_concurrent_puts_of_one_id_over_three_replicas_store_one_submissi
         receipts.insert(v.to_string());
     }
     assert_eq!(receipts.len(), 1, "20 answers, one receipt: {receipts:?}");
-    let subs = stored(r.db.url(), move |s| s.submissions_of("replica-dedupe").unwrap()).await;
+    let subs = stored(r.db.url(), move |s| {
+        s.submissions_of("replica-dedupe").unwrap()
+    })
+    .await;
     assert_eq!(subs.len(), 1);
     let receipt: Value = serde_json::from_str(receipts.first().unwrap()).unwrap();
     assert_eq!(
@@ -213,7 +216,12 @@ async fn guides_published_through_every_replica_reach_every_phone_exactly() {
                     .send()
                     .await
                     .unwrap();
-                assert_eq!(resp.status(), StatusCode::OK, "{}", resp.text().await.unwrap());
+                assert_eq!(
+                    resp.status(),
+                    StatusCode::OK,
+                    "{}",
+                    resp.text().await.unwrap()
+                );
             }
         }));
     }
@@ -255,13 +263,18 @@ async fn status_events_made_through_every_replica_reach_every_phone_exactly() {
     let proxy = FaultProxy::spread(r.addrs(), FaultPlan::clean(), 2)
         .await
         .unwrap();
-    let (admin, reviewer) = (r.operator_token("demo-admin"), r.operator_token("demo-reviewer"));
+    let (admin, reviewer) = (
+        r.operator_token("demo-admin"),
+        r.operator_token("demo-reviewer"),
+    );
     let guides = plain_guides(4);
     let mut residents = Vec::new();
     let mut phones = Vec::new();
     let mut tracking = Vec::new();
     for i in 0..3 {
-        let res = rs[i].register(&admin, &format!("replica-events-{i}"), 2).await;
+        let res = rs[i]
+            .register(&admin, &format!("replica-events-{i}"), 2)
+            .await;
         let dev: Device = rs[(i + 1) % REPLICAS].device(&res).await;
         let p = phone(&r.path(&format!("events-{i}.db")), &proxy.url(), &r).await;
         p.enrol(&res.code).await.unwrap();
@@ -292,13 +305,21 @@ async fn status_events_made_through_every_replica_reach_every_phone_exactly() {
             for state in ["accepted", "reviewing", "approved"] {
                 for t in &mine {
                     let resp = remote
-                        .req(Method::POST, &format!("/v1/operator/submissions/{t}/transition"))
+                        .req(
+                            Method::POST,
+                            &format!("/v1/operator/submissions/{t}/transition"),
+                        )
                         .bearer_auth(&reviewer)
                         .json(&json!({"state": state, "note": format!("to {state}")}))
                         .send()
                         .await
                         .unwrap();
-                    assert_eq!(resp.status(), StatusCode::OK, "{}", resp.text().await.unwrap());
+                    assert_eq!(
+                        resp.status(),
+                        StatusCode::OK,
+                        "{}",
+                        resp.text().await.unwrap()
+                    );
                 }
             }
         }));
@@ -324,7 +345,10 @@ async fn status_events_made_through_every_replica_reach_every_phone_exactly() {
     for (s, resident) in syncing.into_iter().zip(residents) {
         let seen = s.await.unwrap();
         let rid = resident.clone();
-        let server = stored(r.db.url(), move |s| s.events_since(&rid, 0, 10_000).unwrap()).await;
+        let server = stored(r.db.url(), move |s| {
+            s.events_since(&rid, 0, 10_000).unwrap()
+        })
+        .await;
         assert_eq!(server.len(), 6 * 4, "6 submissions × (submitted + 3 steps)");
         let got: Vec<(u64, String, String)> = seen
             .iter()
@@ -361,7 +385,10 @@ async fn drain(phones: &[Client], deadline: Duration) {
         if pending == 0 {
             return;
         }
-        assert!(Instant::now() < until, "{pending} submissions still pending");
+        assert!(
+            Instant::now() < until,
+            "{pending} submissions still pending"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -371,16 +398,28 @@ async fn drain(phones: &[Client], deadline: Duration) {
 async fn check_exactly_once(r: &Replicas, phones: &[Client], residents: &[String], queued: usize) {
     for (p, resident) in phones.iter().zip(residents) {
         let receipts = p.store().receipts().unwrap();
-        assert_eq!(receipts.len(), queued, "{resident}: every queued submission acknowledged");
+        assert_eq!(
+            receipts.len(),
+            queued,
+            "{resident}: every queued submission acknowledged"
+        );
         let rid = resident.clone();
         let subs = stored(r.db.url(), move |s| s.submissions_of(&rid).unwrap()).await;
         let on_server: BTreeMap<String, String> = subs
             .iter()
-            .map(|s| (s.receipt.client_id.clone(), s.receipt.tracking_number.clone()))
+            .map(|s| {
+                (
+                    s.receipt.client_id.clone(),
+                    s.receipt.tracking_number.clone(),
+                )
+            })
             .collect();
         assert_eq!(on_server.len(), subs.len(), "no client id twice");
         let on_phone: BTreeMap<String, String> = receipts.into_iter().collect();
-        assert_eq!(on_phone, on_server, "{resident}: the phone's receipts are the server's");
+        assert_eq!(
+            on_phone, on_server,
+            "{resident}: the phone's receipts are the server's"
+        );
     }
 }
 
@@ -395,7 +434,9 @@ async fn a_replica_killed_and_the_database_connections_cut_lose_and_duplicate_no
     let mut phones = Vec::new();
     let mut residents = Vec::new();
     for i in 0..3 {
-        let res = rs[i].register(&admin, &format!("replica-kill-{i}"), 1).await;
+        let res = rs[i]
+            .register(&admin, &format!("replica-kill-{i}"), 1)
+            .await;
         let p = phone(&r.path(&format!("kill-{i}.db")), &proxy.url(), &r).await;
         p.enrol(&res.code).await.unwrap();
         p.sync().await.unwrap();
@@ -474,7 +515,11 @@ async fn a_trust_bundle_published_on_one_replica_reaches_phones_of_the_others_in
         .arg(&jws_path)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let jws = std::fs::read_to_string(&jws_path).unwrap();
     let published = Instant::now();
     let resp = rs[0]
@@ -484,7 +529,12 @@ async fn a_trust_bundle_published_on_one_replica_reaches_phones_of_the_others_in
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK, "{}", resp.text().await.unwrap());
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "{}",
+        resp.text().await.unwrap()
+    );
     // The bound is the refresh interval (plus a request); the deadline is
     // generous so a loaded machine does not fail it, the time is printed.
     let bound = Duration::from_secs(r.trust_refresh_secs);

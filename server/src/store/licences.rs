@@ -69,8 +69,13 @@ pub trait LicenceStore {
     fn allocate_status_index(&self, uri: &str) -> StoreResult<u64>;
     /// Sets the 2-bit status at `idx` atomically; returns the list's new bits.
     fn set_status(&self, uri: &str, idx: u64, value: u8) -> StoreResult<Vec<u8>>;
-    /// Stores a list's newly signed token.
-    fn put_status_token(&self, uri: &str, token: &str) -> StoreResult<()>;
+    /// Stores a list's newly signed token, signed over `bits`, if those are
+    /// still the list's bits; returns whether it was stored. A token over
+    /// bits another writer (another replica) has changed since is not
+    /// stored: that writer's own token covers both changes, so the stored
+    /// token never loses a status set before it (ADR 0221). `NotFound` if
+    /// there is no such list.
+    fn put_status_token(&self, uri: &str, token: &str, bits: &[u8]) -> StoreResult<bool>;
     /// Stores an issued licence copy for a resident's device; conflict if the
     /// device already holds a copy of that licence.
     fn put_licence(

@@ -70,8 +70,8 @@ pub fn everything_written_survives_a_reopen<B: Backend>(b: &B) {
             .unwrap();
         s.ensure_status_list("list", "issuer-1", 16).unwrap();
         assert_eq!(s.allocate_status_index("list").unwrap(), 0);
-        s.set_status("list", 0, 1).unwrap();
-        s.put_status_token("list", "token").unwrap();
+        let bits = s.set_status("list", 0, 1).unwrap();
+        assert!(s.put_status_token("list", "token", &bits).unwrap());
         s.put_grant(&Grant {
             licence_id: "L1".into(),
             resident_id: "r1".into(),

@@ -72,16 +72,27 @@ pub fn status_lists_allocate_set_and_keep_the_latest_token<B: Backend>(b: &B) {
     ));
 
     // The latest signed token is kept; an unknown list has none to set.
-    s.put_status_token(LIST, "token-v1").unwrap();
-    s.put_status_token(LIST, "token-v2").unwrap();
+    assert!(s.put_status_token(LIST, "token-v1", &bits).unwrap());
+    assert!(s.put_status_token(LIST, "token-v2", &bits).unwrap());
     assert_eq!(
         s.status_list(LIST).unwrap().unwrap().token.as_deref(),
         Some("token-v2")
     );
     assert!(matches!(
-        s.put_status_token("no-such-list", "t"),
+        s.put_status_token("no-such-list", "t", &bits),
         Err(StoreError::NotFound)
     ));
+    // Two writers (two replicas) race: A sets a status, B sets another on
+    // top; A's token, signed over bits without B's change, arrives last and
+    // is not stored; B's, covering both, stays.
+    let bits_a = s.set_status(LIST, 1, 1).unwrap();
+    let bits_b = s.set_status(LIST, 2, 1).unwrap();
+    assert!(s.put_status_token(LIST, "token-b", &bits_b).unwrap());
+    assert!(!s.put_status_token(LIST, "token-a", &bits_a).unwrap());
+    assert_eq!(
+        s.status_list(LIST).unwrap().unwrap().token.as_deref(),
+        Some("token-b")
+    );
     s.ensure_status_list("https://status.example/lists/0", "issuer-0", 4)
         .unwrap();
     let uris: Vec<_> = s

@@ -32,7 +32,7 @@ impl LicenceStore for PgStore {
             "not implemented on PostgreSQL yet".into(),
         ))
     }
-    fn put_status_token(&self, uri: &str, token: &str) -> StoreResult<()> {
+    fn put_status_token(&self, uri: &str, token: &str, bits: &[u8]) -> StoreResult<bool> {
         Err(StoreError::Database(
             "not implemented on PostgreSQL yet".into(),
         ))

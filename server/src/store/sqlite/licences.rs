@@ -129,17 +129,27 @@ impl LicenceStore for SqliteStore {
         })
     }
 
-    fn put_status_token(&self, uri: &str, token: &str) -> StoreResult<()> {
-        let (uri, token) = (owned(uri), owned(token));
+    fn put_status_token(&self, uri: &str, token: &str, bits: &[u8]) -> StoreResult<bool> {
+        let (uri, token, bits) = (owned(uri), owned(token), bits.to_vec());
         self.write(move |c| {
             let n = c.execute(
-                "UPDATE status_lists SET token = ?2 WHERE uri = ?1",
-                params![uri, token],
+                "UPDATE status_lists SET token = ?2 WHERE uri = ?1 AND bits = ?3",
+                params![uri, token, bits],
             )?;
-            if n == 0 {
-                return Err(StoreError::NotFound);
+            if n > 0 {
+                return Ok(true);
             }
-            Ok(())
+            let exists = c
+                .query_row("SELECT 1 FROM status_lists WHERE uri = ?1", [&uri], |_| {
+                    Ok(())
+                })
+                .optional()?
+                .is_some();
+            if exists {
+                Ok(false)
+            } else {
+                Err(StoreError::NotFound)
+            }
         })
     }
 
