@@ -114,6 +114,24 @@ impl SubmissionStore for PgStore {
             if let Some((owner, hash, receipt)) = stored(tx, &s.client_id)? {
                 return retry(s, &owner, &hash, &receipt);
             }
+            // Checked before a tracking number is taken: `tracking_seq` does
+            // not roll back, and a refused submission must use no number.
+            // `FOR SHARE` keeps each upload as checked until commit.
+            for a in &s.attachments {
+                let complete = tx
+                    .query_opt(
+                        "SELECT 1 FROM attachment_uploads
+                         WHERE resident_id = $1 AND sha256 = $2 AND complete AND size = $3
+                         FOR SHARE",
+                        &[&s.resident_id, &a.sha256, &to_i64(a.size)],
+                    )?
+                    .is_some();
+                if !complete {
+                    return Err(StoreError::InvalidState(
+                        "a referenced attachment is not a complete upload of the resident's",
+                    ));
+                }
+            }
             let n: i64 = tx.query_one("SELECT nextval('tracking_seq')", &[])?.get(0);
             // The day in China Standard Time (UTC+8).
             let day = chrono::DateTime::from_timestamp(s.at.saturating_add(8 * 3600), 0)
@@ -159,18 +177,6 @@ impl SubmissionStore for PgStore {
                 ],
             )?;
             for a in &s.attachments {
-                let complete = tx
-                    .query_opt(
-                        "SELECT 1 FROM attachment_uploads
-                         WHERE resident_id = $1 AND sha256 = $2 AND complete AND size = $3",
-                        &[&s.resident_id, &a.sha256, &to_i64(a.size)],
-                    )?
-                    .is_some();
-                if !complete {
-                    return Err(StoreError::InvalidState(
-                        "a referenced attachment is not a complete upload of the resident's",
-                    ));
-                }
                 tx.execute(
                     "INSERT INTO submission_attachments(client_id, field, resident_id, sha256, size, media_type, name)
                      VALUES ($1, $2, $3, $4, $5, $6, $7)",
