@@ -23,11 +23,15 @@ pub fn admin_url() -> String {
 pub struct TestDatabase {
     name: String,
     url: String,
+    admin: String,
 }
 
-fn admin<T: Send + 'static>(f: impl FnOnce(&mut postgres::Client) -> T + Send + 'static) -> T {
+fn on<T: Send + 'static>(
+    url: &str,
+    f: impl FnOnce(&mut postgres::Client) -> T + Send + 'static,
+) -> T {
+    let url = url.to_owned();
     std::thread::spawn(move || {
-        let url = admin_url();
         let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap_or_else(|e| {
             panic!(
                 "PostgreSQL at {url} does not answer ({e}); run the tests with `bash tests/run-all.sh`, \
@@ -59,8 +63,14 @@ fn with_database(url: &str, name: &str) -> String {
 }
 
 impl TestDatabase {
-    /// Creates a fresh, empty database.
+    /// Creates a fresh, empty database on the tests' server ([`admin_url`]).
     pub fn create() -> Self {
+        Self::create_on(&admin_url())
+    }
+
+    /// Creates a fresh, empty database on the server at `admin` (a
+    /// superuser's URL).
+    pub fn create_on(admin: &str) -> Self {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let name = format!(
             "zb_test_{}_{}_{:08x}",
@@ -69,16 +79,21 @@ impl TestDatabase {
             rand::random::<u32>()
         );
         let create = format!("CREATE DATABASE {name}");
-        admin(move |c| c.batch_execute(&create))
+        let admin_url = admin.to_owned();
+        on(&admin_url, move |c| c.batch_execute(&create))
             .unwrap_or_else(|e| panic!("create the test database: {e}"));
-        let mut url = with_database(&admin_url(), &name);
+        let mut url = with_database(&admin_url, &name);
         if !url.contains("sslmode=") {
             // A local test server's self-signed certificate would fail the
             // store's verified TLS; loopback needs none.
             url.push(if url.contains('?') { '&' } else { '?' });
             url.push_str("sslmode=disable");
         }
-        Self { name, url }
+        Self {
+            name,
+            url,
+            admin: admin_url,
+        }
     }
 
     /// Its URL (for `PgOptions` or `--database-url`).
@@ -95,12 +110,151 @@ impl TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let admin = self.admin.clone();
         let _ = std::thread::spawn(move || {
-            if let Ok(mut c) = postgres::Client::connect(&admin_url(), postgres::NoTls) {
+            if let Ok(mut c) = postgres::Client::connect(&admin, postgres::NoTls) {
                 let _ = c.batch_execute(&drop);
             }
         })
         .join();
+    }
+}
+
+/// A PostgreSQL cluster of a test's own (Debian's binaries, `initdb` in a
+/// temporary directory, an unprivileged owner when the test runs as root),
+/// for what the shared server must not undergo: a restart mid-test.
+#[derive(Debug)]
+pub struct Cluster {
+    dir: tempfile::TempDir,
+    bindir: std::path::PathBuf,
+    owner: Option<String>,
+    port: u16,
+}
+
+fn bindir() -> std::path::PathBuf {
+    let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    dirs.sort();
+    dirs.into_iter()
+        .rev()
+        .find(|d| d.join("initdb").exists())
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|p| {
+                std::env::split_paths(&p).find(|d| d.join("initdb").exists())
+            })
+        })
+        .unwrap_or_else(|| {
+            panic!("initdb not found: install Debian's postgresql (tests/run-all.sh does)")
+        })
+}
+
+impl Cluster {
+    /// `initdb` and start a cluster on a free loopback port.
+    pub fn start() -> Self {
+        let bindir = bindir();
+        // initdb refuses to run as root: the cluster then belongs to postgres.
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+            .unwrap_or(false);
+        let owner = root.then(|| "postgres".to_owned());
+        let dir = tempfile::Builder::new()
+            .prefix("zhangban-pg-cluster-")
+            .tempdir()
+            .unwrap();
+        if let Some(owner) = &owner {
+            let ok = std::process::Command::new("chown")
+                .arg(owner)
+                .arg(dir.path())
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "chown the cluster directory to {owner}");
+        }
+        let port = crate::process::free_port();
+        let c = Self {
+            dir,
+            bindir,
+            owner,
+            port,
+        };
+        let data = c.data();
+        c.run("initdb", &["-D", &data, "-U", "postgres", "-A", "trust", "--no-sync"]);
+        c.pg_ctl("start");
+        c
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let exe = self.bindir.join(tool);
+        let mut cmd = match &self.owner {
+            Some(owner) => {
+                let mut c = std::process::Command::new("runuser");
+                c.args(["-u", owner, "--"]).arg(&exe);
+                c
+            }
+            None => std::process::Command::new(&exe),
+        };
+        let out = cmd
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{tool} {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn pg_ctl(&self, what: &str) {
+        let data = self.data();
+        let log = self.dir.path().join("log").display().to_string();
+        let opts = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {}",
+            self.port,
+            self.dir.path().display()
+        );
+        match what {
+            "start" => self.run("pg_ctl", &["-D", &data, "-l", &log, "-w", "-o", &opts, "start"]),
+            // An immediate stop is a crash: recovery replays the WAL at start.
+            _ => self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]),
+        }
+    }
+
+    /// A superuser's URL.
+    pub fn admin_url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops the server as a crash would (`pg_ctl stop -m immediate`), then
+    /// starts it again on the same port; committed data survives by WAL
+    /// recovery.
+    pub fn crash_and_restart(&self) {
+        self.pg_ctl("stop");
+        self.pg_ctl("start");
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let data = self.data();
+        let _ = std::process::Command::new(self.bindir.join("pg_ctl"))
+            .args(["-D", &data, "-m", "immediate", "stop"])
+            .status();
+        if let Some(owner) = &self.owner {
+            let _ = std::process::Command::new("runuser")
+                .args(["-u", owner, "--"])
+                .arg(self.bindir.join("pg_ctl"))
+                .args(["-D", &data, "-m", "immediate", "stop"])
+                .status();
+        }
     }
 }
 

@@ -34,7 +34,11 @@ impl Replicas {
     /// Starts `n` replicas (blocking: call it from `spawn_blocking` in an
     /// async test). Rate limits are off (every phone shares one address).
     pub fn start(n: usize) -> Self {
-        let db = TestDatabase::create();
+        Self::start_on(n, TestDatabase::create())
+    }
+
+    /// Starts `n` replicas on `db`.
+    pub fn start_on(n: usize, db: TestDatabase) -> Self {
         let scratch = Scratch::new("replicas");
         let data_dir = scratch.path("zhangban-data");
         let trust_refresh_secs = 1;

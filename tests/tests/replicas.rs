@@ -8,9 +8,10 @@
 //!   in a loop: every phone ends with exactly the server's catalog;
 //! - the same for status events fanned out to residents;
 //! - a replica killed with SIGKILL in the middle of a stream of submissions,
-//!   and every database connection cut in the middle of another: every
-//!   acknowledged submission is stored once, the replicas recover without a
-//!   restart, the phones' outboxes drain;
+//!   every database connection cut in the middle of another, and PostgreSQL
+//!   itself crashed and restarted (a cluster of the test's own) in the
+//!   middle of a third: every acknowledged submission is stored once, the
+//!   replicas recover without a restart, the phones' outboxes drain;
 //! - a trust bundle published on one replica reaches phones syncing from
 //!   the others within the stated bound (`--trust-refresh-secs`).
 //!
@@ -490,6 +491,62 @@ async fn a_replica_killed_and_the_database_connections_cut_lose_and_duplicate_no
     r.servers[1].restart();
     let health = rs[1].req(Method::GET, "/healthz").send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_postgresql_crash_and_restart_mid_stream_loses_and_duplicates_nothing() {
+    // A cluster of this test's own: the shared server is not restarted.
+    let (cluster, r) = tokio::task::spawn_blocking(|| {
+        let cluster = zhangban_tests::postgres::Cluster::start();
+        let db = zhangban_tests::postgres::TestDatabase::create_on(&cluster.admin_url());
+        let r = Replicas::start_on(REPLICAS, db);
+        (cluster, r)
+    })
+    .await
+    .unwrap();
+    let cluster = Arc::new(cluster);
+    let rs = remotes(&r);
+    let proxy = FaultProxy::spread(r.addrs(), FaultPlan::clean(), 4)
+        .await
+        .unwrap();
+    let admin = r.operator_token("demo-admin");
+    let mut phones = Vec::new();
+    let mut residents = Vec::new();
+    for i in 0..3 {
+        let res = rs[i].register(&admin, &format!("replica-restart-{i}"), 1).await;
+        let p = phone(&r.path(&format!("restart-{i}.db")), &proxy.url(), &r).await;
+        p.enrol(&res.code).await.unwrap();
+        residents.push(res.id);
+        phones.push(p);
+    }
+    let phones = Arc::new(phones);
+    for (i, p) in phones.iter().enumerate() {
+        queue(p, &format!("restart-{i}"), 40);
+    }
+    let flushing = {
+        let phones = Arc::clone(&phones);
+        tokio::spawn(async move { drain(&phones, Duration::from_secs(180)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let c = Arc::clone(&cluster);
+    tokio::task::spawn_blocking(move || c.crash_and_restart())
+        .await
+        .unwrap();
+    flushing.await.unwrap();
+    check_exactly_once(&r, &phones, &residents, 40).await;
+    // The replicas were not restarted: each answers from the database again.
+    for remote in &rs {
+        let v: Value = remote
+            .req(Method::GET, "/healthz")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["status"], "ok", "{v}");
+    }
+    drop(r);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
