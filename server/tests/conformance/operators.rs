@@ -253,3 +253,91 @@ pub fn bootstrap_is_created_rotated_and_stays_revoked<B: Backend>(b: &B) {
 fn operator_named(name: &str) -> NewOperator {
     operator(name, "admin", &format!("h-{name}"))
 }
+
+/// Runs `f(i)` on `n` threads at once against one store; the answers in
+/// thread order.
+fn at_once<S, T, F>(s: &std::sync::Arc<S>, n: usize, f: F) -> Vec<T>
+where
+    S: Send + Sync + 'static,
+    T: Send + 'static,
+    F: Fn(&S, usize) -> T + Send + Sync + 'static,
+{
+    let f = std::sync::Arc::new(f);
+    let start = std::sync::Arc::new(std::sync::Barrier::new(n));
+    let threads: Vec<_> = (0..n)
+        .map(|i| {
+            let (s, f, start) = (s.clone(), f.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                f(&s, i)
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+pub fn audit_chain_bootstrap_and_last_admin_hold_under_concurrency<B: Backend>(b: &B) {
+    let s = std::sync::Arc::new(b.open());
+    // Replicas starting together: one bootstrap admin, audited once.
+    let outcomes = at_once(&s, 4, |s, _| s.ensure_bootstrap("h-boot", T0).unwrap());
+    let created = outcomes
+        .iter()
+        .filter(|o| **o == Bootstrap::Created)
+        .count();
+    assert_eq!(created, 1, "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Bootstrap::Created | Bootstrap::Unchanged))
+    );
+
+    // Appenders at once: one chain, no gaps, every link intact.
+    at_once(&s, 4, |s, w| {
+        for n in 0..10 {
+            let e = entry(n, &format!("op-{w}"), "guide.put");
+            s.audited(&e, OperatorWrite::None).unwrap();
+        }
+    });
+    let rows = s.audit_log(&AuditFilter::default()).unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (1..=41).collect::<Vec<_>>()
+    );
+    assert_eq!(audit::verify(&rows).unwrap().rows, 41);
+
+    // Two admins revoking each other at once: one stays.
+    s.audited(
+        &entry(0, "admin", "operator.create"),
+        OperatorWrite::PutOperator(operator_named("admin-1")),
+    )
+    .unwrap();
+    let outcomes = at_once(&s, 2, |s, i| {
+        let name = if i == 0 {
+            BOOTSTRAP_OPERATOR
+        } else {
+            "admin-1"
+        };
+        s.audited(
+            &entry(0, "admin", "operator.revoke"),
+            OperatorWrite::RevokeOperator {
+                name: name.into(),
+                at: T0,
+            },
+        )
+    });
+    let revoked = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(revoked, 1, "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, Err(StoreError::InvalidState(_)))),
+        "{outcomes:?}"
+    );
+    let active = s
+        .operators()
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.revoked_at.is_none())
+        .count();
+    assert_eq!(active, 1);
+}

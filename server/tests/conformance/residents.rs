@@ -333,3 +333,110 @@ pub fn reenrolment_retires_the_old_device_with_its_tokens_at_once<B: Backend>(b:
         Enrolment::DeviceRetired
     );
 }
+
+/// Runs `f(i)` on `n` threads at once against one store (a pool of
+/// connections: on PostgreSQL, concurrent transactions as on several
+/// replicas); the answers in thread order.
+fn at_once<S, T, F>(s: &std::sync::Arc<S>, n: usize, f: F) -> Vec<T>
+where
+    S: Send + Sync + 'static,
+    T: Send + 'static,
+    F: Fn(&S, usize) -> T + Send + Sync + 'static,
+{
+    let f = std::sync::Arc::new(f);
+    let start = std::sync::Arc::new(std::sync::Barrier::new(n));
+    let threads: Vec<_> = (0..n)
+        .map(|i| {
+            let (s, f, start) = (s.clone(), f.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                f(&s, i)
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
+pub fn activation_codes_hold_under_concurrent_attempts<B: Backend>(b: &B) {
+    let s = std::sync::Arc::new(b.open());
+    s.put_resident("r1", "甲", T0).unwrap();
+    s.put_resident("r2", "乙", T0).unwrap();
+    // Three uses, eight devices at once: exactly three enrol.
+    let three = code("AAAA", "mac-a");
+    s.put_activation(&activation(&three, "r1", 3)).unwrap();
+    let outcomes = at_once(&s, 8, move |s, i| {
+        s.enrol(&code("AAAA", "mac-a"), &device(&format!("d{i}")), T0, 5)
+            .unwrap()
+    });
+    let enrolled = outcomes
+        .iter()
+        .filter(|o| matches!(o, Enrolment::Enrolled(_)))
+        .count();
+    assert_eq!(enrolled, 3, "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|o| matches!(
+            o,
+            Enrolment::Enrolled(_) | Enrolment::Refused(Refusal::UsedUp)
+        )),
+        "{outcomes:?}"
+    );
+    assert_eq!(s.devices_of("r1").unwrap().len(), 3);
+    // One of the winners, re-enrolled below.
+    let old = outcomes
+        .iter()
+        .find_map(|o| match o {
+            Enrolment::Enrolled(d) => Some(d.id.clone()),
+            _ => None,
+        })
+        .unwrap();
+
+    // Eight wrong guesses at once with a lockout at three: three counted,
+    // the rest refused as locked; then even the right code is locked.
+    let locked = code("BBBB", "mac-b");
+    s.put_activation(&activation(&locked, "r2", 1)).unwrap();
+    let outcomes = at_once(&s, 8, |s, i| {
+        s.enrol(&code("BBBB", "mac-wrong"), &device(&format!("e{i}")), T0, 3)
+            .unwrap()
+    });
+    let wrong = outcomes
+        .iter()
+        .filter(|o| **o == Enrolment::Refused(Refusal::Wrong))
+        .count();
+    assert_eq!(wrong, 3, "{outcomes:?}");
+    assert_eq!(
+        s.enrol(&locked, &device("e9"), T0, 3).unwrap(),
+        Enrolment::Refused(Refusal::Locked)
+    );
+
+    // Two re-enrolments retiring the same device for different new ones,
+    // with two codes of its resident: one wins, the other is refused.
+    let c1 = code("CCCC", "mac-c1");
+    let c2 = code("DDDD", "mac-c2");
+    s.put_activation(&activation(&c1, "r1", 1)).unwrap();
+    s.put_activation(&activation(&c2, "r1", 1)).unwrap();
+    let replaced = old.clone();
+    let outcomes = at_once(&s, 2, move |s, i| {
+        let (c, new) = if i == 0 {
+            (code("CCCC", "mac-c1"), "n0")
+        } else {
+            (code("DDDD", "mac-c2"), "n1")
+        };
+        s.reenrol(&c, &device(new), &replaced, T0 + 1, 5).unwrap().0
+    });
+    let won: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Enrolment::Enrolled(d) => Some(d.id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(won.len(), 1, "{outcomes:?}");
+    assert!(
+        outcomes.contains(&Enrolment::NotReplaceable),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        s.retirement(&old).unwrap().map(|r| r.replaced_by),
+        Some(won[0].clone())
+    );
+}

@@ -32,6 +32,22 @@ pub(super) fn put_guide_in(
     Ok(seq)
 }
 
+/// Withdraws a guide (a tombstone at the next position), in the caller's
+/// transaction; `NotFound` if there is no live guide with this id (the
+/// position taken is rolled back with the transaction).
+pub(super) fn delete_guide_in(tx: &mut Transaction<'_>, id: &str) -> StoreResult<u64> {
+    let seq = next_counter(tx, "catalog")?;
+    let changed = tx.execute(
+        "UPDATE guides SET seq = $2, checksum = '', body = NULL, deleted = TRUE
+         WHERE id = $1 AND NOT deleted",
+        &[&id, &to_i64(seq)],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(seq)
+}
+
 impl CatalogStore for PgStore {
     fn put_guide(&self, id: &str, checksum: &str, body: &str) -> StoreResult<u64> {
         self.write(|tx| put_guide_in(tx, id, checksum, body))
@@ -48,18 +64,7 @@ impl CatalogStore for PgStore {
     }
 
     fn delete_guide(&self, id: &str) -> StoreResult<u64> {
-        self.write(|tx| {
-            let seq = next_counter(tx, "catalog")?;
-            let changed = tx.execute(
-                "UPDATE guides SET seq = $2, checksum = '', body = NULL, deleted = TRUE
-                 WHERE id = $1 AND NOT deleted",
-                &[&id, &to_i64(seq)],
-            )?;
-            if changed == 0 {
-                return Err(StoreError::NotFound);
-            }
-            Ok(seq)
-        })
+        self.write(|tx| delete_guide_in(tx, id))
     }
 
     fn catalog_changes(&self, since: u64, limit: u32) -> StoreResult<CatalogPage> {

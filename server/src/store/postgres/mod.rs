@@ -30,7 +30,10 @@ mod attachments;
 mod catalog;
 mod events;
 mod lexicon;
+// Until pg-content's lexicon.rs and licences.rs land (see operators.rs).
+mod lexicon_write;
 mod licences;
+mod licences_write;
 pub mod migrations;
 mod operators;
 mod residents;
