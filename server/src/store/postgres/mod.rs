@@ -30,10 +30,7 @@ mod attachments;
 mod catalog;
 mod events;
 mod lexicon;
-// Until pg-content's lexicon.rs and licences.rs land (see operators.rs).
-mod lexicon_write;
 mod licences;
-mod licences_write;
 pub mod migrations;
 mod operators;
 mod residents;
@@ -46,9 +43,13 @@ type Manager = PostgresConnectionManager<MakeRustlsConnect>;
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
-        // The error's text names the failing constraint or the server's
-        // message; it never carries parameter values (no personal data).
-        Self::Database(e.to_string())
+        // The server's code and message (which names a constraint or a
+        // statement, never a parameter value: no personal data), else the
+        // driver's text (a broken connection, a timeout).
+        match e.as_db_error() {
+            Some(db) => Self::Database(format!("{}: {}", db.code().code(), db.message())),
+            None => Self::Database(e.to_string()),
+        }
     }
 }
 

@@ -20,10 +20,8 @@
 use postgres::Transaction;
 
 use super::catalog::{delete_guide_in, put_guide_in};
-// pg-content's `lexicon.rs` and `licences.rs` provide these under the same
-// names; until they land, minimal versions live in `*_write.rs`.
-use super::lexicon_write::{delete_entry_in, put_entry_in};
-use super::licences_write::{put_grant_in, set_grant_status_in};
+use super::lexicon::{delete_entry_in, put_entry_in};
+use super::licences::{put_grant_in, set_grant_status_in};
 use super::residents::{put_activation_in, put_resident_in};
 use super::submissions::transition_in;
 use super::trust::put_trust_bundle_in;
