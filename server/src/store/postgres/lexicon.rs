@@ -65,10 +65,6 @@ fn record(
 /// the new version. A replaced entry keeps its position, a new one goes
 /// last. An entry list already at [`MAX_ENTRIES`] takes no new term
 /// (`InvalidState`); before the seed, `InvalidState`.
-#[allow(
-    dead_code,
-    reason = "called by the operator write path (postgres/operators.rs)"
-)]
 pub(super) fn put_entry_in(
     tx: &mut Transaction<'_>,
     entry: &Entry,
@@ -110,10 +106,6 @@ pub(super) fn put_entry_in(
 /// Deletes an entry, in the caller's transaction; `NotFound` if there is no
 /// such term (no version used), `InvalidState` before the seed. Returns the
 /// new version.
-#[allow(
-    dead_code,
-    reason = "called by the operator write path (postgres/operators.rs)"
-)]
 pub(super) fn delete_entry_in(
     tx: &mut Transaction<'_>,
     term: &str,
