@@ -7,6 +7,8 @@
 #      free port; it is stopped and removed when the test run ends
 #      (pg_stop_throwaway, called from the caller's EXIT trap).
 # ZHANGBAN_PG_THROWAWAY=1 skips 1 and 2 (to try 3 on a machine that has a server).
+# In every case PostgreSQL's programs are installed when missing: one test
+# crashes and restarts a cluster of its own (tests/tests/replicas.rs).
 
 pg_throwaway_dir=""
 pg_throwaway_user=""
@@ -36,16 +38,21 @@ as_pg_user() {
   fi
 }
 
-pg_start_throwaway() {
-  local bindir port
-  if ! bindir=$(pg_bindir); then
-    echo "PostgreSQL not found: installing Debian's postgresql package" >&2
+pg_install_if_missing() {
+  if ! pg_bindir >/dev/null; then
+    echo "PostgreSQL's programs not found: installing Debian's postgresql package" >&2
     local sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
     $sudo apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >&2
-    bindir=$(pg_bindir) || { echo "initdb still not found after installing postgresql" >&2; return 1; }
+    pg_bindir >/dev/null || { echo "initdb still not found after installing postgresql" >&2; return 1; }
   fi
+}
+
+pg_start_throwaway() {
+  local bindir port
+  pg_install_if_missing
+  bindir=$(pg_bindir)
   if [ "$(id -u)" -eq 0 ]; then
     # initdb refuses root: the cluster belongs to an unprivileged user.
     if id postgres >/dev/null 2>&1; then
@@ -82,3 +89,4 @@ elif [ "${ZHANGBAN_PG_THROWAWAY:-}" != 1 ] && pg_answers "postgres://postgres@12
 else
   pg_start_throwaway
 fi
+pg_install_if_missing
