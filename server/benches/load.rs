@@ -44,7 +44,11 @@
 //! the sum of their means; target: at most 2.5 times that. The CPU of the
 //! PostgreSQL server's own processes is printed beside it for information
 //! (every `postgres` process of this host: other databases' work counts
-//! too) and is not in the ratio.
+//! too) and is not in the ratio, with the transactions per submission
+//! (`pg_stat_database` of the deployment's database; a full run waits 11 s
+//! before and after the phase, outside the CPU window, for idle backends to
+//! report them). `ZHANGBAN_LOAD_PG_POOL=N` starts the replicas with
+//! `--database-pool-size N` instead of the default 16.
 //!
 //! On SQLite only, phase 2, as long: `GET /livez` on the same 64
 //! connections: the no-op endpoint (routing, the metrics and tracing
@@ -92,15 +96,26 @@ const TARGET_CPU: f64 = 2.5;
 const BUSINESS_VCT: &str = "urn:zhangban:licence-type:11100000000013338W050";
 /// Fields disclosed in each presentation.
 const DISCLOSED: usize = 3;
-/// The default `--database-pool-size` (each replica's connections).
+/// The default `--database-pool-size` (each replica's connections);
+/// `ZHANGBAN_LOAD_PG_POOL` passes another.
 const PG_POOL: u32 = 16;
+
+/// The pool size the PostgreSQL replicas run with, and whether it was set
+/// (passed as `--database-pool-size`) or is the default.
+fn pg_pool() -> (u32, bool) {
+    std::env::var("ZHANGBAN_LOAD_PG_POOL")
+        .ok()
+        .and_then(|s| s.parse::<u32>().ok())
+        .filter(|n| *n > 0)
+        .map_or((PG_POOL, false), |n| (n, true))
+}
 
 /// One deployment: its server processes (replicas), their shared data
 /// directory and, on PostgreSQL, the database; all go away on drop (the
 /// processes first, then the database, then the directory).
 struct Deployment {
     servers: Vec<ServerProcess>,
-    _db: Option<TestDatabase>,
+    db: Option<TestDatabase>,
     data_dir: PathBuf,
     _scratch: Scratch,
 }
@@ -138,7 +153,7 @@ fn start_sqlite(extra: &[&str]) -> Deployment {
         ServerProcess::start(scratch.dir(), &data_dir, &scratch.path("server.log"), extra);
     Deployment {
         servers: vec![process],
-        _db: None,
+        db: None,
         data_dir,
         _scratch: scratch,
     }
@@ -151,7 +166,12 @@ fn start_postgres(replicas: usize) -> Deployment {
     let db = TestDatabase::create();
     let scratch = Scratch::new("load-pg");
     let data_dir = scratch.path("data");
-    let args = ["--database-url", db.url(), "--no-rate-limits"];
+    let pool = pg_pool();
+    let pool_text = pool.0.to_string();
+    let mut args = vec!["--database-url", db.url(), "--no-rate-limits"];
+    if pool.1 {
+        args.extend(["--database-pool-size", &pool_text]);
+    }
     let servers = (0..replicas)
         .map(|i| {
             ServerProcess::start(
@@ -164,11 +184,35 @@ fn start_postgres(replicas: usize) -> Deployment {
         .collect();
     Deployment {
         servers,
-        _db: Some(db),
+        db: Some(db),
         data_dir,
         _scratch: scratch,
     }
 }
+
+/// Transactions committed and rolled back in database `name` so far, as
+/// `pg_stat_database` counts them (backends report at most once a second
+/// while busy, within 10 s once idle: see [`STATS_SETTLE`]).
+fn pg_transactions(name: &str) -> Option<i64> {
+    let name = name.to_owned();
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&admin_url(), postgres::NoTls).ok()?;
+        let row = c
+            .query_one(
+                "SELECT (xact_commit + xact_rollback)::BIGINT FROM pg_stat_database WHERE datname = $1",
+                &[&name],
+            )
+            .ok()?;
+        Some(row.get::<_, i64>(0))
+    })
+    .join()
+    .ok()
+    .flatten()
+}
+
+/// How long idle backends may keep their counts before `pg_stat_database`
+/// shows them (PostgreSQL 15's idle report interval, and a margin).
+const STATS_SETTLE: Duration = Duration::from_secs(11);
 
 /// Whether the PostgreSQL server tests use answers (the error if not).
 fn postgres_answers() -> Result<(), String> {
@@ -612,12 +656,21 @@ struct Measured {
     cpu: f64,
     /// PostgreSQL CPU seconds per accepted submission.
     pg_cpu: Option<f64>,
+    /// PostgreSQL transactions per accepted submission.
+    pg_transactions: Option<f64>,
 }
 
 async fn measure(l: &Loaded, secs: f64, quick: bool, ticks: f64, with_postgres: bool) -> Measured {
     let warm = if quick { 0.2 } else { 1.0 };
     run_phase(&l.devices, &l.form, Phase::Submit, "warm", warm).await;
     let pids = l.dep.pids();
+    let db = l.dep.db.as_ref().map(|d| d.name().to_owned());
+    // Transaction counts settle (in full runs only) outside the CPU window.
+    let settle = if quick { Duration::ZERO } else { STATS_SETTLE };
+    if db.is_some() {
+        tokio::time::sleep(settle).await;
+    }
+    let xacts_before = db.as_deref().and_then(pg_transactions);
     let pg = if with_postgres {
         postgres_pids()
     } else {
@@ -627,11 +680,19 @@ async fn measure(l: &Loaded, secs: f64, quick: bool, ticks: f64, with_postgres: 
     let sub = run_phase(&l.devices, &l.form, Phase::Submit, "load", secs).await;
     let (after, pg_after) = (cpu_of(&pids), cpu_of(&pg));
     let accepted = (sub.count + sub.late).max(1) as f64;
+    if db.is_some() {
+        tokio::time::sleep(settle).await;
+    }
+    let xacts_after = db.as_deref().and_then(pg_transactions);
+    let pg_transactions = xacts_before
+        .zip(xacts_after)
+        .map(|(b, a)| (a - b) as f64 / accepted);
     // New backends started during the phase are not in `pg`: the pool
     // connected them all in the warm-up.
     Measured {
         cpu: after.saturating_sub(before) as f64 / ticks / accepted,
         pg_cpu: with_postgres.then(|| pg_after.saturating_sub(pg_before) as f64 / ticks / accepted),
+        pg_transactions,
         sub,
     }
 }
@@ -663,6 +724,11 @@ fn print_measured(m: &Measured, v: &Verifications, fields: usize) {
         println!(
             "  PostgreSQL CPU per accepted submission (every postgres process of this host, not in the ratio): {:>8.1} µs",
             us(pg)
+        );
+    }
+    if let Some(x) = m.pg_transactions {
+        println!(
+            "  PostgreSQL transactions per accepted submission (pg_stat_database commits + rollbacks of its database, nonce and PUT together): {x:.1}"
         );
     }
     for e in s.errors.iter().take(3) {
@@ -763,11 +829,17 @@ async fn postgres_run(replicas: usize, secs: f64, quick: bool, ticks: f64, v: &V
     let fields = l.devices[0].licence.claims().len();
     let m = measure(&l, secs, quick, ticks, true).await;
     drop(l);
+    let (pool, set) = pg_pool();
+    let pool = if set {
+        format!("pool {pool} (ZHANGBAN_LOAD_PG_POOL)")
+    } else {
+        format!("pool {pool} (default)")
+    };
     if replicas == 1 {
-        println!("[PostgreSQL: one replica, pool {PG_POOL}, read-committed durable commits]");
+        println!("[PostgreSQL: one replica, {pool}, read-committed durable commits]");
     } else {
         println!(
-            "[PostgreSQL: {replicas} replicas on one database, pool {PG_POOL} each, the {CONNECTIONS} connections spread round-robin over them]"
+            "[PostgreSQL: {replicas} replicas on one database, {pool} each, the {CONNECTIONS} connections spread round-robin over them]"
         );
     }
     print_measured(&m, v, fields);
