@@ -133,16 +133,19 @@ pub struct Cluster {
 
 fn bindir() -> std::path::PathBuf {
     let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|d| d.filter_map(Result::ok).map(|e| e.path().join("bin")).collect())
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
         .unwrap_or_default();
     dirs.sort();
     dirs.into_iter()
         .rev()
         .find(|d| d.join("initdb").exists())
         .or_else(|| {
-            std::env::var_os("PATH").and_then(|p| {
-                std::env::split_paths(&p).find(|d| d.join("initdb").exists())
-            })
+            std::env::var_os("PATH")
+                .and_then(|p| std::env::split_paths(&p).find(|d| d.join("initdb").exists()))
         })
         .unwrap_or_else(|| {
             panic!("initdb not found: install Debian's postgresql (tests/run-all.sh does)")
@@ -181,7 +184,10 @@ impl Cluster {
             port,
         };
         let data = c.data();
-        c.run("initdb", &["-D", &data, "-U", "postgres", "-A", "trust", "--no-sync"]);
+        c.run(
+            "initdb",
+            &["-D", &data, "-U", "postgres", "-A", "trust", "--no-sync"],
+        );
         c.pg_ctl("start");
         c
     }
@@ -222,7 +228,10 @@ impl Cluster {
             self.dir.path().display()
         );
         match what {
-            "start" => self.run("pg_ctl", &["-D", &data, "-l", &log, "-w", "-o", &opts, "start"]),
+            "start" => self.run(
+                "pg_ctl",
+                &["-D", &data, "-l", &log, "-w", "-o", &opts, "start"],
+            ),
             // An immediate stop is a crash: recovery replays the WAL at start.
             _ => self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]),
         }
@@ -245,16 +254,20 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         let data = self.data();
-        let _ = std::process::Command::new(self.bindir.join("pg_ctl"))
-            .args(["-D", &data, "-m", "immediate", "stop"])
+        let pg_ctl = self.bindir.join("pg_ctl");
+        let mut cmd = match &self.owner {
+            Some(owner) => {
+                let mut c = std::process::Command::new("runuser");
+                c.args(["-u", owner, "--"]).arg(&pg_ctl);
+                c
+            }
+            None => std::process::Command::new(&pg_ctl),
+        };
+        let _ = cmd
+            .args(["-D", &data, "-m", "immediate", "-w", "stop"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .status();
-        if let Some(owner) = &self.owner {
-            let _ = std::process::Command::new("runuser")
-                .args(["-u", owner, "--"])
-                .arg(self.bindir.join("pg_ctl"))
-                .args(["-D", &data, "-m", "immediate", "stop"])
-                .status();
-        }
     }
 }
 

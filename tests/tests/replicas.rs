@@ -394,6 +394,29 @@ async fn drain(phones: &[Client], deadline: Duration) {
     }
 }
 
+/// Waits until the phones hold at least `n` receipts in all, then checks
+/// that some submissions are still pending: the fault that follows lands in
+/// the middle of the stream.
+async fn mid_stream(phones: &[Client], n: usize) {
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let held: usize = phones
+            .iter()
+            .map(|p| p.store().receipts().unwrap().len())
+            .sum();
+        if held >= n {
+            break;
+        }
+        assert!(Instant::now() < until, "only {held} receipts after 60 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let pending: usize = phones
+        .iter()
+        .map(|p| p.store().pending().unwrap().len())
+        .sum();
+    assert!(pending > 0, "the stream ended before the fault");
+}
+
 /// Every receipt a phone holds names a submission stored once with that
 /// tracking number, and the resident has no other.
 async fn check_exactly_once(r: &Replicas, phones: &[Client], residents: &[String], queued: usize) {
@@ -434,8 +457,8 @@ async fn a_replica_killed_and_the_database_connections_cut_lose_and_duplicate_no
     let admin = r.operator_token("demo-admin");
     let mut phones = Vec::new();
     let mut residents = Vec::new();
-    for i in 0..3 {
-        let res = rs[i]
+    for (i, remote) in rs.iter().enumerate() {
+        let res = remote
             .register(&admin, &format!("replica-kill-{i}"), 1)
             .await;
         let p = phone(&r.path(&format!("kill-{i}.db")), &proxy.url(), &r).await;
@@ -454,7 +477,7 @@ async fn a_replica_killed_and_the_database_connections_cut_lose_and_duplicate_no
         let phones = Arc::clone(&phones);
         tokio::spawn(async move { drain(&phones, Duration::from_secs(120)).await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    mid_stream(&phones, 10).await;
     r.servers[1].kill();
     flushing.await.unwrap();
     check_exactly_once(&r, &phones, &residents, 40).await;
@@ -469,7 +492,7 @@ async fn a_replica_killed_and_the_database_connections_cut_lose_and_duplicate_no
         let phones = Arc::clone(&phones);
         tokio::spawn(async move { drain(&phones, Duration::from_secs(120)).await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    mid_stream(&phones, 130).await;
     let url = r.db.url().to_owned();
     let cut = tokio::task::spawn_blocking(move || {
         let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
@@ -512,10 +535,13 @@ async fn a_postgresql_crash_and_restart_mid_stream_loses_and_duplicates_nothing(
     let admin = r.operator_token("demo-admin");
     let mut phones = Vec::new();
     let mut residents = Vec::new();
-    for i in 0..3 {
-        let res = rs[i].register(&admin, &format!("replica-restart-{i}"), 1).await;
+    for (i, remote) in rs.iter().enumerate() {
+        let res = remote
+            .register(&admin, &format!("replica-restart-{i}"), 1)
+            .await;
         let p = phone(&r.path(&format!("restart-{i}.db")), &proxy.url(), &r).await;
         p.enrol(&res.code).await.unwrap();
+        p.sync().await.unwrap();
         residents.push(res.id);
         phones.push(p);
     }
@@ -527,7 +553,7 @@ async fn a_postgresql_crash_and_restart_mid_stream_loses_and_duplicates_nothing(
         let phones = Arc::clone(&phones);
         tokio::spawn(async move { drain(&phones, Duration::from_secs(180)).await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    mid_stream(&phones, 10).await;
     let c = Arc::clone(&cluster);
     tokio::task::spawn_blocking(move || c.crash_and_restart())
         .await

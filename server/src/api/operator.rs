@@ -315,7 +315,10 @@ async fn publish_trust_bundle(
         },
     )
     .await?;
-    state.reload_trust()?;
+    let s = std::sync::Arc::clone(state);
+    tokio::task::spawn_blocking(move || s.reload_trust())
+        .await
+        .map_err(ApiError::internal)??;
     issuing::ensure_status_lists(state).await?;
     Ok(Json(json!({"version": version})))
 }

@@ -187,6 +187,19 @@ impl PgStore {
         Ok(self.pool.get()?)
     }
 
+    /// Runs a blocking database call. Handlers call the store from
+    /// `spawn_blocking`; should one call it on an async worker thread, the
+    /// driver (which blocks on a runtime of its own) would panic there, so
+    /// the worker is handed over to blocking work for the call instead.
+    fn blocking<T>(f: impl FnOnce() -> T) -> T {
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(f)
+            }
+            _ => f(),
+        }
+    }
+
     /// Runs `f` in a read-committed transaction and commits it. Each
     /// statement sees what committed before it started; writers that must
     /// not interleave take a row lock (see the feed rule).
@@ -194,11 +207,13 @@ impl PgStore {
         &self,
         f: impl FnOnce(&mut Transaction<'_>) -> StoreResult<T>,
     ) -> StoreResult<T> {
-        let mut conn = self.conn()?;
-        let mut tx = conn.transaction()?;
-        let out = f(&mut tx)?;
-        tx.commit()?;
-        Ok(out)
+        Self::blocking(|| {
+            let mut conn = self.conn()?;
+            let mut tx = conn.transaction()?;
+            let out = f(&mut tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
     }
 
     /// Runs `f` in a read-only repeatable-read transaction: one snapshot
@@ -207,20 +222,22 @@ impl PgStore {
         &self,
         f: impl FnOnce(&mut Transaction<'_>) -> StoreResult<T>,
     ) -> StoreResult<T> {
-        let mut conn = self.conn()?;
-        let mut tx = conn
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()?;
-        let out = f(&mut tx)?;
-        tx.commit()?;
-        Ok(out)
+        Self::blocking(|| {
+            let mut conn = self.conn()?;
+            let mut tx = conn
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?;
+            let out = f(&mut tx)?;
+            tx.commit()?;
+            Ok(out)
+        })
     }
 
     /// The schema version (the highest migration applied).
     pub fn schema_version(&self) -> StoreResult<u32> {
-        migrations::version(&mut *self.conn()?)
+        Self::blocking(|| migrations::version(&mut *self.conn()?))
     }
 }
 
