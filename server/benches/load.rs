@@ -357,14 +357,22 @@ fn presentation(d: &Device, form: &Form, nonce: &str) -> String {
 /// One submission: nonce, presentation, PUT. Returns the PUT's latency.
 async fn submit(d: &Device, form: &Form, client_id: &str) -> Result<Duration, String> {
     let base = &d.base;
-    let n = post_json(
-        &d.http,
-        format!("{base}/v1/submissions/{client_id}/nonce"),
-        Some(&d.token),
-        &json!({"guide_id": form.guide_id}),
-    )
-    .await;
-    let presentation = presentation(d, form, n["nonce"].as_str().unwrap());
+    let resp = d
+        .http
+        .post(format!("{base}/v1/submissions/{client_id}/nonce"))
+        .bearer_auth(&d.token)
+        .json(&json!({"guide_id": form.guide_id}))
+        .send()
+        .await
+        .map_err(|e| format!("nonce: {e}"))?;
+    let status = resp.status();
+    let text = resp.text().await.map_err(|e| format!("nonce: {e}"))?;
+    if !status.is_success() {
+        return Err(format!("nonce: {status} {text}"));
+    }
+    let n: Value = serde_json::from_str(&text).map_err(|e| format!("nonce: {e}"))?;
+    let nonce = n["nonce"].as_str().ok_or("nonce: no nonce in the answer")?;
+    let presentation = presentation(d, form, nonce);
     let mut values = form.values.clone();
     values.insert(
         form.licence_field.clone(),
@@ -648,6 +656,22 @@ async fn load(dep: Deployment) -> Loaded {
     Loaded { dep, devices, form }
 }
 
+/// The end of each server's log when `outcome` had errors (a server that
+/// died says why there).
+fn logs_on_errors(dep: &Deployment, outcome: &Outcome) {
+    if outcome.errors.is_empty() {
+        return;
+    }
+    for (i, s) in dep.servers.iter().enumerate() {
+        let log = s.log_text();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        println!("  --- server {i} ({}), its log's last lines ---", s.url);
+        for line in tail.iter().rev() {
+            println!("  {line}");
+        }
+    }
+}
+
 /// Phase 1 (after a warm-up) with the server processes' CPU around it, and
 /// the PostgreSQL processes' when `with_postgres`.
 struct Measured {
@@ -679,6 +703,7 @@ async fn measure(l: &Loaded, secs: f64, quick: bool, ticks: f64, with_postgres: 
     let (before, pg_before) = (cpu_of(&pids), cpu_of(&pg));
     let sub = run_phase(&l.devices, &l.form, Phase::Submit, "load", secs).await;
     let (after, pg_after) = (cpu_of(&pids), cpu_of(&pg));
+    logs_on_errors(&l.dep, &sub);
     let accepted = (sub.count + sub.late).max(1) as f64;
     if db.is_some() {
         tokio::time::sleep(settle).await;
@@ -745,7 +770,9 @@ async fn limited_rate(extra: &[&str], secs: f64, quick: bool) -> Outcome {
     let l = load(start_sqlite(extra)).await;
     let warm = if quick { 0.2 } else { 1.0 };
     run_phase(&l.devices, &l.form, Phase::Submit, "warm", warm).await;
-    run_phase(&l.devices, &l.form, Phase::Submit, "load", secs).await
+    let outcome = run_phase(&l.devices, &l.form, Phase::Submit, "load", secs).await;
+    logs_on_errors(&l.dep, &outcome);
+    outcome
 }
 
 async fn sqlite(secs: f64, quick: bool, ticks: f64, verify_n: u32) -> Verifications {
@@ -766,6 +793,7 @@ async fn sqlite(secs: f64, quick: bool, ticks: f64, verify_n: u32) -> Verificati
     let warm = if quick { 0.2 } else { 1.0 };
     run_phase(&l.devices, &l.form, Phase::Health, "warm", warm).await;
     let health = run_phase(&l.devices, &l.form, Phase::Health, "", secs).await;
+    logs_on_errors(&l.dep, &health);
     drop(l);
 
     println!("[SQLite: one process, WAL, synchronous=FULL: durable commits]");
@@ -810,6 +838,9 @@ async fn sqlite(secs: f64, quick: bool, ticks: f64, verify_n: u32) -> Verificati
         ms(off.p99),
         off.errors.len()
     );
+    for e in on.errors.iter().chain(&off.errors).take(3) {
+        println!("  error: {e}");
+    }
     let limited = if off.rate > 0.0 {
         on.rate / off.rate
     } else {
