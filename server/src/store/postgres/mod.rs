@@ -59,6 +59,19 @@ impl From<r2d2::Error> for StoreError {
     }
 }
 
+/// An error and its sources, one line (the driver's top-level text alone,
+/// "error performing TLS handshake", hides why).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// How to reach PostgreSQL and how much of it to use.
 #[derive(Debug, Clone)]
 pub struct PgOptions {
@@ -108,15 +121,27 @@ pub enum TlsMode {
 
 /// PostgreSQL behind a pool of blocking connections.
 pub struct PgStore {
-    pool: Pool<Manager>,
+    /// Always `Some` until dropped (see [`Drop`]).
+    pool: Option<Pool<Manager>>,
+}
+
+impl Drop for PgStore {
+    /// Closing a blocking client blocks on the driver's own runtime, which
+    /// panics on an async worker thread (where the server's state is
+    /// dropped at shutdown): the pool is closed on a thread of its own.
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            let _ = std::thread::spawn(move || drop(pool)).join();
+        }
+    }
 }
 
 impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = self.pool.state();
+        let state = self.pool.as_ref().map(Pool::state);
         f.debug_struct("PgStore")
-            .field("connections", &state.connections)
-            .field("idle", &state.idle_connections)
+            .field("connections", &state.as_ref().map(|s| s.connections))
+            .field("idle", &state.as_ref().map(|s| s.idle_connections))
             .finish_non_exhaustive()
     }
 }
@@ -178,13 +203,17 @@ impl PgStore {
             .error_handler(Box::new(LogErrors))
             .build(manager)
             .map_err(|e| StoreError::Database(format!("cannot reach the database: {e}")))?;
-        let store = Self { pool };
+        let store = Self { pool: Some(pool) };
         migrations::migrate(&mut *store.conn()?)?;
         Ok(store)
     }
 
     pub(super) fn conn(&self) -> StoreResult<PooledConnection<Manager>> {
-        Ok(self.pool.get()?)
+        let pool = self
+            .pool
+            .as_ref()
+            .ok_or_else(|| StoreError::Database("the store is closed".into()))?;
+        Ok(pool.get()?)
     }
 
     /// Runs a blocking database call. Handlers call the store from
@@ -246,7 +275,13 @@ struct LogErrors;
 
 impl r2d2::HandleError<postgres::Error> for LogErrors {
     fn handle_error(&self, error: postgres::Error) {
-        tracing::warn!(error = %error, "database connection failed");
+        let error = chain(&error);
+        let hint = if error.contains("TLS") || error.contains("certificate") {
+            " (the server's certificate must verify: give --database-ca, or sslmode=disable on loopback)"
+        } else {
+            ""
+        };
+        tracing::warn!(%error, "database connection failed{hint}");
     }
 }
 
