@@ -196,6 +196,12 @@ impl ServerProcess {
             .expect("the address the server was started on")
     }
 
+    /// Its operating-system process id (of the current run, after a
+    /// [`Self::restart`] the new one).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     fn wait_healthy(&mut self) {
         let health = format!("{}/healthz", self.url);
         let up = poll_until(Duration::from_secs(120), || {
