@@ -12,7 +12,7 @@
 //! Reads that combine the row and its chunks run in one repeatable-read
 //! snapshot, so they agree.
 
-use postgres::Transaction;
+use super::Tx;
 use postgres::fallible_iterator::FallibleIterator as _;
 use sha2::{Digest as _, Sha256};
 
@@ -46,11 +46,7 @@ fn link_of(r: &postgres::Row) -> AttachmentLink {
 }
 
 /// The resident's upload of `sha256`, read without a lock.
-fn upload_row(
-    tx: &mut Transaction<'_>,
-    resident_id: &str,
-    sha256: &str,
-) -> StoreResult<Option<Upload>> {
+fn upload_row(tx: &mut Tx<'_>, resident_id: &str, sha256: &str) -> StoreResult<Option<Upload>> {
     Ok(tx
         .query_opt(
             &format!(
@@ -64,11 +60,7 @@ fn upload_row(
 
 /// The resident's upload of `sha256`, its row locked to the end of `tx`:
 /// every writer of the upload's bytes takes this lock first.
-fn lock_upload(
-    tx: &mut Transaction<'_>,
-    resident_id: &str,
-    sha256: &str,
-) -> StoreResult<Option<Upload>> {
+fn lock_upload(tx: &mut Tx<'_>, resident_id: &str, sha256: &str) -> StoreResult<Option<Upload>> {
     Ok(tx
         .query_opt(
             &format!(
@@ -83,7 +75,7 @@ fn lock_upload(
 /// Feeds the stored chunks of an upload, in order, to `add`, one row at a
 /// time as they arrive from the server.
 fn chunks_of<A: Default>(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     resident_id: &str,
     sha256: &str,
     add: impl Fn(&mut A, &[u8]),
@@ -102,7 +94,7 @@ fn chunks_of<A: Default>(
 
 /// Drops every stored byte of an upload and starts its next generation
 /// (the caller holds the upload's row lock).
-fn drop_chunks(tx: &mut Transaction<'_>, resident_id: &str, sha256: &str) -> StoreResult<()> {
+fn drop_chunks(tx: &mut Tx<'_>, resident_id: &str, sha256: &str) -> StoreResult<()> {
     tx.execute(
         "DELETE FROM attachment_chunks WHERE resident_id = $1 AND sha256 = $2",
         &[&resident_id, &sha256],

@@ -2,13 +2,13 @@
 //! feed position, taken from the `catalog` counter row under its lock, so
 //! positions commit in order across replicas (ADR 0221).
 
-use postgres::Transaction;
+use super::Tx;
 
 use super::{PgStore, next_counter, to_i64, to_u64};
 use crate::store::{CatalogChange, CatalogPage, CatalogStore, StoreError, StoreResult};
 
 pub(super) fn put_guide_in(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     id: &str,
     checksum: &str,
     body: &str,
@@ -35,7 +35,7 @@ pub(super) fn put_guide_in(
 /// Withdraws a guide (a tombstone at the next position), in the caller's
 /// transaction; `NotFound` if there is no live guide with this id (the
 /// position taken is rolled back with the transaction).
-pub(super) fn delete_guide_in(tx: &mut Transaction<'_>, id: &str) -> StoreResult<u64> {
+pub(super) fn delete_guide_in(tx: &mut Tx<'_>, id: &str) -> StoreResult<u64> {
     let seq = next_counter(tx, "catalog")?;
     let changed = tx.execute(
         "UPDATE guides SET seq = $2, checksum = '', body = NULL, deleted = TRUE

@@ -3,7 +3,7 @@
 //! row lock (see [`append_event`]), so one resident's positions commit in
 //! order while different residents' writers run in parallel (ADR 0221).
 
-use postgres::Transaction;
+use super::Tx;
 
 use super::{PgStore, to_i64, to_u64};
 use crate::store::{EventStore, StatusEvent, StoreResult};
@@ -14,7 +14,7 @@ use crate::store::{EventStore, StatusEvent, StoreResult};
 /// transaction ends, so it can only take a higher position after this one
 /// is visible: a reader that passed position N never misses a row below it.
 pub(super) fn append_event(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     resident_id: &str,
     client_id: &str,
     tracking_number: &str,

@@ -10,7 +10,7 @@
 //! version (the seed sets it to the seed's own version); a change takes the
 //! next one with [`next_counter`].
 
-use postgres::Transaction;
+use super::Tx;
 use zhangban_core::search::lexicon::{Entry, Lexicon, MAX_ENTRIES};
 
 use super::{PgStore, db, is_unique_violation, next_counter, to_i64, to_u64};
@@ -18,7 +18,7 @@ use crate::store::lexicon::{LexiconChange, LexiconStore};
 use crate::store::{StoreError, StoreResult};
 
 /// The current version: the highest history row (`None` before the seed).
-fn version_in(tx: &mut Transaction<'_>) -> StoreResult<Option<u64>> {
+fn version_in(tx: &mut Tx<'_>) -> StoreResult<Option<u64>> {
     let v: Option<i64> = tx
         .query_one("SELECT MAX(version) FROM lexicon_versions", &[])?
         .get(0);
@@ -28,7 +28,7 @@ fn version_in(tx: &mut Transaction<'_>) -> StoreResult<Option<u64>> {
 /// Takes the next version under the `lexicon` counter row's lock (held to
 /// the end of `tx`), or `InvalidState` before the seed (the caller's error
 /// rolls the counter back).
-fn next_version(tx: &mut Transaction<'_>) -> StoreResult<u64> {
+fn next_version(tx: &mut Tx<'_>) -> StoreResult<u64> {
     let taken = next_counter(tx, "lexicon")?;
     let current =
         version_in(tx)?.ok_or(StoreError::InvalidState("the lexicon has not been seeded"))?;
@@ -45,7 +45,7 @@ fn next_version(tx: &mut Transaction<'_>) -> StoreResult<u64> {
 }
 
 fn record(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     version: u64,
     at: i64,
     actor: &str,
@@ -66,7 +66,7 @@ fn record(
 /// last. An entry list already at [`MAX_ENTRIES`] takes no new term
 /// (`InvalidState`); before the seed, `InvalidState`.
 pub(super) fn put_entry_in(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     entry: &Entry,
     actor: &str,
     at: i64,
@@ -107,7 +107,7 @@ pub(super) fn put_entry_in(
 /// such term (no version used), `InvalidState` before the seed. Returns the
 /// new version.
 pub(super) fn delete_entry_in(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     term: &str,
     actor: &str,
     at: i64,
@@ -121,7 +121,7 @@ pub(super) fn delete_entry_in(
     Ok(version)
 }
 
-fn lexicon_in(tx: &mut Transaction<'_>) -> StoreResult<Option<Lexicon>> {
+fn lexicon_in(tx: &mut Tx<'_>) -> StoreResult<Option<Lexicon>> {
     let Some(version) = version_in(tx)? else {
         return Ok(None);
     };

@@ -9,7 +9,7 @@
 //! other. Uniqueness (a licence id, a device's copy) is the database's:
 //! the unique violation becomes the same `Conflict` as on SQLite.
 
-use postgres::Transaction;
+use super::Tx;
 
 use super::{PgStore, db, is_unique_violation, to_i64, to_u64};
 use crate::store::{Grant, LicenceStore, StatusListRow, StoreError, StoreResult, WalletEntry};
@@ -20,7 +20,7 @@ const STATUS_COLUMNS: &str = "uri, issuer_id, bits, next_idx, token FROM status_
 
 /// Records a grant (status 0) in the caller's transaction; `Conflict` if
 /// the licence id exists.
-pub(super) fn put_grant_in(tx: &mut Transaction<'_>, g: &Grant) -> StoreResult<()> {
+pub(super) fn put_grant_in(tx: &mut Tx<'_>, g: &Grant) -> StoreResult<()> {
     tx.execute(
         "INSERT INTO licence_grants(licence_id, resident_id, issuer_id, vct, claims, status, granted_at)
          VALUES ($1, $2, $3, $4, $5, 0, $6)",
@@ -39,7 +39,7 @@ pub(super) fn put_grant_in(tx: &mut Transaction<'_>, g: &Grant) -> StoreResult<(
 /// Records a grant's status in the caller's transaction (nothing if there
 /// is no such grant, as on SQLite).
 pub(super) fn set_grant_status_in(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     licence_id: &str,
     status: u8,
 ) -> StoreResult<()> {

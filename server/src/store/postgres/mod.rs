@@ -19,15 +19,14 @@
 use std::time::Duration;
 
 use postgres::error::SqlState;
-use postgres::{IsolationLevel, Transaction};
 use r2d2::{Pool, PooledConnection};
-use r2d2_postgres::PostgresConnectionManager;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{StoreError, StoreResult};
 
 mod attachments;
 mod catalog;
+mod connection;
 mod events;
 mod lexicon;
 mod licences;
@@ -39,7 +38,8 @@ mod trust;
 
 pub use migrations::MIGRATIONS;
 
-type Manager = PostgresConnectionManager<MakeRustlsConnect>;
+use connection::Manager;
+pub use connection::Tx;
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
@@ -194,17 +194,21 @@ impl PgStore {
                 TlsMode::Require => postgres::config::SslMode::Require,
             });
         }
-        let manager = PostgresConnectionManager::new(config, tls(options.ca_file.as_deref())?);
+        let manager = Manager {
+            config,
+            tls: tls(options.ca_file.as_deref())?,
+        };
         let pool = Pool::builder()
             .max_size(options.pool_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(options.connect_timeout)
+            // Checkout pings only a connection idle for a while (connection.rs).
             .test_on_check_out(true)
             .error_handler(Box::new(LogErrors))
             .build(manager)
             .map_err(|e| StoreError::Database(format!("cannot reach the database: {e}")))?;
         let store = Self { pool: Some(pool) };
-        migrations::migrate(&mut *store.conn()?)?;
+        migrations::migrate(&mut store.conn()?.client)?;
         Ok(store)
     }
 
@@ -232,13 +236,10 @@ impl PgStore {
     /// Runs `f` in a read-committed transaction and commits it. Each
     /// statement sees what committed before it started; writers that must
     /// not interleave take a row lock (see the feed rule).
-    pub(super) fn write<T>(
-        &self,
-        f: impl FnOnce(&mut Transaction<'_>) -> StoreResult<T>,
-    ) -> StoreResult<T> {
+    pub(super) fn write<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> StoreResult<T>) -> StoreResult<T> {
         Self::blocking(|| {
             let mut conn = self.conn()?;
-            let mut tx = conn.transaction()?;
+            let mut tx = conn.begin(false)?;
             let out = f(&mut tx)?;
             tx.commit()?;
             Ok(out)
@@ -247,17 +248,10 @@ impl PgStore {
 
     /// Runs `f` in a read-only repeatable-read transaction: one snapshot
     /// across all its statements.
-    pub(super) fn read<T>(
-        &self,
-        f: impl FnOnce(&mut Transaction<'_>) -> StoreResult<T>,
-    ) -> StoreResult<T> {
+    pub(super) fn read<T>(&self, f: impl FnOnce(&mut Tx<'_>) -> StoreResult<T>) -> StoreResult<T> {
         Self::blocking(|| {
             let mut conn = self.conn()?;
-            let mut tx = conn
-                .build_transaction()
-                .isolation_level(IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()?;
+            let mut tx = conn.begin(true)?;
             let out = f(&mut tx)?;
             tx.commit()?;
             Ok(out)
@@ -266,7 +260,7 @@ impl PgStore {
 
     /// The schema version (the highest migration applied).
     pub fn schema_version(&self) -> StoreResult<u32> {
-        Self::blocking(|| migrations::version(&mut *self.conn()?))
+        Self::blocking(|| migrations::version(&mut self.conn()?.client))
     }
 }
 
@@ -288,7 +282,7 @@ impl r2d2::HandleError<postgres::Error> for LogErrors {
 /// Takes the next value of the counter row `name` under its row lock, held
 /// to the end of `tx`: writers of one counter serialise, so its values
 /// commit in the order they were taken (the feed rule).
-pub(super) fn next_counter(tx: &mut Transaction<'_>, name: &str) -> StoreResult<u64> {
+pub(super) fn next_counter(tx: &mut Tx<'_>, name: &str) -> StoreResult<u64> {
     let row = tx.query_one(
         "UPDATE counters SET value = value + 1 WHERE name = $1 RETURNING value",
         &[&name],

@@ -17,7 +17,7 @@
 //!   `ON CONFLICT DO NOTHING` and re-reads it, so replicas starting together
 //!   create one bootstrap admin and audit it once.
 
-use postgres::Transaction;
+use super::Tx;
 
 use super::catalog::{delete_guide_in, put_guide_in};
 use super::lexicon::{delete_entry_in, put_entry_in};
@@ -47,7 +47,7 @@ fn operator_row(r: &postgres::Row) -> StoreResult<OperatorRecord> {
 /// Appends `entry` after the last row, in the caller's transaction; its
 /// sequence number. Takes the `audit` counter row lock (held to commit)
 /// before reading the last row, so appenders serialise across replicas.
-pub(super) fn append_in(tx: &mut Transaction<'_>, entry: &AuditEntry) -> StoreResult<u64> {
+pub(super) fn append_in(tx: &mut Tx<'_>, entry: &AuditEntry) -> StoreResult<u64> {
     next_counter(tx, "audit")?;
     // Read committed: this statement starts after the lock was granted, so
     // it sees the row of the previous holder.
@@ -83,7 +83,7 @@ pub(super) fn append_in(tx: &mut Transaction<'_>, entry: &AuditEntry) -> StoreRe
     Ok(row.seq)
 }
 
-fn put_operator_in(tx: &mut Transaction<'_>, op: &NewOperator) -> StoreResult<()> {
+fn put_operator_in(tx: &mut Tx<'_>, op: &NewOperator) -> StoreResult<()> {
     let scopes = serde_json::to_string(&op.scopes).map_err(db)?;
     // A concurrent insert of the same name waits for the first and then
     // fails: a name is never used twice.
@@ -102,7 +102,7 @@ fn put_operator_in(tx: &mut Transaction<'_>, op: &NewOperator) -> StoreResult<()
     Ok(())
 }
 
-fn revoke_operator_in(tx: &mut Transaction<'_>, name: &str, at: i64) -> StoreResult<()> {
+fn revoke_operator_in(tx: &mut Tx<'_>, name: &str, at: i64) -> StoreResult<()> {
     let role: Option<String> = tx
         .query_opt(
             "SELECT role FROM operators WHERE name = $1 AND revoked_at IS NULL",
@@ -143,7 +143,7 @@ fn revoke_operator_in(tx: &mut Transaction<'_>, name: &str, at: i64) -> StoreRes
     Ok(())
 }
 
-fn perform(tx: &mut Transaction<'_>, write: OperatorWrite) -> StoreResult<Written> {
+fn perform(tx: &mut Tx<'_>, write: OperatorWrite) -> StoreResult<Written> {
     Ok(match write {
         OperatorWrite::None => Written::Done,
         OperatorWrite::PutGuide { id, checksum, body } => {
@@ -199,7 +199,7 @@ fn perform(tx: &mut Transaction<'_>, write: OperatorWrite) -> StoreResult<Writte
 }
 
 /// The bootstrap operator's token hash and revocation, its row locked.
-fn bootstrap_row(tx: &mut Transaction<'_>) -> StoreResult<Option<(String, Option<i64>)>> {
+fn bootstrap_row(tx: &mut Tx<'_>) -> StoreResult<Option<(String, Option<i64>)>> {
     Ok(tx
         .query_opt(
             "SELECT token_hash, revoked_at FROM operators WHERE name = $1 FOR UPDATE",

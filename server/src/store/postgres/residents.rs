@@ -17,7 +17,7 @@
 //!   lock on the device id, and `take_challenge` is one
 //!   `DELETE … RETURNING`, so a challenge is taken at most once.
 
-use postgres::Transaction;
+use super::Tx;
 
 use super::{PgStore, to_u64};
 use crate::activation::{SealedCode, macs_equal};
@@ -28,12 +28,7 @@ use crate::store::{StoreError, StoreResult};
 /// two-key form, which never collides with the one-key migration lock).
 const CHALLENGE_LOCK_CLASS: i32 = 0x5a42_4348; // "ZBCH"
 
-pub(super) fn put_resident_in(
-    tx: &mut Transaction<'_>,
-    id: &str,
-    name: &str,
-    at: i64,
-) -> StoreResult<()> {
+pub(super) fn put_resident_in(tx: &mut Tx<'_>, id: &str, name: &str, at: i64) -> StoreResult<()> {
     tx.execute(
         "INSERT INTO residents(id, name, created_at) VALUES ($1, $2, $3)
          ON CONFLICT (id) DO NOTHING",
@@ -43,7 +38,7 @@ pub(super) fn put_resident_in(
 }
 
 pub(super) fn put_activation_in(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     code: &SealedCode,
     resident_id: &str,
     expires_at: i64,
@@ -85,7 +80,7 @@ fn retirement_of(at: Option<i64>, replaced_by: Option<String>) -> Option<Retirem
 /// `Err(NotReplaceable)` otherwise. Locks `old`'s row to the end of the
 /// transaction, so the answer holds until the retirement commits.
 fn replaceable(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     old: &str,
     new: &str,
     resident_id: &str,
@@ -113,7 +108,7 @@ fn replaceable(
 
 /// Retires `old` in favour of `new` and deletes its challenges and tokens;
 /// the tokens' hashes. The caller holds `old`'s row lock.
-fn retire_in(tx: &mut Transaction<'_>, old: &str, new: &str, now: i64) -> StoreResult<Vec<String>> {
+fn retire_in(tx: &mut Tx<'_>, old: &str, new: &str, now: i64) -> StoreResult<Vec<String>> {
     tx.execute(
         "UPDATE devices SET retired_at = $2, replaced_by = $3 WHERE id = $1 AND retired_at IS NULL",
         &[&old, &now, &new],
@@ -131,7 +126,7 @@ fn retire_in(tx: &mut Transaction<'_>, old: &str, new: &str, now: i64) -> StoreR
 }
 
 /// A device's owner and whether it is retired.
-fn device_state(tx: &mut Transaction<'_>, id: &str) -> StoreResult<Option<(String, bool)>> {
+fn device_state(tx: &mut Tx<'_>, id: &str) -> StoreResult<Option<(String, bool)>> {
     Ok(tx
         .query_opt(
             "SELECT resident_id, retired_at IS NOT NULL FROM devices WHERE id = $1",
@@ -158,7 +153,7 @@ fn known_device(
 /// refusal is decided before the first write but a wrong code's failure
 /// count.
 fn enrol_in(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     code: &SealedCode,
     device: &Device,
     replaces: Option<&str>,

@@ -6,7 +6,7 @@
 //! first event are one transaction. Tracking numbers come from
 //! `tracking_seq` (a number lost to a rolled-back attempt is never reused).
 
-use postgres::Transaction;
+use super::Tx;
 
 use super::events::append_event;
 use super::{PgStore, db, to_i64};
@@ -33,10 +33,7 @@ fn record(
     })
 }
 
-fn stored(
-    tx: &mut Transaction<'_>,
-    client_id: &str,
-) -> StoreResult<Option<(String, String, String)>> {
+fn stored(tx: &mut Tx<'_>, client_id: &str) -> StoreResult<Option<(String, String, String)>> {
     Ok(tx
         .query_opt(
             "SELECT resident_id, request_hash, receipt FROM submission_dedupe WHERE client_id = $1",
@@ -63,7 +60,7 @@ fn retry(s: &NewSubmission, owner: &str, hash: &str, receipt: &str) -> StoreResu
 }
 
 pub(super) fn transition_in(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     tracking_number: &str,
     from: &str,
     state: &str,

@@ -1,13 +1,13 @@
 //! [`TrustStore`] on PostgreSQL: trust bundles by version and the server
 //! secrets every replica shares (the first stored wins).
 
-use postgres::Transaction;
+use super::Tx;
 
 use super::{PgStore, to_i64};
 use crate::store::{StoreResult, TrustStore};
 
 pub(super) fn put_trust_bundle_in(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     version: u64,
     jws: &str,
     at: i64,
