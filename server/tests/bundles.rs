@@ -15,10 +15,11 @@ use reqwest::header::{ETAG, IF_NONE_MATCH};
 use reqwest::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 use zhangban_core::bundle::Bundle;
+use zhangban_core::guide::Guide;
 use zhangban_server::state::sha256_hex;
 use zhangban_server::store::bundles::member_client_id;
 use zhangban_server::store::operators::AuditFilter;
-use zhangban_tests::forms::SCAN;
+use zhangban_tests::forms::{SCAN, fill};
 use zhangban_tests::server::*;
 
 fn demo_bundles() -> Vec<Bundle> {
@@ -98,7 +99,7 @@ async fn ready() -> (TestServer, Device) {
     (s, dev)
 }
 
-fn guide(id: &str) -> &'static zhangban_core::guide::Guide {
+fn guide(id: &str) -> &'static Guide {
     catalog().iter().find(|g| g.id == id).unwrap()
 }
 
@@ -496,4 +497,94 @@ async fn the_demo_serves_its_three_bundles() {
     let mut expected = demo_bundles();
     expected.sort_by(|a, b| a.id.cmp(&b.id));
     assert_eq!(served, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_licence_attached_once_serves_every_member_that_takes_it() {
+    let s = TestServer::start_with(Catalog::Full).await;
+    let (r, dev) = s.resident_with_device().await;
+    // Two items of different departments that take a business licence.
+    let takes = |g: &&Guide| {
+        g.form.fields.iter().any(|f| f.name == "business_licence") && fill(g, s.now()).is_some()
+    };
+    let a = catalog().iter().find(takes).unwrap();
+    let b = catalog()
+        .iter()
+        .filter(takes)
+        .find(|g| g.department_code != a.department_code)
+        .unwrap();
+    let bundle = json!({"id": "licence-once", "name": "共用营业执照", "version": 1,
+        "summary": "营业执照引用一次，两个事项共用。",
+        "members": [{"key": "a", "guide_id": a.id}, {"key": "b", "guide_id": b.id}],
+        "shared": [{"name": "business_licence"}]});
+    let resp = publish(&s, &bundle).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "{}",
+        resp.text().await.unwrap()
+    );
+
+    let mut values = Map::new();
+    for (key, g) in [("a", a), ("b", b)] {
+        for (k, v) in fill(g, s.now()).unwrap() {
+            if k != "business_licence" {
+                values.insert(format!("{key}__{k}"), v);
+            }
+        }
+    }
+    let (lid, _) = s.grant(&r.id, 0).await;
+    let sd_jwt = s.copy_for(&dev, &lid).await;
+    let nonce_for = |cid: String| {
+        let req = s
+            .as_dev(
+                &dev,
+                Method::POST,
+                &format!("/v1/bundle-submissions/{cid}/nonce"),
+            )
+            .json(&json!({"bundle_id": "licence-once"}));
+        async move { json_ok::<Value>(req).await }
+    };
+
+    // Presented for the bundle: verified once, given to both members.
+    let cid = s.client_id();
+    let n = nonce_for(cid.clone()).await;
+    assert_eq!(n["audience"], "bundle:licence-once");
+    let p = s.present(
+        &sd_jwt,
+        &dev.key,
+        "bundle:licence-once",
+        n["nonce"].as_str().unwrap(),
+    );
+    let mut with_licence = values.clone();
+    with_licence.insert("business_licence".into(), json!({"presentation": p}));
+    let b_body = json!({"bundle_id": "licence-once", "bundle_version": 1, "values": with_licence});
+    let receipt: Value = json_ok(
+        s.as_dev(&dev, Method::PUT, &format!("/v1/bundle-submissions/{cid}"))
+            .json(&b_body),
+    )
+    .await;
+    assert_eq!(receipt["members"].as_array().unwrap().len(), 2);
+    let mine: Vec<Value> = json_ok(s.as_dev(&dev, Method::GET, "/v1/submissions")).await;
+    assert_eq!(mine.len(), 2);
+    for m in &mine {
+        assert_eq!(m["values"]["business_licence"]["presentation"], p.as_str());
+    }
+
+    // Presented for one item (another audience): refused on the merged field.
+    let cid = s.client_id();
+    let n = nonce_for(cid.clone()).await;
+    let p = s.present(&sd_jwt, &dev.key, &a.id, n["nonce"].as_str().unwrap());
+    let mut wrong = values.clone();
+    wrong.insert("business_licence".into(), json!({"presentation": p}));
+    let resp = submit(
+        &s,
+        &dev,
+        &cid,
+        &json!({"bundle_id": "licence-once", "bundle_version": 1, "values": wrong}),
+    )
+    .await;
+    let errors = field_errors(resp).await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].0, "business_licence");
 }
