@@ -100,11 +100,13 @@ pub enum Action {
     DeleteLexiconEntry,
     /// `GET /v1/operator/lexicon`.
     ListLexicon,
+    /// `PUT /v1/operator/bundles/{id}` (district-wide: unscoped).
+    PublishBundle,
 }
 
 impl Action {
     /// Every action (for the policy table and its tests).
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 17] = [
         Self::PublishGuide,
         Self::WithdrawGuide,
         Self::AddResident,
@@ -121,6 +123,7 @@ impl Action {
         Self::PutLexiconEntry,
         Self::DeleteLexiconEntry,
         Self::ListLexicon,
+        Self::PublishBundle,
     ];
 
     /// The stable name recorded in the audit trail.
@@ -142,6 +145,7 @@ impl Action {
             Self::PutLexiconEntry => "lexicon.put",
             Self::DeleteLexiconEntry => "lexicon.delete",
             Self::ListLexicon => "lexicon.list",
+            Self::PublishBundle => "bundle.publish",
         }
     }
 
@@ -162,7 +166,8 @@ impl Action {
             | Self::WithdrawGuide
             | Self::PutLexiconEntry
             | Self::DeleteLexiconEntry
-            | Self::ListLexicon => Role::Publisher,
+            | Self::ListLexicon
+            | Self::PublishBundle => Role::Publisher,
         }
     }
 }

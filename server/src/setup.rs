@@ -33,6 +33,9 @@ use crate::store::{NewActivation, Store};
 
 /// The real Guang'an service items the demo catalog is built from.
 pub const FIXTURE: &str = include_str!("../data/guang-an-service-items.json");
+
+/// The demo's life-event bundles (ADR 0230) over [`FIXTURE`]'s items.
+pub const DEMO_BUNDLES: &str = include_str!("../data/demo-bundles.json");
 /// The demo resident.
 pub const DEMO_RESIDENT: &str = "demo-resident-0001";
 /// The demo resident's activation code.
@@ -352,6 +355,7 @@ pub fn demo_with_world(
     write_secret(&dir.join("issuers.json"), &(issuers + "\n"))?;
     store.put_trust_bundle(content.version, &jws, now)?;
     import_fixture(store, FIXTURE, now)?;
+    publish_demo_bundles(dir, store, now)?;
     demo_operators(dir, store, now)?;
     store.put_resident(DEMO_RESIDENT, "张三", now)?;
     // The demo code is public by design (printed, in the README): it is
@@ -381,6 +385,20 @@ pub fn demo_with_world(
         })?;
     }
     Ok(true)
+}
+
+/// Publishes the demo's bundles ([`DEMO_BUNDLES`]), each checked whole
+/// against the demo catalog as a publisher's would be; returns how many.
+pub fn publish_demo_bundles(dir: &Path, store: &dyn Store, now: i64) -> Result<usize, SetupError> {
+    let guides = fixture::demo_catalog(FIXTURE, now).map_err(|e| invalid(dir, e))?;
+    let bundles: Vec<zhangban_core::bundle::Bundle> =
+        serde_json::from_str(DEMO_BUNDLES).map_err(|e| invalid(dir, e))?;
+    for b in &bundles {
+        zhangban_core::bundle::merge(b, &guides)
+            .map_err(|e| invalid(dir, format!("demo bundle {}: {e}", b.id)))?;
+        store.put_bundle(b, now)?;
+    }
+    Ok(bundles.len())
 }
 
 /// Creates the demo's operators ([`DEMO_OPERATORS`]): the issuer scoped to

@@ -182,6 +182,7 @@ const SHIPPED: &[&str] = &[
     "437e9494548b6154b7d04acc369f63a6d6349844d661347bfc4340c0e3a175ad",
     "08ff5470fc3407e927eda2f1683c84a052cf5586e133ebe9bea56af6db74014c",
     "168d35a231dcdb5a0707414ae0929d5ec145f4a3a5e4afb8eb56f567ffd03e0f",
+    "bed7642373f54ef2bf78e6586c2a5a02365bdbe83db0d901bd513b40ae2665b7",
 ];
 
 fn sql_fingerprint(sql: &str) -> String {

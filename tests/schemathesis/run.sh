@@ -70,7 +70,7 @@ ops="$data/demo-operators"
 echo "--- operator endpoints: admin (bootstrap token)"
 st --include-path-regex '^/v1/operator/(residents|trust-bundle|operators)' \
   --header "Authorization: Bearer $operator_token" || status=$?
-for pair in "guides:demo-publisher" "licences:demo-issuer" "submissions:demo-reviewer"; do
+for pair in "(guides|bundles):demo-publisher" "licences:demo-issuer" "submissions:demo-reviewer"; do
   echo "--- operator endpoints: ${pair%%:*} (${pair##*:})"
   st --include-path-regex "^/v1/operator/${pair%%:*}" \
     --header "Authorization: Bearer $(cat "$ops/${pair##*:}.token")" || status=$?

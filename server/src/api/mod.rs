@@ -5,6 +5,7 @@
 pub mod act;
 pub mod attachments;
 pub mod auth;
+pub mod bundles;
 pub mod catalog;
 pub mod lexicon;
 pub mod openapi;
@@ -90,6 +91,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/catalog/changes", get(catalog::changes))
         .route("/v1/catalog/guides/{id}", get(catalog::guide))
         .route("/v1/catalog/lexicon", get(lexicon::public))
+        .route("/v1/catalog/bundles", get(bundles::public))
         .route("/v1/trust/bundle", get(trust::bundle))
         .route("/v1/trust/status-lists", get(trust::status_lists))
         .route("/v1/devices/enrol", post(auth::enrol))
@@ -103,6 +105,15 @@ pub fn router(state: SharedState) -> Router {
         .route(
             "/v1/submissions/{client_id}/nonce",
             post(submissions::nonce),
+        )
+        .route("/v1/bundle-submissions", get(bundles::list))
+        .route(
+            "/v1/bundle-submissions/{client_id}",
+            put(bundles::submit).get(bundles::get),
+        )
+        .route(
+            "/v1/bundle-submissions/{client_id}/nonce",
+            post(bundles::nonce),
         )
         .route(
             "/v1/attachments/{sha256}",
@@ -133,6 +144,7 @@ pub fn router(state: SharedState) -> Router {
             "/v1/operator/lexicon/entries/{term}",
             put(lexicon::put_entry).delete(lexicon::delete_entry),
         )
+        .route("/v1/operator/bundles/{id}", put(bundles::put))
         .route("/v1/operator/residents", post(operator::put_resident))
         .route("/v1/operator/trust-bundle", put(operator::put_trust_bundle))
         .route("/v1/operator/licences", post(operator::issue_licence))

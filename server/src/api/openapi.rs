@@ -416,7 +416,13 @@ fn schemas() -> Value {
             "note": nullable(json!({"type": "string", "maxLength": 500}))})),
     });
     s["Guide"] = guide_schema();
-    merge(&[s, guide_schemas(), operator_schemas(), lexicon_schemas()])
+    merge(&[
+        s,
+        guide_schemas(),
+        operator_schemas(),
+        lexicon_schemas(),
+        bundle_schemas(),
+    ])
 }
 
 /// The schemas of operator management (ADR 0165).
@@ -506,6 +512,102 @@ fn lexicon_paths() -> Value {
                 "summary": "Remove the term's entry (publisher): the next version",
                 "responses": responses(&[("200", ok("Removed", schema_ref("LexiconChanged")))], &[Op, P], &[
                     ("404", "`not_found`: no entry for this term")])}},
+    })
+}
+
+/// Life-event bundles (ADR 0230): publication, sync with ETag, one
+/// application fanned out into member submissions.
+fn bundle_paths() -> Value {
+    use Input::{Json as J, Limited as L, Operator as Op, Path as P, Resident as R};
+    let operator = json!([{"operatorToken": []}]);
+    let resident = json!([{"residentToken": []}]);
+    let bundle_id = path_param(
+        "id",
+        "Bundle id: [a-z][a-z0-9-]*, at most 64 characters",
+        json!({"type": "string"}),
+    );
+    json!({
+        "/v1/catalog/bundles": {"get": {
+            "operationId": "catalogBundles", "tags": ["catalog"], "security": [],
+            "summary": "The published life-event bundles (一件事一次办), with ETag (the list's version)",
+            "parameters": [if_none_match()],
+            "responses": responses(&[
+                ("200", with_etag(ok("The bundles, by id", schema_ref("BundleList")))),
+                ("304", not_modified())], &[], &[])}},
+        "/v1/operator/bundles/{id}": {
+            "parameters": [bundle_id],
+            "put": {
+                "operationId": "publishBundle", "tags": ["operator"], "security": operator,
+                "summary": "Publish (create or replace) a bundle (publisher, district-wide): checked whole against the catalog; its version must rise with every change",
+                "requestBody": json_body("Bundle"),
+                "responses": responses(&[("200", ok("Published (or unchanged)", schema_ref("PublishedBundle")))], &[Op, P, J], &[
+                    ("409", "`conflict`: the same version with other content, or a lower version"),
+                    ("422", "`id_mismatch`: the path id and the bundle id differ; `invalid_bundle`: the bundle cannot be used with the catalog (details.rule)")])}},
+        "/v1/bundle-submissions": {"get": {
+            "operationId": "listBundleSubmissions", "tags": ["submissions"], "security": resident,
+            "summary": "The resident's bundle applications, newest first, with their members and derived state",
+            "responses": responses(&[("200", ok("Bundle applications",
+                json!({"type": "array", "items": schema_ref("BundleSubmission")})))], &[R], &[])}},
+        "/v1/bundle-submissions/{client_id}": {
+            "parameters": [client_id_param()],
+            "put": {
+                "operationId": "submitBundle", "tags": ["submissions"], "security": resident,
+                "summary": "Submit a bundle application once, idempotently: one submission per member that applies, each to its own department; every retry gets the same receipt",
+                "requestBody": json_body("BundleSubmissionRequest"),
+                "responses": responses(&[("200", links(ok("Bundle receipt (new or replayed)", schema_ref("BundleReceipt")), json!({
+                    "BundleSubmission": {"operationId": "getBundleSubmission", "parameters": {"client_id": "$response.body#/client_id"}}})))], &[R, P, J, L], &[
+                    ("400", "`invalid_client_id`"),
+                    ("409", "`client_id_taken`: used by another resident (or a member's id is taken); `client_id_reused`: used for another application"),
+                    ("422", "`unknown_bundle`; `bundle_version_mismatch`: details.current_version; `bundle_unavailable`: a member's guide is gone (details.rule); `validation_failed`: details.fields lists per-field errors on the merged form's names")])},
+            "get": {
+                "operationId": "getBundleSubmission", "tags": ["submissions"], "security": resident,
+                "summary": "One of the resident's bundle applications, with its members and derived state",
+                "responses": responses(&[("200", ok("Bundle application", schema_ref("BundleSubmission")))], &[R, P], &[
+                    ("404", "`not_found`: no such bundle application of this resident")])}},
+        "/v1/bundle-submissions/{client_id}/nonce": {"post": {
+            "operationId": "bundleSubmissionNonce", "tags": ["submissions"], "security": resident,
+            "parameters": [client_id_param()],
+            "summary": "A fresh nonce for the licence presentations of one bundle application (audience `bundle:<id>`)",
+            "requestBody": json_body("BundleNonceRequest"),
+            "responses": responses(&[("200", ok("Nonce", schema_ref("NonceResponse")))], &[R, P, J], &[
+                ("400", "`invalid_client_id`")])}},
+    })
+}
+
+/// The bundles' schemas.
+fn bundle_schemas() -> Value {
+    let text = || json!({"type": "string"});
+    let unix = || json!({"type": "integer", "description": "Unix seconds"});
+    let array = |name: &str| json!({"type": "array", "items": schema_ref(name)});
+    json!({
+        "BundleCondition": open_object(&["question", "equals"], json!({"question": text(), "equals": text()})),
+        "BundleMember": open_object(&["key", "guide_id"], json!({
+            "key": text(), "guide_id": text(), "when": nullable(schema_ref("BundleCondition"))})),
+        "BundleMemberField": open_object(&["member", "field"], json!({"member": text(), "field": text()})),
+        "BundleSharedField": open_object(&["name"], json!({"name": text(), "from": array("BundleMemberField")})),
+        "Bundle": open_object(&["id", "name", "version", "summary", "members"], json!({
+            "id": text(), "name": text(), "version": u32_schema(), "summary": text(),
+            "questions": array("FormField"), "members": array("BundleMember"),
+            "shared": array("BundleSharedField")})),
+        "BundleList": object(&["version", "bundles"], json!({
+            "version": u64_schema(), "bundles": array("Bundle")})),
+        "PublishedBundle": object(&["id", "version", "list_version", "changed"], json!({
+            "id": text(), "version": u32_schema(), "list_version": u64_schema(), "changed": {"type": "boolean"}})),
+        "BundleSubmissionRequest": object(&["bundle_id", "bundle_version", "values"], json!({
+            "bundle_id": text(), "bundle_version": u32_schema(),
+            "values": {"type": "object", "description": "The merged form's values: the bundle's questions, the shared facts, each member's own fields as `<key>__<field>`"}})),
+        "BundleNonceRequest": object(&["bundle_id"], json!({"bundle_id": text()})),
+        "MemberReceipt": object(&["member", "receipt"], json!({"member": text(), "receipt": schema_ref("Receipt")})),
+        "BundleReceipt": object(&["client_id", "tracking_number", "bundle_id", "bundle_version", "accepted_at", "members"], json!({
+            "client_id": text(), "tracking_number": text(), "bundle_id": text(),
+            "bundle_version": u32_schema(), "accepted_at": unix(), "members": array("MemberReceipt")})),
+        "BundleMemberSubmission": object(&["member", "submission"], json!({
+            "member": text(), "submission": schema_ref("Submission")})),
+        "BundleSubmission": object(&["receipt", "state", "members"], json!({
+            "receipt": schema_ref("BundleReceipt"),
+            "state": {"type": "string", "enum": ["submitted", "accepted", "returned", "done"],
+                "description": "Derived from the members': `done` all final, `returned` one returned for correction, `accepted` none waiting to be accepted"},
+            "members": array("BundleMemberSubmission")})),
     })
 }
 
@@ -806,6 +908,7 @@ pub fn document() -> &'static Value {
             attachment_paths(),
             operator_paths(),
             lexicon_paths(),
+            bundle_paths(),
         ]);
         json!({
             "openapi": "3.1.0",
@@ -895,7 +998,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(n, 35);
+        assert_eq!(n, 41);
     }
 
     /// Every route the router serves (`api/mod.rs`) is in the document,

@@ -12,7 +12,9 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use zhangban_core::credential::{NoncePolicy, Rejection, VerifyPolicy, verify_presentation};
-use zhangban_core::guide::{AttachmentRef, FieldKind, Guide, validate_versioned_submission};
+use zhangban_core::guide::{
+    AttachmentRef, FieldKind, FormField, Guide, validate_versioned_submission,
+};
 
 use super::auth::Resident;
 use crate::error::{ApiError, ApiResult};
@@ -30,7 +32,8 @@ pub fn valid_client_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn check_client_id(id: &str) -> ApiResult<()> {
+/// 400 `invalid_client_id` unless [`valid_client_id`].
+pub(crate) fn check_client_id(id: &str) -> ApiResult<()> {
     if valid_client_id(id) {
         Ok(())
     } else {
@@ -94,13 +97,24 @@ pub async fn nonce(
 
 /// The canonical hash of a request: a retry has the same, a reuse of the id does not.
 fn request_hash(req: &SubmissionIn) -> ApiResult<String> {
+    values_hash(&req.guide_id, req.form_version, &req.values)
+}
+
+/// The canonical hash of a guide id, a form version and values (a member
+/// of a bundle is hashed as a single submission of its values would be).
+pub(crate) fn values_hash(
+    guide_id: &str,
+    form_version: u32,
+    values: &Map<String, Value>,
+) -> ApiResult<String> {
     // serde_json's Map is ordered by key, so this serialisation is canonical.
-    let v = serde_json::to_vec(&json!({"g": req.guide_id, "v": req.form_version, "x": req.values}))
+    let v = serde_json::to_vec(&json!({"g": guide_id, "v": form_version, "x": values}))
         .map_err(ApiError::internal)?;
     Ok(sha256_hex(&v))
 }
 
-fn today_cst(now: i64) -> chrono::NaiveDate {
+/// Today in China Standard Time (UTC+8).
+pub(crate) fn today_cst(now: i64) -> chrono::NaiveDate {
     chrono::DateTime::from_timestamp(now.saturating_add(8 * 3600), 0)
         .map(|t| t.date_naive())
         .unwrap_or_default()
@@ -111,17 +125,19 @@ fn licence_error(field: &str, r: &Rejection) -> Value {
     json!({"field": field, "kind": "licence", "code": r.code(), "class": r.class().code(), "zh": r.zh(), "en": r.en()})
 }
 
-/// Verifies every licence attached to the submission; returns per-field errors.
-async fn check_licences(
+/// Verifies every licence attached to the submission (the licence fields
+/// among `fields`, each once), with `audience` the key binding's `aud` and
+/// the nonce's binding (a guide id, or a bundle's audience); returns
+/// per-field errors.
+pub(crate) async fn check_licences(
     state: &SharedState,
     who: &Resident,
     client_id: &str,
-    guide: &Guide,
+    audience: &str,
+    fields: &[FormField],
     values: &Map<String, Value>,
 ) -> ApiResult<Vec<Value>> {
-    let refs: Vec<(String, Vec<String>, String)> = guide
-        .form
-        .fields
+    let refs: Vec<(String, Vec<String>, String)> = fields
         .iter()
         .filter_map(|f| match &f.kind {
             FieldKind::LicenceRef { licence_types } => values
@@ -137,7 +153,7 @@ async fn check_licences(
     }
     let now = state.clock.now();
     let holder = state.device_key(&who.device_id).await?;
-    let mut policy = VerifyPolicy::required(guide.id.clone(), NoncePolicy::Any);
+    let mut policy = VerifyPolicy::required(audience.to_owned(), NoncePolicy::Any);
     policy.expected_holder = Some(holder);
     let trust = state
         .trust
@@ -157,7 +173,7 @@ async fn check_licences(
                 let nonce_ok = v.key_binding.as_ref().is_some_and(|kb| {
                     state
                         .nonce_key
-                        .check(&kb.nonce, &who.resident_id, client_id, &guide.id, now)
+                        .check(&kb.nonce, &who.resident_id, client_id, audience, now)
                         .is_ok()
                 });
                 if !nonce_ok {
@@ -254,11 +270,11 @@ async fn submit_checked(
 
 /// What a stored (owner, request hash, receipt) means for this request: the
 /// receipt for a retry, or why the id cannot be used.
-fn stored_receipt(
-    (owner, stored_hash, receipt): (String, String, Receipt),
+pub(crate) fn stored_receipt<R>(
+    (owner, stored_hash, receipt): (String, String, R),
     resident_id: &str,
     hash: &str,
-) -> ApiResult<Receipt> {
+) -> ApiResult<R> {
     if owner != resident_id {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -277,11 +293,12 @@ fn stored_receipt(
 }
 
 /// The attachments the values reference (well-formed values of the
-/// guide's attachment fields; the form validator reports the others).
-fn attachment_links(guide: &Guide, values: &Map<String, Value>) -> Vec<AttachmentLink> {
-    guide
-        .form
-        .fields
+/// attachment fields among `fields`; the form validator reports the others).
+pub(crate) fn attachment_links(
+    fields: &[FormField],
+    values: &Map<String, Value>,
+) -> Vec<AttachmentLink> {
+    fields
         .iter()
         .filter(|f| matches!(f.kind, FieldKind::Attachment { .. }))
         .filter_map(|f| {
@@ -299,7 +316,7 @@ fn attachment_links(guide: &Guide, values: &Map<String, Value>) -> Vec<Attachmen
 
 /// Per-field `attachment_missing` errors for the links that do not name a
 /// complete upload of the resident's with that size.
-async fn check_attachments(
+pub(crate) async fn check_attachments(
     state: &SharedState,
     who: &Resident,
     links: &[AttachmentLink],
@@ -347,8 +364,18 @@ async fn check(
             .map(|e| json!({"field": e.field, "kind": "form", "code": e.code.code(), "zh": e.code.zh(), "en": e.code.en()}))
             .collect(),
     };
-    errors.extend(check_licences(state, who, client_id, &guide, &req.values).await?);
-    let links = attachment_links(&guide, &req.values);
+    errors.extend(
+        check_licences(
+            state,
+            who,
+            client_id,
+            &guide.id,
+            &guide.form.fields,
+            &req.values,
+        )
+        .await?,
+    );
+    let links = attachment_links(&guide.form.fields, &req.values);
     errors.extend(check_attachments(state, who, &links).await?);
     if errors.is_empty() {
         Ok((guide, links))

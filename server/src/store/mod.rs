@@ -2,7 +2,7 @@
 //! the domain traits ([`CatalogStore`], [`ResidentStore`],
 //! [`SubmissionStore`], [`EventStore`], [`AttachmentStore`],
 //! [`LicenceStore`], [`TrustStore`], [`operators::OperatorStore`] and
-//! [`LexiconStore`]), each
+//! [`LexiconStore`] and [`BundleStore`]), each
 //! declared with its types in its own file. SQLite ([`sqlite::SqliteStore`])
 //! is the embedded default; a PostgreSQL implementation for several stateless
 //! replicas implements the same traits and must pass the same conformance
@@ -14,6 +14,7 @@
 //! method that returns after a write has made it durable.
 
 pub mod attachments;
+pub mod bundles;
 pub mod catalog;
 pub mod events;
 pub mod lexicon;
@@ -27,6 +28,10 @@ pub mod trust;
 
 pub use attachments::{
     AttachmentLink, AttachmentStore, ChunkOutcome, ChunkVerdict, Upload, UploadStart,
+};
+pub use bundles::{
+    BundleList, BundleMemberRecord, BundlePut, BundleReceipt, BundleRecord, BundleStore,
+    BundleSubmitted, MemberReceipt, NewBundleMember, NewBundleSubmission,
 };
 pub use catalog::{CatalogChange, CatalogPage, CatalogStore};
 pub use events::{EventStore, StatusEvent};
@@ -72,6 +77,7 @@ pub trait Store:
     + TrustStore
     + OperatorStore
     + LexiconStore
+    + BundleStore
     + std::fmt::Debug
     + Send
     + Sync
@@ -89,6 +95,7 @@ impl<T> Store for T where
         + TrustStore
         + OperatorStore
         + LexiconStore
+        + BundleStore
         + std::fmt::Debug
         + Send
         + Sync
@@ -101,8 +108,8 @@ impl<T> Store for T where
 /// the methods resolve without it).
 pub mod prelude {
     pub use super::{
-        AttachmentStore as _, CatalogStore as _, EventStore as _, LexiconStore as _,
-        LicenceStore as _, OperatorStore as _, ResidentStore as _, Store as _,
+        AttachmentStore as _, BundleStore as _, CatalogStore as _, EventStore as _,
+        LexiconStore as _, LicenceStore as _, OperatorStore as _, ResidentStore as _, Store as _,
         SubmissionStore as _, TrustStore as _,
     };
 }

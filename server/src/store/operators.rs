@@ -134,6 +134,14 @@ pub enum OperatorWrite {
         /// When.
         at: i64,
     },
+    /// [`super::bundles`]: publishes a life-event bundle (checked by the
+    /// caller against the catalog); `Conflict` if its version does not rise.
+    PutBundle {
+        /// The bundle.
+        bundle: zhangban_core::bundle::Bundle,
+        /// When.
+        at: i64,
+    },
     /// Revokes an operator; `NotFound` if there is no such active operator,
     /// `InvalidState` if it is the last active admin.
     RevokeOperator {
@@ -155,6 +163,8 @@ pub enum Written {
     Event(StatusEvent),
     /// A lexicon version.
     Version(u64),
+    /// What publishing a bundle did.
+    Bundle(super::BundlePut),
 }
 
 /// Which audit rows to list.

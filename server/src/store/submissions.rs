@@ -102,3 +102,13 @@ pub trait SubmissionStore {
     /// The current state of a submission by tracking number.
     fn state_of(&self, tracking_number: &str) -> StoreResult<Option<String>>;
 }
+
+/// A tracking number (办件编号): the area code's first six digits, the day
+/// of `at` in China Standard Time (UTC+8) and the 7-digit counter value `n`.
+pub fn tracking_number(area_code: &str, at: i64, n: u64) -> String {
+    let day = chrono::DateTime::from_timestamp(at.saturating_add(8 * 3600), 0)
+        .map(|t| t.format("%Y%m%d").to_string())
+        .unwrap_or_default();
+    let area: String = area_code.chars().take(6).collect();
+    format!("{area}{day}{n:07}")
+}

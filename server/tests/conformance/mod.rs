@@ -15,7 +15,8 @@
 //! durability (written, closed, reopened), activation-code single use,
 //! challenge caps, status lists, trust-bundle versions, the operators'
 //! audit trail (appended in the action's transaction, chained), and the
-//! search lexicon's versions.
+//! search lexicon's versions, and life-event bundles (publication
+//! versions, a bundle application's exactly-once fan-out).
 
 #![allow(
     clippy::unwrap_used,
@@ -26,6 +27,7 @@
 )]
 
 pub mod attachments;
+pub mod bundles;
 pub mod catalog;
 pub mod durability;
 pub mod lexicon;
@@ -103,6 +105,12 @@ macro_rules! store_conformance_tests {
             durability::everything_written_survives_a_reopen,
             lexicon::lexicon_versions_start_at_the_seed_and_each_change_is_the_next,
             lexicon::lexicon_survives_a_reopen,
+            bundles::bundle_versions_rise_and_each_change_is_the_next_list_version,
+            bundles::bundle_publishers_serialise_under_concurrency,
+            bundles::a_bundle_fans_out_once_and_a_retry_gets_the_same_receipt,
+            bundles::bundle_dedupe_holds_under_concurrent_retries,
+            bundles::a_bundle_whose_member_cannot_be_stored_stores_nothing,
+            bundles::derived_state_follows_the_members,
         );
     };
     (@cases $backend:expr; $($module:ident :: $case:ident),* $(,)?) => {

@@ -25,6 +25,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use super::{StoreError, StoreResult};
 
 mod attachments;
+mod bundles;
 mod catalog;
 mod connection;
 mod events;

@@ -187,6 +187,9 @@ fn perform(tx: &mut Tx<'_>, write: OperatorWrite) -> StoreResult<Written> {
         OperatorWrite::DeleteLexiconEntry { term, actor, at } => {
             Written::Version(delete_entry_in(tx, &term, &actor, at)?)
         }
+        OperatorWrite::PutBundle { bundle, at } => {
+            Written::Bundle(super::bundles::put_bundle_in(tx, &bundle, at)?)
+        }
         OperatorWrite::PutOperator(op) => {
             put_operator_in(tx, &op)?;
             Written::Done

@@ -9,17 +9,18 @@
 use super::Tx;
 
 use super::events::append_event;
-use super::{PgStore, db, to_i64};
+use super::{PgStore, db, to_i64, to_u64};
+use crate::store::submissions::tracking_number;
 use crate::store::{
     NewSubmission, Receipt, StatusEvent, StoreError, StoreResult, SubmissionRecord,
     SubmissionStore, Submitted,
 };
 
-fn receipt_of(json: &str) -> StoreResult<Receipt> {
+pub(super) fn receipt_of(json: &str) -> StoreResult<Receipt> {
     serde_json::from_str(json).map_err(db)
 }
 
-fn record(
+pub(super) fn record(
     receipt: &str,
     state: String,
     body: &str,
@@ -97,6 +98,103 @@ pub(super) fn transition_in(
     )
 }
 
+/// Checks that every attachment `s` references is a complete upload of
+/// the resident's with that size; `FOR SHARE` keeps each upload as checked
+/// until commit.
+pub(super) fn check_attachments_in(tx: &mut Transaction<'_>, s: &NewSubmission) -> StoreResult<()> {
+    for a in &s.attachments {
+        let complete = tx
+            .query_opt(
+                "SELECT 1 FROM attachment_uploads
+                 WHERE resident_id = $1 AND sha256 = $2 AND complete AND size = $3
+                 FOR SHARE",
+                &[&s.resident_id, &a.sha256, &to_i64(a.size)],
+            )?
+            .is_some();
+        if !complete {
+            return Err(StoreError::InvalidState(
+                "a referenced attachment is not a complete upload of the resident's",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The next tracking number from `tracking_seq` (never reused, even when
+/// the transaction rolls back).
+pub(super) fn next_tracking_in(
+    tx: &mut Transaction<'_>,
+    area_code: &str,
+    at: i64,
+) -> StoreResult<String> {
+    let n: i64 = tx.query_one("SELECT nextval('tracking_seq')", &[])?.get(0);
+    Ok(tracking_number(area_code, at, to_u64(n)))
+}
+
+/// Inserts the dedupe row of `s` with its receipt; false if the id has one
+/// already (after waiting for a concurrent transaction that holds it).
+pub(super) fn insert_dedupe_in(
+    tx: &mut Transaction<'_>,
+    s: &NewSubmission,
+    receipt: &Receipt,
+) -> StoreResult<bool> {
+    let receipt_json = serde_json::to_string(receipt).map_err(db)?;
+    let inserted = tx.execute(
+        "INSERT INTO submission_dedupe(client_id, resident_id, request_hash, receipt, created_at)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (client_id) DO NOTHING",
+        &[
+            &s.client_id,
+            &s.resident_id,
+            &s.request_hash,
+            &receipt_json,
+            &s.at,
+        ],
+    )?;
+    Ok(inserted == 1)
+}
+
+/// Writes the submission row, its attachment links and its first event
+/// (after its dedupe row), the event through the resident's feed lock.
+pub(super) fn insert_rows_in(
+    tx: &mut Transaction<'_>,
+    s: &NewSubmission,
+    tracking_number: &str,
+) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO submissions(client_id, resident_id, device_id, guide_id, form_version, body,
+             tracking_number, state, created_at, department_code)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'submitted', $8, $9)",
+        &[
+            &s.client_id,
+            &s.resident_id,
+            &s.device_id,
+            &s.guide_id,
+            &i64::from(s.form_version),
+            &s.body,
+            &tracking_number,
+            &s.at,
+            &s.department_code,
+        ],
+    )?;
+    for a in &s.attachments {
+        tx.execute(
+            "INSERT INTO submission_attachments(client_id, field, resident_id, sha256, size, media_type, name)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[&s.client_id, &a.field, &s.resident_id, &a.sha256, &to_i64(a.size), &a.media_type, &a.name],
+        )?;
+    }
+    append_event(
+        tx,
+        &s.resident_id,
+        &s.client_id,
+        tracking_number,
+        "submitted",
+        None,
+        s.at,
+    )?;
+    Ok(())
+}
+
 impl SubmissionStore for PgStore {
     fn receipt(&self, client_id: &str) -> StoreResult<Option<(String, String, Receipt)>> {
         self.read(|tx| {
@@ -113,82 +211,24 @@ impl SubmissionStore for PgStore {
             }
             // Checked before a tracking number is taken: `tracking_seq` does
             // not roll back, and a refused submission must use no number.
-            // `FOR SHARE` keeps each upload as checked until commit.
-            for a in &s.attachments {
-                let complete = tx
-                    .query_opt(
-                        "SELECT 1 FROM attachment_uploads
-                         WHERE resident_id = $1 AND sha256 = $2 AND complete AND size = $3
-                         FOR SHARE",
-                        &[&s.resident_id, &a.sha256, &to_i64(a.size)],
-                    )?
-                    .is_some();
-                if !complete {
-                    return Err(StoreError::InvalidState(
-                        "a referenced attachment is not a complete upload of the resident's",
-                    ));
-                }
-            }
-            let n: i64 = tx.query_one("SELECT nextval('tracking_seq')", &[])?.get(0);
-            // The day in China Standard Time (UTC+8).
-            let day = chrono::DateTime::from_timestamp(s.at.saturating_add(8 * 3600), 0)
-                .map(|t| t.format("%Y%m%d").to_string())
-                .unwrap_or_default();
-            let area: String = s.area_code.chars().take(6).collect();
-            let tracking_number = format!("{area}{day}{n:07}");
+            check_attachments_in(tx, s)?;
+            let tracking_number = next_tracking_in(tx, &s.area_code, s.at)?;
             let receipt = Receipt {
                 client_id: s.client_id.clone(),
                 tracking_number: tracking_number.clone(),
                 guide_id: s.guide_id.clone(),
                 accepted_at: s.at,
             };
-            let receipt_json = serde_json::to_string(&receipt).map_err(db)?;
             // Waits for a concurrent attempt with this id on any replica;
             // then either inserts or does nothing.
-            let inserted = tx.execute(
-                "INSERT INTO submission_dedupe(client_id, resident_id, request_hash, receipt, created_at)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (client_id) DO NOTHING",
-                &[&s.client_id, &s.resident_id, &s.request_hash, &receipt_json, &s.at],
-            )?;
-            if inserted == 0 {
+            if !insert_dedupe_in(tx, s, &receipt)? {
                 // Read committed: this statement sees the winner's row.
-                let (owner, hash, receipt) = stored(tx, &s.client_id)?.ok_or(StoreError::Database(
-                    "a concurrent submission with this id vanished".into(),
-                ))?;
+                let (owner, hash, receipt) = stored(tx, &s.client_id)?.ok_or(
+                    StoreError::Database("a concurrent submission with this id vanished".into()),
+                )?;
                 return retry(s, &owner, &hash, &receipt);
             }
-            tx.execute(
-                "INSERT INTO submissions(client_id, resident_id, device_id, guide_id, form_version, body,
-                     tracking_number, state, created_at, department_code)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 'submitted', $8, $9)",
-                &[
-                    &s.client_id,
-                    &s.resident_id,
-                    &s.device_id,
-                    &s.guide_id,
-                    &i64::from(s.form_version),
-                    &s.body,
-                    &tracking_number,
-                    &s.at,
-                    &s.department_code,
-                ],
-            )?;
-            for a in &s.attachments {
-                tx.execute(
-                    "INSERT INTO submission_attachments(client_id, field, resident_id, sha256, size, media_type, name)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    &[&s.client_id, &a.field, &s.resident_id, &a.sha256, &to_i64(a.size), &a.media_type, &a.name],
-                )?;
-            }
-            append_event(
-                tx,
-                &s.resident_id,
-                &s.client_id,
-                &tracking_number,
-                "submitted",
-                None,
-                s.at,
-            )?;
+            insert_rows_in(tx, s, &tracking_number)?;
             Ok(Submitted {
                 receipt,
                 fresh: true,

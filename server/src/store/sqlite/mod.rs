@@ -16,6 +16,7 @@ use std::thread;
 use super::{StoreError, StoreResult};
 
 mod attachments;
+mod bundles;
 mod catalog;
 mod events;
 mod lexicon;

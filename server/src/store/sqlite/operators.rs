@@ -109,6 +109,9 @@ fn perform(c: &Connection, write: OperatorWrite) -> StoreResult<Written> {
         OperatorWrite::DeleteLexiconEntry { term, actor, at } => {
             Written::Version(delete_entry_in(c, &term, &actor, at)?)
         }
+        OperatorWrite::PutBundle { bundle, at } => {
+            Written::Bundle(super::bundles::put_bundle_in(c, &bundle, at)?)
+        }
         OperatorWrite::PutOperator(op) => {
             let scopes = serde_json::to_string(&op.scopes).map_err(super::db)?;
             c.execute(

@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::attachments::upload_row;
 use super::{SqliteStore, db, next_counter, owned, to_i64, to_u64};
+use crate::store::submissions::tracking_number;
 use crate::store::{
     NewSubmission, Receipt, StatusEvent, StoreError, StoreResult, SubmissionRecord,
     SubmissionStore, Submitted,
@@ -79,6 +80,104 @@ pub(super) fn record(
     })
 }
 
+/// Stores a submission in the caller's transaction: its dedupe row, the
+/// submission, its attachment links and its first event, or the stored
+/// receipt for a retry (`fresh: false`); `Conflict` for another resident's
+/// or another request's use of the id.
+pub(super) fn submit_in(c: &Connection, s: &NewSubmission) -> StoreResult<Submitted> {
+    if let Some((owner, hash, receipt)) = receipt_row(c, &s.client_id)? {
+        if owner != s.resident_id {
+            return Err(StoreError::Conflict(
+                "client id belongs to another resident",
+            ));
+        }
+        if hash != s.request_hash {
+            return Err(StoreError::Conflict(
+                "client id reused for a different submission",
+            ));
+        }
+        return Ok(Submitted {
+            receipt: receipt_of(&receipt)?,
+            fresh: false,
+        });
+    }
+    let n = next_counter(c, "tracking")?;
+    let tracking_number = tracking_number(&s.area_code, s.at, n);
+    insert_in(c, s, &tracking_number)?;
+    Ok(Submitted {
+        receipt: Receipt {
+            client_id: s.client_id.clone(),
+            tracking_number,
+            guide_id: s.guide_id.clone(),
+            accepted_at: s.at,
+        },
+        fresh: true,
+    })
+}
+
+/// Writes a new submission under `tracking_number` in the caller's
+/// transaction (no dedupe row for the id may exist yet).
+pub(super) fn insert_in(
+    c: &Connection,
+    s: &NewSubmission,
+    tracking_number: &str,
+) -> StoreResult<()> {
+    let receipt = Receipt {
+        client_id: s.client_id.clone(),
+        tracking_number: tracking_number.to_owned(),
+        guide_id: s.guide_id.clone(),
+        accepted_at: s.at,
+    };
+    let receipt_json = serde_json::to_string(&receipt).map_err(db)?;
+    c.prepare_cached(
+        "INSERT INTO submission_dedupe(client_id, resident_id, request_hash, receipt, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        s.client_id,
+        s.resident_id,
+        s.request_hash,
+        receipt_json,
+        s.at
+    ])?;
+    c.prepare_cached(
+        "INSERT INTO submissions(client_id, resident_id, device_id, guide_id, form_version, body,
+             tracking_number, state, created_at, department_code)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'submitted', ?8, ?9)",
+    )?
+    .execute(params![
+        s.client_id,
+        s.resident_id,
+        s.device_id,
+        s.guide_id,
+        s.form_version,
+        s.body,
+        tracking_number,
+        s.at,
+        s.department_code
+    ])?;
+    for a in &s.attachments {
+        let complete = upload_row(c, &s.resident_id, &a.sha256)?
+            .is_some_and(|u| u.complete && u.size == a.size);
+        if !complete {
+            return Err(StoreError::InvalidState(
+                "a referenced attachment is not a complete upload of the resident's",
+            ));
+        }
+        c.prepare_cached(
+            "INSERT INTO submission_attachments(client_id, field, resident_id, sha256, size, media_type, name)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![s.client_id, a.field, s.resident_id, a.sha256, to_i64(a.size), a.media_type, a.name])?;
+    }
+    c.prepare_cached(
+        "INSERT INTO submission_events(client_id, resident_id, tracking_number, state, note, at)
+         VALUES (?1, ?2, ?3, 'submitted', NULL, ?4)",
+    )?
+    .execute(params![s.client_id, s.resident_id, tracking_number, s.at])?;
+    Ok(())
+}
+
 impl SubmissionStore for SqliteStore {
     fn receipt(&self, client_id: &str) -> StoreResult<Option<(String, String, Receipt)>> {
         let client_id = owned(client_id);
@@ -91,72 +190,7 @@ impl SubmissionStore for SqliteStore {
 
     fn submit(&self, s: &NewSubmission) -> StoreResult<Submitted> {
         let s = s.clone();
-        self.write(move |c| {
-            if let Some((owner, hash, receipt)) = receipt_row(c, &s.client_id)? {
-                if owner != s.resident_id {
-                    return Err(StoreError::Conflict(
-                        "client id belongs to another resident",
-                    ));
-                }
-                if hash != s.request_hash {
-                    return Err(StoreError::Conflict(
-                        "client id reused for a different submission",
-                    ));
-                }
-                return Ok(Submitted {
-                    receipt: receipt_of(&receipt)?,
-                    fresh: false,
-                });
-            }
-            let n = next_counter(c, "tracking")?;
-            // The day in China Standard Time (UTC+8).
-            let day = chrono::DateTime::from_timestamp(s.at.saturating_add(8 * 3600), 0)
-                .map(|t| t.format("%Y%m%d").to_string())
-                .unwrap_or_default();
-            let area: String = s.area_code.chars().take(6).collect();
-            let tracking_number = format!("{area}{day}{n:07}");
-            let receipt = Receipt {
-                client_id: s.client_id.clone(),
-                tracking_number: tracking_number.clone(),
-                guide_id: s.guide_id.clone(),
-                accepted_at: s.at,
-            };
-            let receipt_json = serde_json::to_string(&receipt).map_err(db)?;
-            c.prepare_cached(
-                "INSERT INTO submission_dedupe(client_id, resident_id, request_hash, receipt, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![s.client_id, s.resident_id, s.request_hash, receipt_json, s.at])?;
-            c.prepare_cached(
-                "INSERT INTO submissions(client_id, resident_id, device_id, guide_id, form_version, body,
-                     tracking_number, state, created_at, department_code)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'submitted', ?8, ?9)",
-            )?
-            .execute(params![s.client_id, s.resident_id, s.device_id, s.guide_id, s.form_version, s.body, tracking_number, s.at, s.department_code])?;
-            for a in &s.attachments {
-                let complete = upload_row(c, &s.resident_id, &a.sha256)?
-                    .is_some_and(|u| u.complete && u.size == a.size);
-                if !complete {
-                    return Err(StoreError::InvalidState(
-                        "a referenced attachment is not a complete upload of the resident's",
-                    ));
-                }
-                c.prepare_cached(
-                    "INSERT INTO submission_attachments(client_id, field, resident_id, sha256, size, media_type, name)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?
-                .execute(params![s.client_id, a.field, s.resident_id, a.sha256, to_i64(a.size), a.media_type, a.name])?;
-            }
-            c.prepare_cached(
-                "INSERT INTO submission_events(client_id, resident_id, tracking_number, state, note, at)
-                 VALUES (?1, ?2, ?3, 'submitted', NULL, ?4)",
-            )?
-            .execute(params![s.client_id, s.resident_id, tracking_number, s.at])?;
-            Ok(Submitted {
-                receipt,
-                fresh: true,
-            })
-        })
+        self.write(move |c| submit_in(c, &s))
     }
 
     fn submissions_of(&self, resident_id: &str) -> StoreResult<Vec<SubmissionRecord>> {
