@@ -19,7 +19,7 @@
 //!
 //! [`append_event`]: super::events::append_event
 
-use postgres::Transaction;
+use super::Tx;
 use zhangban_core::bundle::Bundle;
 
 use super::submissions::{
@@ -32,7 +32,7 @@ use crate::store::bundles::{
 };
 use crate::store::{Receipt, StoreError, StoreResult};
 
-fn list_version_in(tx: &mut Transaction<'_>) -> StoreResult<u64> {
+fn list_version_in(tx: &mut Tx<'_>) -> StoreResult<u64> {
     Ok(tx
         .query_opt("SELECT value FROM counters WHERE name = 'bundles'", &[])?
         .map_or(0, |r| to_u64(r.get(0))))
@@ -43,7 +43,7 @@ fn receipt_of(json: &str) -> StoreResult<BundleReceipt> {
 }
 
 fn stored(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     client_id: &str,
 ) -> StoreResult<Option<(String, String, String)>> {
     Ok(tx
@@ -78,7 +78,7 @@ fn retry(
 
 /// A bundle application with its members' current states (the caller's
 /// snapshot).
-fn record_in(tx: &mut Transaction<'_>, receipt: &str) -> StoreResult<BundleRecord> {
+fn record_in(tx: &mut Tx<'_>, receipt: &str) -> StoreResult<BundleRecord> {
     let receipt = receipt_of(receipt)?;
     let members = tx
         .query(
@@ -108,7 +108,7 @@ fn record_in(tx: &mut Transaction<'_>, receipt: &str) -> StoreResult<BundleRecor
 /// write) under the `bundles` counter row's lock; see
 /// [`crate::store::bundles`] for the version rules.
 pub(super) fn put_bundle_in(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     bundle: &Bundle,
     at: i64,
 ) -> StoreResult<BundlePut> {

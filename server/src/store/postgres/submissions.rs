@@ -101,7 +101,7 @@ pub(super) fn transition_in(
 /// Checks that every attachment `s` references is a complete upload of
 /// the resident's with that size; `FOR SHARE` keeps each upload as checked
 /// until commit.
-pub(super) fn check_attachments_in(tx: &mut Transaction<'_>, s: &NewSubmission) -> StoreResult<()> {
+pub(super) fn check_attachments_in(tx: &mut Tx<'_>, s: &NewSubmission) -> StoreResult<()> {
     for a in &s.attachments {
         let complete = tx
             .query_opt(
@@ -123,7 +123,7 @@ pub(super) fn check_attachments_in(tx: &mut Transaction<'_>, s: &NewSubmission) 
 /// The next tracking number from `tracking_seq` (never reused, even when
 /// the transaction rolls back).
 pub(super) fn next_tracking_in(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     area_code: &str,
     at: i64,
 ) -> StoreResult<String> {
@@ -134,7 +134,7 @@ pub(super) fn next_tracking_in(
 /// Inserts the dedupe row of `s` with its receipt; false if the id has one
 /// already (after waiting for a concurrent transaction that holds it).
 pub(super) fn insert_dedupe_in(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     s: &NewSubmission,
     receipt: &Receipt,
 ) -> StoreResult<bool> {
@@ -156,7 +156,7 @@ pub(super) fn insert_dedupe_in(
 /// Writes the submission row, its attachment links and its first event
 /// (after its dedupe row), the event through the resident's feed lock.
 pub(super) fn insert_rows_in(
-    tx: &mut Transaction<'_>,
+    tx: &mut Tx<'_>,
     s: &NewSubmission,
     tracking_number: &str,
 ) -> StoreResult<()> {
