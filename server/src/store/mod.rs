@@ -1,8 +1,8 @@
 //! Storage, one trait per domain. Handlers see only [`Store`], the sum of
 //! the domain traits ([`CatalogStore`], [`ResidentStore`],
 //! [`SubmissionStore`], [`EventStore`], [`AttachmentStore`],
-//! [`LicenceStore`], [`TrustStore`], [`operators::OperatorStore`] and
-//! [`LexiconStore`]), each
+//! [`LicenceStore`], [`TrustStore`], [`operators::OperatorStore`],
+//! [`LexiconStore`] and [`EvaluationStore`]), each
 //! declared with its types in its own file. SQLite ([`sqlite::SqliteStore`])
 //! is the embedded default; a PostgreSQL implementation for several stateless
 //! replicas implements the same traits and must pass the same conformance
@@ -15,6 +15,7 @@
 
 pub mod attachments;
 pub mod catalog;
+pub mod evaluations;
 pub mod events;
 pub mod lexicon;
 pub mod licences;
@@ -29,6 +30,9 @@ pub use attachments::{
     AttachmentLink, AttachmentStore, ChunkOutcome, ChunkVerdict, Upload, UploadStart,
 };
 pub use catalog::{CatalogChange, CatalogPage, CatalogStore};
+pub use evaluations::{
+    CaseRecord, EvaluationStore, NewCase, NewRating, RatingOutcome, RatingRecord,
+};
 pub use events::{EventStore, StatusEvent};
 pub use lexicon::{LexiconChange, LexiconStore};
 pub use licences::{Grant, LicenceStore, StatusListRow, WalletEntry};
@@ -72,6 +76,7 @@ pub trait Store:
     + TrustStore
     + OperatorStore
     + LexiconStore
+    + EvaluationStore
     + std::fmt::Debug
     + Send
     + Sync
@@ -89,6 +94,7 @@ impl<T> Store for T where
         + TrustStore
         + OperatorStore
         + LexiconStore
+        + EvaluationStore
         + std::fmt::Debug
         + Send
         + Sync
@@ -101,8 +107,8 @@ impl<T> Store for T where
 /// the methods resolve without it).
 pub mod prelude {
     pub use super::{
-        AttachmentStore as _, CatalogStore as _, EventStore as _, LexiconStore as _,
-        LicenceStore as _, OperatorStore as _, ResidentStore as _, Store as _,
+        AttachmentStore as _, CatalogStore as _, EvaluationStore as _, EventStore as _,
+        LexiconStore as _, LicenceStore as _, OperatorStore as _, ResidentStore as _, Store as _,
         SubmissionStore as _, TrustStore as _,
     };
 }

@@ -15,7 +15,8 @@
 //! durability (written, closed, reopened), activation-code single use,
 //! challenge caps, status lists, trust-bundle versions, the operators'
 //! audit trail (appended in the action's transaction, chained), and the
-//! search lexicon's versions.
+//! search lexicon's versions, and 好差评 (ratings once per round, cases
+//! answered once onto the timeline, scoped lists, calendar years).
 
 #![allow(
     clippy::unwrap_used,
@@ -28,6 +29,7 @@
 pub mod attachments;
 pub mod catalog;
 pub mod durability;
+pub mod evaluations;
 pub mod lexicon;
 pub mod licences;
 pub mod operators;
@@ -103,6 +105,11 @@ macro_rules! store_conformance_tests {
             durability::everything_written_survives_a_reopen,
             lexicon::lexicon_versions_start_at_the_seed_and_each_change_is_the_next,
             lexicon::lexicon_survives_a_reopen,
+            evaluations::a_rating_is_stored_once_and_a_retry_returns_it,
+            evaluations::a_bad_rating_opens_a_case_answered_once_then_one_rerating,
+            evaluations::cases_are_listed_by_scope_and_due_day,
+            evaluations::ratings_hold_under_concurrent_attempts,
+            evaluations::calendar_years_round_trip_and_move_open_cases,
         );
     };
     (@cases $backend:expr; $($module:ident :: $case:ident),* $(,)?) => {

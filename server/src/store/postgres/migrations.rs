@@ -10,7 +10,10 @@ use super::super::{StoreError, StoreResult};
 
 /// The migrations, in order: `MIGRATIONS[i]` takes a database from version
 /// `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_schema.sql")];
+pub const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_schema.sql"),
+    include_str!("../../../migrations/postgres/0002_evaluations.sql"),
+];
 
 /// The advisory lock key the migrating replica holds ("zhangban" in ASCII,
 /// as an `i64`): one key for the whole database.

@@ -28,6 +28,7 @@ use super::{StoreError, StoreResult};
 
 mod attachments;
 mod catalog;
+mod evaluations;
 mod events;
 mod lexicon;
 mod licences;
