@@ -217,9 +217,41 @@ async fn a_bad_rating_opens_a_case_due_in_working_days_answered_onto_the_timelin
     )
     .await;
 
-    // Only a reviewer answers; the answer reaches the resident's timeline.
+    // Only a reviewer of the case's department answers; a reviewer of
+    // another department neither sees nor answers it.
     let path = format!("/v1/operator/evaluations/cases/{case_id}/answer");
     let answer = json!({"answer": "已核实，窗口已改为线上材料直接调用，并电话回访"});
+    let other = "zbo_other-department-reviewer";
+    add_operator(
+        s.state.store.as_ref(),
+        "other-reviewer",
+        "reviewer",
+        vec!["no-such-department".into()],
+        other,
+    );
+    let theirs: Value = json_ok(
+        s.req(Method::GET, "/v1/operator/evaluations/cases")
+            .bearer_auth(other),
+    )
+    .await;
+    assert!(theirs["cases"].as_array().unwrap().is_empty());
+    expect_error(
+        s.req(Method::POST, &path)
+            .bearer_auth(other)
+            .json(&answer)
+            .send()
+            .await
+            .unwrap(),
+        StatusCode::FORBIDDEN,
+        "out_of_scope",
+    )
+    .await;
+    let their_stats: Value = json_ok(
+        s.req(Method::GET, "/v1/operator/evaluations/stats")
+            .bearer_auth(other),
+    )
+    .await;
+    assert_eq!(their_stats["departments"], json!([]));
     expect_error(
         s.req(Method::POST, &path)
             .bearer_auth(OPERATOR_TOKEN)
@@ -298,6 +330,9 @@ async fn a_bad_rating_opens_a_case_due_in_working_days_answered_onto_the_timelin
             ("evaluation.cases.list", "ok"),
             ("evaluation.cases.list", "ok"),
             ("evaluation.cases.list", "ok"),
+            ("evaluation.cases.list", "ok"),
+            ("evaluation.case.answer", "refused:out_of_scope"),
+            ("evaluation.stats", "ok"),
             ("evaluation.case.answer", "refused:forbidden_role"),
             ("evaluation.case.answer", "failed:bad_answer"),
             ("evaluation.case.answer", "ok"),
