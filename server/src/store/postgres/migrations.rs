@@ -12,7 +12,7 @@ use super::super::{StoreError, StoreResult};
 /// `i` to `i + 1`.
 pub const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_schema.sql"),
-    include_str!("../../../migrations/postgres/0002_evaluations.sql"),
+    include_str!("../../../migrations/postgres/0003_evaluations.sql"),
 ];
 
 /// The advisory lock key the migrating replica holds ("zhangban" in ASCII,
