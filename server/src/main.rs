@@ -66,6 +66,10 @@ enum Command {
         /// bound on how stale a replica's trust data can be.
         #[arg(long, default_value_t = 10, value_name = "SECONDS")]
         trust_refresh_secs: u64,
+        /// Working days a department has to answer a 差评's rectification
+        /// case (好差评; the provincial schemes under 国办发〔2019〕51号 say 15).
+        #[arg(long, env = "ZHANGBAN_RECTIFICATION_DAYS", default_value_t = zhangban_core::evaluation::DEFAULT_RECTIFICATION_DAYS, value_parser = clap::value_parser!(u32).range(1..=200))]
+        rectification_days: u32,
         #[command(flatten)]
         database: DatabaseArgs,
     },
@@ -127,6 +131,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
             no_rate_limits,
             trusted_proxy_header,
             trust_refresh_secs,
+            rectification_days,
             database,
         } => {
             let mut limits = if no_rate_limits {
@@ -146,6 +151,7 @@ fn run(cli: Cli) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 limits,
                 proxy_header,
                 trust_refresh: std::time::Duration::from_secs(trust_refresh_secs.max(1)),
+                rectification_days,
             };
             init_tracing(true);
             // The store is opened (and the demo data written) before the
@@ -192,6 +198,8 @@ struct Net {
     limits: Limits,
     proxy_header: Option<axum::http::HeaderName>,
     trust_refresh: std::time::Duration,
+    /// [`zhangban_server::state::Config::rectification_days`].
+    rectification_days: u32,
 }
 
 /// Opens the data directory and its database (writing the demo data into a
@@ -219,6 +227,7 @@ fn prepare(
     let mut config = dir.config();
     config.limits = net.limits.clone();
     config.trusted_proxy_header = net.proxy_header.clone();
+    config.rectification_days = net.rectification_days;
     let state = Arc::new(AppState::new(
         dir.store.clone(),
         Arc::clone(clock) as Arc<dyn zhangban_server::clock::Clock>,

@@ -102,11 +102,20 @@ pub enum Action {
     ListLexicon,
     /// `PUT /v1/operator/bundles/{id}` (district-wide: unscoped).
     PublishBundle,
+    /// `GET /v1/operator/evaluations/cases` (a reviewer's departments).
+    ListEvaluationCases,
+    /// `POST /v1/operator/evaluations/cases/{id}/answer`.
+    AnswerEvaluationCase,
+    /// `GET /v1/operator/evaluations/stats` (an admin: every department; a
+    /// reviewer: its own).
+    EvaluationStats,
+    /// `PUT /v1/operator/calendar/{year}` (district-wide: unscoped).
+    PutWorkCalendar,
 }
 
 impl Action {
     /// Every action (for the policy table and its tests).
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 21] = [
         Self::PublishGuide,
         Self::WithdrawGuide,
         Self::AddResident,
@@ -124,6 +133,10 @@ impl Action {
         Self::DeleteLexiconEntry,
         Self::ListLexicon,
         Self::PublishBundle,
+        Self::ListEvaluationCases,
+        Self::AnswerEvaluationCase,
+        Self::EvaluationStats,
+        Self::PutWorkCalendar,
     ];
 
     /// The stable name recorded in the audit trail.
@@ -146,28 +159,39 @@ impl Action {
             Self::DeleteLexiconEntry => "lexicon.delete",
             Self::ListLexicon => "lexicon.list",
             Self::PublishBundle => "bundle.publish",
+            Self::ListEvaluationCases => "evaluation.cases.list",
+            Self::AnswerEvaluationCase => "evaluation.case.answer",
+            Self::EvaluationStats => "evaluation.stats",
+            Self::PutWorkCalendar => "calendar.put",
         }
     }
 
-    /// The one role allowed to take the action.
-    pub fn role(self) -> Role {
+    /// The roles allowed to take the action (one, except the evaluation
+    /// statistics: an admin's for the district, a reviewer's for its
+    /// departments).
+    pub fn roles(self) -> &'static [Role] {
         match self {
             Self::AddResident
             | Self::PublishTrustBundle
             | Self::AddOperator
             | Self::ListOperators
-            | Self::RevokeOperator => Role::Admin,
+            | Self::RevokeOperator
+            | Self::PutWorkCalendar => &[Role::Admin],
             Self::IssueLicence
             | Self::SuspendLicence
             | Self::RevokeLicence
-            | Self::ReinstateLicence => Role::Issuer,
-            Self::TransitionSubmission | Self::ReadSubmissionAttachments => Role::Reviewer,
+            | Self::ReinstateLicence => &[Role::Issuer],
+            Self::TransitionSubmission
+            | Self::ReadSubmissionAttachments
+            | Self::ListEvaluationCases
+            | Self::AnswerEvaluationCase => &[Role::Reviewer],
+            Self::EvaluationStats => &[Role::Admin, Role::Reviewer],
             Self::PublishGuide
             | Self::WithdrawGuide
             | Self::PutLexiconEntry
             | Self::DeleteLexiconEntry
             | Self::ListLexicon
-            | Self::PublishBundle => Role::Publisher,
+            | Self::PublishBundle => &[Role::Publisher],
         }
     }
 }
@@ -217,14 +241,14 @@ impl Denial {
 
 /// Whether `who` may take `action` on a target in `target`'s scope.
 ///
-/// The role must be the action's role ([`Action::role`]); a scoped role must
+/// The role must be one of the action's roles ([`Action::roles`]); a scoped role must
 /// name the target's issuer or department exactly (no wildcards, no
 /// prefixes), and a target of the wrong kind for the role is out of scope.
 /// Called with [`Target::Unscoped`] before the target is looked up, it checks
 /// the role only: an operator of the wrong role learns nothing about the
 /// target (not even whether it exists).
 pub fn authorize(who: &Principal, action: Action, target: Target<'_>) -> Result<(), Denial> {
-    if who.role != action.role() {
+    if !action.roles().contains(&who.role) {
         return Err(Denial::ForbiddenRole);
     }
     let (kind, id) = match target {
@@ -252,13 +276,13 @@ mod tests {
     }
 
     #[test]
-    fn each_action_belongs_to_exactly_one_role() {
+    fn each_action_belongs_to_its_roles_only() {
         for action in Action::ALL {
             let allowed: Vec<Role> = Role::ALL
                 .into_iter()
                 .filter(|r| authorize(&who(*r, &[]), action, Target::Unscoped).is_ok())
                 .collect();
-            assert_eq!(allowed, vec![action.role()], "{action:?}");
+            assert_eq!(allowed, action.roles(), "{action:?}");
         }
     }
 

@@ -67,6 +67,9 @@ pub struct Config {
     /// Largest chunk of an attachment upload (bytes): the body limit of the
     /// chunk route, which replaces `max_body_bytes` there.
     pub max_chunk_bytes: usize,
+    /// Working days a department has to answer a 差评's rectification case
+    /// (default [`zhangban_core::evaluation::DEFAULT_RECTIFICATION_DAYS`]).
+    pub rectification_days: u32,
 }
 
 /// Default [`Config::max_attachment_bytes`]: 20 MiB (the fixture's fields allow 10 MiB).
@@ -96,6 +99,7 @@ impl Config {
             max_chunk_bytes: DEFAULT_MAX_CHUNK_BYTES,
             max_resident_attachment_bytes: 10 * DEFAULT_MAX_ATTACHMENT_BYTES,
             max_pending_uploads: 16,
+            rectification_days: zhangban_core::evaluation::DEFAULT_RECTIFICATION_DAYS,
         }
     }
 }

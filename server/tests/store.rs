@@ -183,6 +183,7 @@ const SHIPPED: &[&str] = &[
     "08ff5470fc3407e927eda2f1683c84a052cf5586e133ebe9bea56af6db74014c",
     "168d35a231dcdb5a0707414ae0929d5ec145f4a3a5e4afb8eb56f567ffd03e0f",
     "bed7642373f54ef2bf78e6586c2a5a02365bdbe83db0d901bd513b40ae2665b7",
+    "a5f6f5b0553816638b93c8988581dd1c97d9a9a00f53abc7d280541c421d730f",
 ];
 
 fn sql_fingerprint(sql: &str) -> String {

@@ -68,9 +68,9 @@ st --exclude-path-regex '^/v1/operator/' \
 # the admin endpoints.
 ops="$data/demo-operators"
 echo "--- operator endpoints: admin (bootstrap token)"
-st --include-path-regex '^/v1/operator/(residents|trust-bundle|operators)' \
+st --include-path-regex '^/v1/operator/(residents|trust-bundle|operators|calendar|evaluations/stats)' \
   --header "Authorization: Bearer $operator_token" || status=$?
-for pair in "(guides|bundles):demo-publisher" "licences:demo-issuer" "submissions:demo-reviewer"; do
+for pair in "(guides|bundles):demo-publisher" "licences:demo-issuer" "submissions:demo-reviewer" "evaluations/cases:demo-reviewer"; do
   echo "--- operator endpoints: ${pair%%:*} (${pair##*:})"
   st --include-path-regex "^/v1/operator/${pair%%:*}" \
     --header "Authorization: Bearer $(cat "$ops/${pair##*:}.token")" || status=$?

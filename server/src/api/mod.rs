@@ -7,6 +7,7 @@ pub mod attachments;
 pub mod auth;
 pub mod bundles;
 pub mod catalog;
+pub mod evaluations;
 pub mod lexicon;
 pub mod openapi;
 pub mod operator;
@@ -125,6 +126,10 @@ pub fn router(state: SharedState) -> Router {
             "/v1/attachments/{sha256}/chunks/{offset}",
             put(attachments::put_chunk).layer(DefaultBodyLimit::max(chunk_limit)),
         )
+        .route(
+            "/v1/submissions/{client_id}/rating/{rating_id}",
+            put(evaluations::rate),
+        )
         .route("/v1/events", get(submissions::events))
         .route("/v1/wallet", get(submissions::wallet))
         .route(
@@ -163,6 +168,16 @@ pub fn router(state: SharedState) -> Router {
         .route(
             "/v1/operator/submissions/{tracking}/attachments/{sha256}",
             get(attachments::submission_content),
+        )
+        .route("/v1/operator/evaluations/cases", get(evaluations::cases))
+        .route(
+            "/v1/operator/evaluations/cases/{id}/answer",
+            post(evaluations::answer),
+        )
+        .route("/v1/operator/evaluations/stats", get(evaluations::stats))
+        .route(
+            "/v1/operator/calendar/{year}",
+            put(evaluations::put_calendar),
         )
         // After every route: applies to the routes added so far.
         .method_not_allowed_fallback(method_not_allowed)

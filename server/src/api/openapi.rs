@@ -422,6 +422,7 @@ fn schemas() -> Value {
         operator_schemas(),
         lexicon_schemas(),
         bundle_schemas(),
+        evaluation_schemas(),
     ])
 }
 
@@ -899,6 +900,134 @@ fn paths() -> Value {
     })
 }
 
+/// 好差评 (issue 17): a resident's rating, the reviewers' rectification
+/// cases, the statistics, the working-day calendar.
+fn evaluation_paths() -> Value {
+    use Input::{Json as J, Operator as Op, Path as P, Query as Q, Resident as R};
+    let operator = json!([{"operatorToken": []}]);
+    let resident = json!([{"residentToken": []}]);
+    let rating = ok("The stored rating", schema_ref("Rating"));
+    json!({
+        "/v1/submissions/{client_id}/rating/{rating_id}": {"put": {
+            "operationId": "rateSubmission", "tags": ["submissions"], "security": resident,
+            "parameters": [client_id_param(), path_param("rating_id",
+                "Client-generated rating id (the outbox's idempotency key): 8-64 of A-Z a-z 0-9 - _",
+                json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"}))],
+            "summary": "Rate a finished submission (好差评), once; once more after the department answered a 差评's case. A 差评 opens a rectification case due in working days",
+            "requestBody": json_body("RatingRequest"),
+            "responses": responses(&[("201", rating.clone()), ("200", ok("A retry: the rating stored under this id", schema_ref("Rating")))], &[R, P, J], &[
+                ("400", "`invalid_client_id`: a client or rating id that is not 8-64 of A-Z a-z 0-9 - _"),
+                ("404", "`not_found`: no such submission of this resident"),
+                ("409", "`not_finished`: not in a final state yet; `already_rated`: rated, and no answered case allows a re-rating; `rating_id_taken`: the id is another resident's; `rating_id_reused`: the id was used for another rating"),
+                ("422", "`reason_required`: a 差评 without a reason; `too_long`: a comment or reason over 500 characters; `unknown_tag`; `too_many_tags`: over 5 or one twice")])}},
+        "/v1/operator/evaluations/cases": {"get": {
+            "operationId": "listEvaluationCases", "tags": ["operator"], "security": operator,
+            "parameters": [{"name": "overdue", "in": "query", "required": false,
+                "description": "Only the cases past their due day", "schema": {"type": "boolean"}}],
+            "summary": "The open rectification cases of the reviewer's departments, the overdue first, then by due day",
+            "responses": responses(&[("200", ok("Open cases", schema_ref("CaseList")))], &[Op, Q], &[])}},
+        "/v1/operator/evaluations/cases/{id}/answer": {"post": {
+            "operationId": "answerEvaluationCase", "tags": ["operator"], "security": operator,
+            "parameters": [path_param("id", "The case id (the 差评's rating id)", json!({"type": "string"}))],
+            "summary": "Answer a rectification case (the reviewer of its department), once; the answer reaches the resident's timeline",
+            "requestBody": json_body("CaseAnswer"),
+            "responses": responses(&[("200", ok("The answered case and its timeline event", schema_ref("CaseAnswered")))], &[Op, P, J], &[
+                ("403", OUT_OF_SCOPE),
+                ("404", "`not_found`: no such case"),
+                ("409", "`case_answered`: the case was answered already"),
+                ("422", "`bad_answer`: empty or over 500 characters; `answer_before_case`")])}},
+        "/v1/operator/evaluations/stats": {"get": {
+            "operationId": "evaluationStats", "tags": ["operator"], "security": operator,
+            "parameters": [{"name": "format", "in": "query", "required": false,
+                "description": "`json` (default) or `csv`", "schema": {"type": "string", "enum": ["json", "csv"]}}],
+            "summary": "Counts per level, 好评率, open and overdue cases per department and per item (admin: every department; reviewer: its own). No resident ids",
+            "responses": responses(&[("200", json!({"description": "The statistics",
+                "content": {
+                    "application/json": {"schema": schema_ref("EvaluationStats")},
+                    "text/csv": {"schema": {"type": "string"}}}}))], &[Op, Q], &[])}},
+        "/v1/operator/calendar/{year}": {"put": {
+            "operationId": "putWorkCalendarYear", "tags": ["operator"], "security": operator,
+            "parameters": [path_param("year", "The year", json!({"type": "integer", "minimum": -2147483648_i64, "maximum": 2147483647}))],
+            "summary": "Add or replace a year of the working-day calendar (admin): holidays and 调休 working days; open cases' due days are recomputed",
+            "requestBody": json_body("CalendarYear"),
+            "responses": responses(&[("200", ok("Stored", schema_ref("CalendarPut")))], &[Op, P, J], &[
+                ("422", "`invalid_calendar`: a year outside 2000-2100, a bad date, a date outside the year, a reversed or over-15-day range, a day both off and on, a worked day that is not a weekend day, a source not 1-500 characters, over 64 ranges or days")])}},
+    })
+}
+
+/// The schemas of 好差评.
+fn evaluation_schemas() -> Value {
+    let text = || json!({"type": "string"});
+    let day = || json!({"type": "string", "description": "YYYY-MM-DD (China's date)"});
+    let count = u64_schema;
+    let level = || json!({"type": "string", "enum": ["very_dissatisfied", "dissatisfied", "basically_satisfied", "satisfied", "very_satisfied"]});
+    let row = object(
+        &[
+            "department_code",
+            "guide_id",
+            "total",
+            "levels",
+            "good",
+            "neutral",
+            "bad",
+            "good_rate",
+            "open_cases",
+            "overdue_cases",
+        ],
+        json!({
+        "department_code": text(), "guide_id": nullable(text()), "total": count(),
+        "levels": object(&["very_dissatisfied", "dissatisfied", "basically_satisfied", "satisfied", "very_satisfied"], json!({
+            "very_dissatisfied": count(), "dissatisfied": count(), "basically_satisfied": count(),
+            "satisfied": count(), "very_satisfied": count()})),
+        "good": count(), "neutral": count(), "bad": count(),
+        "good_rate": nullable(json!({"type": "number", "minimum": 0, "maximum": 1})),
+        "open_cases": count(), "overdue_cases": count()}),
+    );
+    json!({
+        "RatingRequest": object(&["level"], json!({
+            "level": level(),
+            "tags": {"type": "array", "items": text(), "description": "Tag codes from core's list (at most 5, no repeats)"},
+            "comment": nullable(text()),
+            "reason": nullable(json!({"type": "string", "description": "Why; required for a 差评"}))})),
+        "Evaluation": object(&["level", "tags", "comment", "reason"], json!({
+            "level": level(), "tags": string_array(), "comment": nullable(text()), "reason": nullable(text())})),
+        "ResidentCase": object(&["id", "opened_on", "due_on", "provisional", "answer", "answered_on"], json!({
+            "id": text(), "opened_on": day(), "due_on": day(), "provisional": {"type": "boolean"},
+            "answer": nullable(text()), "answered_on": nullable(day())})),
+        "Rating": object(&["rating_id", "client_id", "tracking_number", "round", "evaluation", "grade", "rated_at", "case"], json!({
+            "rating_id": text(), "client_id": text(), "tracking_number": text(),
+            "round": {"type": "integer", "enum": [1, 2]},
+            "evaluation": schema_ref("Evaluation"),
+            "grade": {"type": "string", "enum": ["good", "neutral", "bad"]},
+            "rated_at": {"type": "integer", "description": "Unix seconds"},
+            "case": nullable(schema_ref("ResidentCase"))})),
+        "Case": object(&["id", "tracking_number", "department_code", "guide_id", "level", "reason", "opened_on", "due_on", "provisional", "working_days", "answer", "answered_on", "answered_by", "overdue", "days_late"], json!({
+            "id": text(), "tracking_number": text(), "department_code": text(), "guide_id": text(),
+            "level": level(), "reason": text(), "opened_on": day(), "due_on": day(),
+            "provisional": {"type": "boolean"}, "working_days": u32_schema(),
+            "answer": nullable(text()), "answered_on": nullable(day()), "answered_by": nullable(text()),
+            "overdue": {"type": "boolean"}, "days_late": u32_schema()})),
+        "CaseList": object(&["today", "cases"], json!({
+            "today": day(), "cases": {"type": "array", "items": schema_ref("Case")}})),
+        "CaseAnswer": object(&["answer"], json!({"answer": {"type": "string", "description": "1 to 500 characters"}})),
+        "CaseAnswered": object(&["case", "event"], json!({
+            "case": schema_ref("Case"), "event": schema_ref("StatusEvent")})),
+        "EvaluationStatsRow": row,
+        "EvaluationStats": object(&["as_of", "departments", "items"], json!({
+            "as_of": day(),
+            "departments": {"type": "array", "items": schema_ref("EvaluationStatsRow")},
+            "items": {"type": "array", "items": schema_ref("EvaluationStatsRow")}})),
+        "CalendarYear": object(&["source"], json!({
+            "source": {"type": "string", "description": "The notice it comes from"},
+            "holidays": {"type": "array", "items": {"type": "array", "minItems": 3, "maxItems": 3,
+                "prefixItems": [day(), day(), text()], "items": false,
+                "description": "[first, last, name]"}},
+            "workdays": {"type": "array", "items": day(), "description": "Weekend days worked (调休)"}})),
+        "CalendarPut": object(&["year", "cases_redue"], json!({
+            "year": {"type": "integer"}, "cases_redue": u64_schema()})),
+    })
+}
+
 /// The document.
 pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
@@ -909,6 +1038,7 @@ pub fn document() -> &'static Value {
             operator_paths(),
             lexicon_paths(),
             bundle_paths(),
+            evaluation_paths(),
         ]);
         json!({
             "openapi": "3.1.0",
@@ -998,7 +1128,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(n, 41);
+        assert_eq!(n, 46);
     }
 
     /// Every route the router serves (`api/mod.rs`) is in the document,

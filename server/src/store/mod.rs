@@ -1,8 +1,8 @@
 //! Storage, one trait per domain. Handlers see only [`Store`], the sum of
 //! the domain traits ([`CatalogStore`], [`ResidentStore`],
 //! [`SubmissionStore`], [`EventStore`], [`AttachmentStore`],
-//! [`LicenceStore`], [`TrustStore`], [`operators::OperatorStore`] and
-//! [`LexiconStore`] and [`BundleStore`]), each
+//! [`LicenceStore`], [`TrustStore`], [`operators::OperatorStore`],
+//! [`LexiconStore`], [`BundleStore`] and [`EvaluationStore`]), each
 //! declared with its types in its own file. SQLite ([`sqlite::SqliteStore`])
 //! is the embedded default; a PostgreSQL implementation for several stateless
 //! replicas implements the same traits and must pass the same conformance
@@ -16,6 +16,7 @@
 pub mod attachments;
 pub mod bundles;
 pub mod catalog;
+pub mod evaluations;
 pub mod events;
 pub mod lexicon;
 pub mod licences;
@@ -34,6 +35,9 @@ pub use bundles::{
     BundleSubmitted, MemberReceipt, NewBundleMember, NewBundleSubmission,
 };
 pub use catalog::{CatalogChange, CatalogPage, CatalogStore};
+pub use evaluations::{
+    CaseRecord, EvaluationStore, NewCase, NewRating, RatingOutcome, RatingRecord,
+};
 pub use events::{EventStore, StatusEvent};
 pub use lexicon::{LexiconChange, LexiconStore};
 pub use licences::{Grant, LicenceStore, StatusListRow, WalletEntry};
@@ -78,6 +82,7 @@ pub trait Store:
     + OperatorStore
     + LexiconStore
     + BundleStore
+    + EvaluationStore
     + std::fmt::Debug
     + Send
     + Sync
@@ -96,6 +101,7 @@ impl<T> Store for T where
         + OperatorStore
         + LexiconStore
         + BundleStore
+        + EvaluationStore
         + std::fmt::Debug
         + Send
         + Sync
@@ -108,8 +114,8 @@ impl<T> Store for T where
 /// the methods resolve without it).
 pub mod prelude {
     pub use super::{
-        AttachmentStore as _, BundleStore as _, CatalogStore as _, EventStore as _,
-        LexiconStore as _, LicenceStore as _, OperatorStore as _, ResidentStore as _, Store as _,
-        SubmissionStore as _, TrustStore as _,
+        AttachmentStore as _, BundleStore as _, CatalogStore as _, EvaluationStore as _,
+        EventStore as _, LexiconStore as _, LicenceStore as _, OperatorStore as _,
+        ResidentStore as _, Store as _, SubmissionStore as _, TrustStore as _,
     };
 }

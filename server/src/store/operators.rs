@@ -142,6 +142,33 @@ pub enum OperatorWrite {
         /// When.
         at: i64,
     },
+    /// [`super::evaluations`]: answers a rectification case (once; an
+    /// answered case is `InvalidState(CASE_ANSWERED)`, an unknown one
+    /// `NotFound`) and appends the answer to the submission's timeline
+    /// (the submission's state, the note prefixed with
+    /// [`super::evaluations::ANSWER_NOTE_PREFIX`]).
+    AnswerCase {
+        /// The case id.
+        id: String,
+        /// The answer.
+        answer: String,
+        /// The day answered (`YYYY-MM-DD`, China's date).
+        on: String,
+        /// The operator.
+        by: String,
+        /// When.
+        at: i64,
+    },
+    /// Stores (adds or replaces) one working-day calendar year, and moves
+    /// the due days of the unanswered cases given (recomputed with it).
+    PutCalendarYear {
+        /// The year (checked by the caller with `WorkCalendar::from_years`).
+        year: zhangban_core::calendar::CalendarYear,
+        /// `(case id, due day, provisional)` for unanswered cases.
+        redue: Vec<(String, String, bool)>,
+        /// When.
+        at: i64,
+    },
     /// Revokes an operator; `NotFound` if there is no such active operator,
     /// `InvalidState` if it is the last active admin.
     RevokeOperator {

@@ -15,8 +15,10 @@
 //! durability (written, closed, reopened), activation-code single use,
 //! challenge caps, status lists, trust-bundle versions, the operators'
 //! audit trail (appended in the action's transaction, chained), and the
-//! search lexicon's versions, and life-event bundles (publication
-//! versions, a bundle application's exactly-once fan-out).
+//! search lexicon's versions, life-event bundles (publication versions, a
+//! bundle application's exactly-once fan-out) and 好差评 (ratings once per
+//! round, cases answered once onto the timeline, scoped lists, calendar
+//! years).
 
 #![allow(
     clippy::unwrap_used,
@@ -30,6 +32,7 @@ pub mod attachments;
 pub mod bundles;
 pub mod catalog;
 pub mod durability;
+pub mod evaluations;
 pub mod lexicon;
 pub mod licences;
 pub mod operators;
@@ -111,6 +114,11 @@ macro_rules! store_conformance_tests {
             bundles::bundle_dedupe_holds_under_concurrent_retries,
             bundles::a_bundle_whose_member_cannot_be_stored_stores_nothing,
             bundles::derived_state_follows_the_members,
+            evaluations::a_rating_is_stored_once_and_a_retry_returns_it,
+            evaluations::a_bad_rating_opens_a_case_answered_once_then_one_rerating,
+            evaluations::cases_are_listed_by_scope_and_due_day,
+            evaluations::ratings_hold_under_concurrent_attempts,
+            evaluations::calendar_years_round_trip_and_move_open_cases,
         );
     };
     (@cases $backend:expr; $($module:ident :: $case:ident),* $(,)?) => {

@@ -42,10 +42,7 @@ fn receipt_of(json: &str) -> StoreResult<BundleReceipt> {
     serde_json::from_str(json).map_err(db)
 }
 
-fn stored(
-    tx: &mut Tx<'_>,
-    client_id: &str,
-) -> StoreResult<Option<(String, String, String)>> {
+fn stored(tx: &mut Tx<'_>, client_id: &str) -> StoreResult<Option<(String, String, String)>> {
     Ok(tx
         .query_opt(
             "SELECT resident_id, request_hash, receipt FROM bundle_submissions WHERE client_id = $1",
@@ -107,11 +104,7 @@ fn record_in(tx: &mut Tx<'_>, receipt: &str) -> StoreResult<BundleRecord> {
 /// Publishes a bundle in the caller's transaction (the operator's audited
 /// write) under the `bundles` counter row's lock; see
 /// [`crate::store::bundles`] for the version rules.
-pub(super) fn put_bundle_in(
-    tx: &mut Tx<'_>,
-    bundle: &Bundle,
-    at: i64,
-) -> StoreResult<BundlePut> {
+pub(super) fn put_bundle_in(tx: &mut Tx<'_>, bundle: &Bundle, at: i64) -> StoreResult<BundlePut> {
     // The publishers' lock: held to commit.
     let current_list = tx
         .query_one(

@@ -13,6 +13,7 @@ use super::super::{StoreError, StoreResult};
 pub const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_schema.sql"),
     include_str!("../../../migrations/postgres/0002_bundles.sql"),
+    include_str!("../../../migrations/postgres/0003_evaluations.sql"),
 ];
 
 /// The advisory lock key the migrating replica holds ("zhangban" in ASCII,

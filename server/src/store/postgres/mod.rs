@@ -28,6 +28,7 @@ mod attachments;
 mod bundles;
 mod catalog;
 mod connection;
+mod evaluations;
 mod events;
 mod lexicon;
 mod licences;

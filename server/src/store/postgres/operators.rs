@@ -20,6 +20,7 @@
 use super::Tx;
 
 use super::catalog::{delete_guide_in, put_guide_in};
+use super::evaluations::{answer_case_in, put_calendar_year_in};
 use super::lexicon::{delete_entry_in, put_entry_in};
 use super::licences::{put_grant_in, set_grant_status_in};
 use super::residents::{put_activation_in, put_resident_in};
@@ -181,6 +182,17 @@ fn perform(tx: &mut Tx<'_>, write: OperatorWrite) -> StoreResult<Written> {
             note.as_deref(),
             at,
         )?),
+        OperatorWrite::AnswerCase {
+            id,
+            answer,
+            on,
+            by,
+            at,
+        } => Written::Event(answer_case_in(tx, &id, &answer, &on, &by, at)?),
+        OperatorWrite::PutCalendarYear { year, redue, at } => {
+            put_calendar_year_in(tx, &year, &redue, at)?;
+            Written::Done
+        }
         OperatorWrite::PutLexiconEntry { entry, actor, at } => {
             Written::Version(put_entry_in(tx, &entry, &actor, at)?)
         }

@@ -122,11 +122,7 @@ pub(super) fn check_attachments_in(tx: &mut Tx<'_>, s: &NewSubmission) -> StoreR
 
 /// The next tracking number from `tracking_seq` (never reused, even when
 /// the transaction rolls back).
-pub(super) fn next_tracking_in(
-    tx: &mut Tx<'_>,
-    area_code: &str,
-    at: i64,
-) -> StoreResult<String> {
+pub(super) fn next_tracking_in(tx: &mut Tx<'_>, area_code: &str, at: i64) -> StoreResult<String> {
     let n: i64 = tx.query_one("SELECT nextval('tracking_seq')", &[])?.get(0);
     Ok(tracking_number(area_code, at, to_u64(n)))
 }

@@ -23,6 +23,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/0007_search_lexicon.sql"),
     include_str!("../../../migrations/0008_retired_devices.sql"),
     include_str!("../../../migrations/0009_bundles.sql"),
+    include_str!("../../../migrations/0010_evaluations.sql"),
 ];
 
 /// Runs the migrations not yet applied, each in its own transaction.

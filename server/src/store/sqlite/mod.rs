@@ -18,6 +18,7 @@ use super::{StoreError, StoreResult};
 mod attachments;
 mod bundles;
 mod catalog;
+mod evaluations;
 mod events;
 mod lexicon;
 mod licences;

@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::SqliteStore;
 use super::catalog::{delete_guide_in, put_guide_in};
+use super::evaluations::{answer_case_in, put_calendar_year_in};
 use super::lexicon::{delete_entry_in, put_entry_in};
 use super::licences::{put_grant_in, set_grant_status_in};
 use super::residents::{put_activation_in, put_resident_in};
@@ -103,6 +104,17 @@ fn perform(c: &Connection, write: OperatorWrite) -> StoreResult<Written> {
             note,
             at,
         } => Written::Event(transition_in(c, tracking, &from, to, note, at)?),
+        OperatorWrite::AnswerCase {
+            id,
+            answer,
+            on,
+            by,
+            at,
+        } => Written::Event(answer_case_in(c, &id, &answer, &on, &by, at)?),
+        OperatorWrite::PutCalendarYear { year, redue, at } => {
+            put_calendar_year_in(c, &year, &redue, at)?;
+            Written::Done
+        }
         OperatorWrite::PutLexiconEntry { entry, actor, at } => {
             Written::Version(put_entry_in(c, &entry, &actor, at)?)
         }
