@@ -1,15 +1,12 @@
 //! The resident's [`Client`]: core's client, forwarded.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
+use zhangban_core::client::showing::RenderedShow;
 use zhangban_core::client::{Client as CoreClient, Draft as CoreDraft, ListenerId, SystemClock};
 use zhangban_core::credential::PublicKey;
-use zhangban_core::inspection::printable::card_svg;
-use zhangban_core::inspection::qr::Qr;
-use zhangban_core::inspection::showing::{ShowMode as CoreShowMode, Shown as CoreShown};
 
 use crate::data_key::{DataKeyStore, ForeignDataKeys};
 use crate::error::{FieldProblem, ZhangbanError};
@@ -23,9 +20,6 @@ use crate::records::{
     Shown, StatusEvent, SyncReport, WalletLicence,
 };
 use crate::runtime::run;
-
-/// The PNG's pixels per QR module.
-const PNG_SCALE: u32 = 6;
 
 /// The resident's app core: one per store file.
 #[derive(Debug, uniffi::Object)]
@@ -78,56 +72,16 @@ fn core_draft(d: Draft, now: i64) -> Result<CoreDraft, ZhangbanError> {
     })
 }
 
-/// A printable card: the sealed presentation and its A4 SVG.
-async fn print_card(
-    inner: &CoreClient,
-    licence_id: String,
-    fields: Vec<String>,
-    validity_secs: Option<i64>,
-) -> Result<PrintCard, ZhangbanError> {
-    let names: Vec<&str> = fields.iter().map(String::as_str).collect();
-    let s = inner.print_card(&licence_id, &names, validity_secs).await?;
-
-    let CoreShowMode::Printable {
-        printed_at,
-        valid_until,
-    } = s.mode
-    else {
-        return Err(ZhangbanError::Internal);
-    };
-    // The card prints the disclosed fields: the wallet's copy of them.
-    let licence = inner
-        .wallet()?
-        .into_iter()
-        .find(|l| l.licence_id == licence_id)
-        .ok_or_else(|| ZhangbanError::NotFound {
-            what: "wallet licence".into(),
-        })?;
-    let claims: BTreeMap<String, Value> = licence
-        .claims
-        .into_iter()
-        .filter(|(k, _)| fields.contains(k))
-        .collect();
-    let (shown, qr) = shown(s)?;
-    Ok(PrintCard {
-        svg: card_svg(&qr, &claims, printed_at, valid_until),
-        shown,
-    })
-}
-
-fn shown(s: CoreShown) -> Result<(Shown, Qr), ZhangbanError> {
-    let qr = Qr::new(&s.frame).map_err(|e| ZhangbanError::Invalid {
-        reason: e.to_string(),
-    })?;
-    let out = Shown {
-        png: qr.to_png(PNG_SCALE),
-        text: qr.to_terminal(),
-        qr_version: qr.version(),
-        presentation: s.presentation,
-        frame: s.frame,
-        mode: s.mode.into(),
-    };
-    Ok((out, qr))
+/// The FFI record of a rendered presentation (the composition is core's).
+fn shown(r: RenderedShow) -> Shown {
+    Shown {
+        png: r.png,
+        text: r.text,
+        qr_version: r.qr_version,
+        presentation: r.shown.presentation,
+        frame: r.shown.frame,
+        mode: r.shown.mode.into(),
+    }
 }
 
 #[uniffi::export]
@@ -380,9 +334,9 @@ impl Client {
         run(async move {
             let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
             let s = inner
-                .show(&licence_id, &fields, inspector_nonce.as_deref())
+                .show_rendered(&licence_id, &fields, inspector_nonce.as_deref())
                 .await?;
-            Ok(shown(s)?.0)
+            Ok(shown(s))
         })
         .await
     }
@@ -396,7 +350,17 @@ impl Client {
         validity_secs: Option<i64>,
     ) -> Result<PrintCard, ZhangbanError> {
         let inner = Arc::clone(&self.inner);
-        run(async move { print_card(&inner, licence_id, fields, validity_secs).await }).await
+        run(async move {
+            let names: Vec<&str> = fields.iter().map(String::as_str).collect();
+            let card = inner
+                .print_card_page(&licence_id, &names, validity_secs)
+                .await?;
+            Ok(PrintCard {
+                svg: card.svg,
+                shown: shown(card.rendered),
+            })
+        })
+        .await
     }
 
     /// An inspector on this device's trust data and replay cache.

@@ -121,3 +121,99 @@ impl Client {
         Ok(verdict)
     }
 }
+
+/// A presentation rendered for a screen: what [`Client::show`] makes, with
+/// its QR code as a PNG image and as terminal text. Apps and the CLI show
+/// these as they are (the composition lives here, not in each shell).
+#[cfg(feature = "qr")]
+#[derive(Debug, Clone)]
+pub struct RenderedShow {
+    /// The presentation.
+    pub shown: Shown,
+    /// The QR code of its frame, PNG.
+    pub png: Vec<u8>,
+    /// The QR code as block characters.
+    pub text: String,
+    /// The QR code's version (size).
+    pub qr_version: i16,
+}
+
+/// A printable card (for a resident without a smartphone): the rendered
+/// presentation and the A4 SVG page that prints it with the chosen fields.
+#[cfg(feature = "qr")]
+#[derive(Debug, Clone)]
+pub struct PrintedCard {
+    /// The presentation the card carries, rendered.
+    pub rendered: RenderedShow,
+    /// The card, an SVG document.
+    pub svg: String,
+    /// The last day the card may be shown (Unix seconds).
+    pub valid_until: i64,
+}
+
+/// Pixels per QR module in the PNG (a phone screen at arm's length).
+#[cfg(feature = "qr")]
+pub const PNG_SCALE: u32 = 6;
+
+#[cfg(feature = "qr")]
+fn render(shown: Shown) -> ClientResult<(RenderedShow, crate::inspection::qr::Qr)> {
+    let qr = crate::inspection::qr::Qr::new(&shown.frame)
+        .map_err(|e| ClientError::Invalid(e.to_string()))?;
+    let rendered = RenderedShow {
+        png: qr.to_png(PNG_SCALE),
+        text: qr.to_terminal(),
+        qr_version: qr.version(),
+        shown,
+    };
+    Ok((rendered, qr))
+}
+
+#[cfg(feature = "qr")]
+impl Client {
+    /// [`Self::show`], rendered as a QR code.
+    pub async fn show_rendered(
+        &self,
+        licence_id: &str,
+        fields: &[&str],
+        inspector_nonce: Option<&str>,
+    ) -> ClientResult<RenderedShow> {
+        let shown = self.show(licence_id, fields, inspector_nonce).await?;
+        Ok(render(shown)?.0)
+    }
+
+    /// [`Self::print_card`], rendered as a printable A4 page showing the
+    /// QR code and the disclosed fields (the wallet's copy of them).
+    pub async fn print_card_page(
+        &self,
+        licence_id: &str,
+        fields: &[&str],
+        validity_secs: Option<i64>,
+    ) -> ClientResult<PrintedCard> {
+        let shown = self.print_card(licence_id, fields, validity_secs).await?;
+        let crate::inspection::ShowMode::Printable {
+            printed_at,
+            valid_until,
+        } = shown.mode
+        else {
+            return Err(ClientError::Invalid(
+                "a card needs a printable presentation".into(),
+            ));
+        };
+        let claims: std::collections::BTreeMap<String, serde_json::Value> = self
+            .wallet()?
+            .into_iter()
+            .find(|l| l.licence_id == licence_id)
+            .ok_or_else(|| ClientError::NotFound("wallet licence".into()))?
+            .claims
+            .into_iter()
+            .filter(|(k, _)| fields.contains(&k.as_str()))
+            .collect();
+        let (rendered, qr) = render(shown)?;
+        let svg = crate::inspection::printable::card_svg(&qr, &claims, printed_at, valid_until);
+        Ok(PrintedCard {
+            rendered,
+            svg,
+            valid_until,
+        })
+    }
+}

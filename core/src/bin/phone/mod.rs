@@ -15,9 +15,6 @@ use zhangban_core::client::{
 };
 use zhangban_core::credential::PublicKey;
 use zhangban_core::guide::{FieldKind, Guide};
-use zhangban_core::inspection::ShowMode;
-use zhangban_core::inspection::printable::card_svg;
-use zhangban_core::inspection::qr::Qr;
 
 use super::{Done, Outcome, input};
 
@@ -348,20 +345,19 @@ async fn run_async(a: PhoneArgs) -> Outcome<Done> {
             png,
         } => {
             let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
-            let shown = client
-                .show(licence, &fields, nonce.as_deref())
+            let r = client
+                .show_rendered(licence, &fields, nonce.as_deref())
                 .await
                 .map_err(client_error)?;
-            let qr = Qr::new(&shown.frame).map_err(|e| input(e.to_string()))?;
             if let Some(p) = png {
-                std::fs::write(p, qr.to_png(6))
+                std::fs::write(p, &r.png)
                     .map_err(|e| input(format!("cannot write {}: {e}", p.display())))?;
             }
             format!(
                 "{}show this to the inspector within 90 s (QR version {}, {} bytes)\n",
-                qr.to_terminal(),
-                qr.version(),
-                shown.frame.len()
+                r.text,
+                r.qr_version,
+                r.shown.frame.len()
             )
         }
         PhoneCommand::Print {
@@ -371,36 +367,17 @@ async fn run_async(a: PhoneArgs) -> Outcome<Done> {
             out,
         } => {
             let fields_ref: Vec<&str> = fields.iter().map(String::as_str).collect();
-            let shown = client
-                .print_card(licence, &fields_ref, Some(valid_days * 86_400))
+            let card = client
+                .print_card_page(licence, &fields_ref, Some(valid_days * 86_400))
                 .await
                 .map_err(client_error)?;
-            let qr = Qr::new(&shown.frame).map_err(|e| input(e.to_string()))?;
-            let ShowMode::Printable {
-                printed_at,
-                valid_until,
-            } = shown.mode
-            else {
-                return Err(input("not a printable presentation"));
-            };
-            let wallet = client.wallet().map_err(client_error)?;
-            let claims = wallet
-                .into_iter()
-                .find(|l| &l.licence_id == licence)
-                .map(|l| {
-                    l.claims
-                        .into_iter()
-                        .filter(|(k, _)| fields.contains(k))
-                        .collect()
-                })
-                .unwrap_or_default();
-            std::fs::write(out, card_svg(&qr, &claims, printed_at, valid_until))
+            std::fs::write(out, &card.svg)
                 .map_err(|e| input(format!("cannot write {}: {e}", out.display())))?;
             format!(
                 "card written to {} (valid until {}, QR version {})\n",
                 out.display(),
-                zhangban_core::inspection::printable::cst_day(valid_until),
-                qr.version()
+                zhangban_core::inspection::printable::cst_day(card.valid_until),
+                card.rendered.qr_version
             )
         }
         PhoneCommand::Inspect { scan, nonce } => {
