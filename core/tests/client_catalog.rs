@@ -162,3 +162,63 @@ fn a_bad_page_is_refused_whole() {
     let e = json!({"since": 0, "next": 0, "head": 9, "more": true, "changes": []}).to_string();
     refused(sync.check(&parse(&e)), "empty page that claims more");
 }
+
+/// How many FTS5 segments the index table `table` holds (each segment's
+/// rows in `<table>_data` carry its id in the bits above 37).
+fn segments(c: &rusqlite::Connection, table: &str) -> i64 {
+    c.query_row(
+        &format!("SELECT count(DISTINCT rowid >> 37) FROM {table}_data WHERE rowid >> 37 > 0"),
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// A page goes into each search index as one segment, written at commit:
+/// no statement of the apply opens a savepoint (an upsert's `RETURNING`
+/// did, and FTS5 writes its pending data out at every savepoint, which made
+/// a segment of each guide, merged again and again). A re-sync that updates
+/// guides re-indexes them (their old index rows deleted first).
+#[test]
+fn a_page_is_indexed_in_one_segment_not_one_per_guide() {
+    let guides = demo_catalog(FIXTURE, 1_790_000_000).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("client.db");
+    let store = ClientStore::open(&path).unwrap();
+    let sync = CatalogSync::new(0, 40);
+    let batch = sync
+        .check(&parse(&page(0, &guides[0..40], 40, false)))
+        .unwrap();
+    store.apply_catalog(&batch).unwrap();
+    let c = rusqlite::Connection::open(&path).unwrap();
+    assert_eq!(segments(&c, "guide_fts"), 1);
+    assert_eq!(segments(&c, "guide_pinyin"), 1);
+    // The same guides again, renamed: updated in place and re-indexed.
+    let renamed: Vec<_> = guides[0..40]
+        .iter()
+        .map(|g| {
+            let mut g = g.clone();
+            g.name = format!("更新{}", g.name);
+            g
+        })
+        .collect();
+    let sync = CatalogSync::new(40, 40);
+    let batch = sync.check(&parse(&page(40, &renamed, 80, false))).unwrap();
+    store.apply_catalog(&batch).unwrap();
+    assert_eq!(store.guide_count().unwrap(), 40);
+    let count = |table: &str, expr: &str| -> i64 {
+        c.query_row(
+            &format!("SELECT count(*) FROM {table} WHERE {table} MATCH ?1"),
+            [expr],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(count("guide_fts", "name:\"更新\""), 40);
+    assert_eq!(count("guide_pinyin", "py_full:gengxin*"), 40);
+    let rows: i64 = c
+        .query_row("SELECT count(*) FROM guide_fts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 40, "one index row per guide, the old ones deleted");
+    assert_eq!(store.search("更新", 50).unwrap().len(), 40);
+}

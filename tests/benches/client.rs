@@ -436,9 +436,11 @@ struct SyncFigures {
 }
 
 /// What the index's delete-before-re-index costs on a full store: the
-/// client runs `DELETE FROM guide_fts WHERE rowid = ?1` before indexing
-/// every guide it receives (`search::remove_guide` in
-/// `search::index_guide`); keyed by rowid, it is a lookup, not a scan.
+/// client runs `DELETE FROM guide_fts WHERE rowid = ?1` before re-indexing
+/// a guide it already holds (`search::remove_guide` in
+/// `search::index_prepared`); keyed by rowid, it is a lookup, not a scan. A
+/// new guide (every guide of an initial sync) is inserted above every
+/// indexed rowid and skips it (`search::insert_prepared`).
 struct IdScan {
     plan: String,
     once: Duration,
@@ -523,7 +525,7 @@ fn report_sync(plan: &Plan, f: &SyncFigures) {
         .collect();
     println!("   where it goes: {}", shown.join(", "));
     println!(
-        "   the delete before each re-index is `{}` ({:.3} ms on the full store), so a page costs the same at any store size; on top of the bare inserts a page is received and inflated, its 500 SHA-256 checksums checked and its guides parsed and turned into index text (the next page is fetched meanwhile)",
+        "   the delete before each re-index (of a guide already held; a new guide skips it) is `{}` ({:.3} ms on the full store), so a page costs the same at any store size; on top of the bare inserts a page is received and inflated, its 500 SHA-256 checksums checked and its guides parsed and turned into index text (while the page before it is applied and the page after it fetched)",
         f.scan.plan,
         ms(f.scan.once),
     );

@@ -239,6 +239,11 @@ impl ClientStore {
                     "the catalog moved on meanwhile".into(),
                 ));
             }
+            // A guide inserted above every rowid the catalog and its index
+            // hold is new: it has no index rows to delete first (every
+            // guide of an initial sync). An existing guide's rowid is never
+            // above it, so an update always replaces its index rows.
+            let mut top = crate::search::max_rowid(tx).map_err(ClientError::from)?;
             for CatalogUpsert {
                 seq,
                 checksum,
@@ -247,29 +252,57 @@ impl ClientStore {
                 index,
             } in &batch.upserts
             {
-                // The rowid survives an update (ON CONFLICT … DO UPDATE), so
-                // the guide's index row is found by key.
-                let rowid: i64 = tx
-                    .prepare_cached(
-                        "INSERT INTO guides(id, seq, checksum, body, name, department)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                         ON CONFLICT(id) DO UPDATE SET seq = ?2, checksum = ?3, body = ?4,
-                             name = ?5, department = ?6
-                         RETURNING rowid",
-                    )?
-                    .query_row(
-                        rusqlite::params![
-                            guide.id,
-                            i64::try_from(*seq).unwrap_or(i64::MAX),
+                // The guide's index rows share its rowid, which an update
+                // keeps. No `RETURNING rowid`: it runs as a trigger, so the
+                // statement opens a savepoint, and FTS5 writes its pending
+                // index data out at every savepoint: each guide became a
+                // segment of its own, merged again and again, instead of one
+                // segment per page written at commit.
+                let seq = i64::try_from(*seq).unwrap_or(i64::MAX);
+                let stored: Option<i64> = tx
+                    .prepare_cached("SELECT rowid FROM guides WHERE id = ?1")?
+                    .query_row([&guide.id], |r| r.get(0))
+                    .optional()?;
+                let rowid = match stored {
+                    Some(rowid) => {
+                        tx.prepare_cached(
+                            "UPDATE guides SET seq = ?2, checksum = ?3, body = ?4, name = ?5,
+                                 department = ?6
+                             WHERE rowid = ?1",
+                        )?
+                        .execute(rusqlite::params![
+                            rowid,
+                            seq,
                             checksum,
                             body,
                             guide.name,
                             guide.department
-                        ],
-                        |r| r.get(0),
-                    )?;
-                crate::search::index_prepared(tx, rowid, &guide.id, index)
-                    .map_err(ClientError::from)?;
+                        ])?;
+                        rowid
+                    }
+                    None => {
+                        tx.prepare_cached(
+                            "INSERT INTO guides(id, seq, checksum, body, name, department)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        )?
+                        .execute(rusqlite::params![
+                            guide.id,
+                            seq,
+                            checksum,
+                            body,
+                            guide.name,
+                            guide.department
+                        ])?;
+                        tx.last_insert_rowid()
+                    }
+                };
+                if rowid > top {
+                    top = rowid;
+                    crate::search::insert_prepared(tx, rowid, &guide.id, index)
+                } else {
+                    crate::search::index_prepared(tx, rowid, &guide.id, index)
+                }
+                .map_err(ClientError::from)?;
             }
             for id in &batch.deletes {
                 let rowid: Option<i64> = tx

@@ -348,77 +348,92 @@ impl Client {
     pub async fn sync_catalog(&self) -> ClientResult<CatalogReport> {
         let _one_at_a_time = self.catalog_gate.lock().await;
         let mut sync = CatalogSync::new(self.store.catalog_cursor()?, self.catalog_page_size);
-        // A page is fetched, then checked (hashes, parsing and index text:
-        // CPU work), then applied (one transaction: the writer). While page
-        // N is applied, page N+1 is fetched and checked, so the writer waits
-        // neither for the network nor for the checker. A page read ahead is
-        // used only if it starts where the applied one ended; a failed read
-        // ahead ends the sync there, after the page before it is applied.
-        let mut ahead: Option<(u64, ClientResult<CheckedPage>)> = None;
-        while let CatalogStep::Fetch { since, limit } = sync.next_step() {
-            let page = match ahead.take() {
-                Some((at, checked)) if at == since => checked?,
-                _ => self.fetch_checked(&sync, since, limit).await?,
-            };
-            let CheckedPage {
-                batch,
-                more,
-                head,
-                wire,
-            } = page;
-            let next = batch.next;
-            let store = Arc::clone(&self.store);
-            let apply = tokio::task::spawn_blocking(move || {
-                store.apply_catalog(&batch)?;
-                Ok::<_, ClientError>(batch)
-            });
-            let read_ahead = async {
-                if more && next > since {
-                    let checker = CatalogSync::new(next, limit);
-                    Some(self.fetch_checked(&checker, next, limit).await)
-                } else {
-                    None
+        // Three stages run at once, each on its own page: the fetch of page
+        // N+2 (the server's work and the response's inflating), the check of
+        // page N+1 (hashes, parsing and index text: CPU work, on a blocking
+        // thread) and the apply of page N (one transaction: the writer). The
+        // fetcher follows each page's `next` as soon as the page arrives and
+        // stays at most `READ_AHEAD` pages ahead of the writer. Every page is
+        // checked against the cursor it was asked at and applied only if it
+        // starts where the page before it ended; a failed fetch or check ends
+        // the sync there, after the pages before it are applied.
+        if let CatalogStep::Fetch { since, limit } = sync.next_step() {
+            let (queue, mut pages) =
+                tokio::sync::mpsc::channel::<ClientResult<PendingPage>>(READ_AHEAD);
+            let fetcher = async move {
+                let mut since = since;
+                loop {
+                    let fetched = self.api.catalog_changes(since, limit).await;
+                    let (page, wire) = match fetched {
+                        Ok(p) => p,
+                        Err(e) => {
+                            // The writer stops at this error; it may have gone.
+                            let _ = queue.send(Err(failure(e))).await;
+                            return;
+                        }
+                    };
+                    let (more, head, next) = (page.more, page.head, page.next);
+                    let checker = CatalogSync::new(since, limit);
+                    let check = tokio::task::spawn_blocking(move || checker.check(&page));
+                    let pending = PendingPage {
+                        check,
+                        more,
+                        head,
+                        wire,
+                    };
+                    // A closed queue: the writer stopped (an error); so do we.
+                    if queue.send(Ok(pending)).await.is_err() || !more || next <= since {
+                        return;
+                    }
+                    since = next;
                 }
             };
-            let (applied, read) = tokio::join!(apply, read_ahead);
-            let batch =
-                applied.map_err(|_| ClientError::store_other("the catalog task died"))??;
-            ahead = read.map(|r| (batch.next, r));
-            sync.applied(&batch, more, head, wire);
-            self.progress(SyncProgress::Catalog {
-                cursor: batch.next,
-                head,
-            });
+            let writer = async {
+                while let Some(pending) = pages.recv().await {
+                    let PendingPage {
+                        check,
+                        more,
+                        head,
+                        wire,
+                    } = pending?;
+                    let batch = check
+                        .await
+                        .map_err(|_| ClientError::store_other("the catalog check task died"))??;
+                    let CatalogStep::Fetch { since, .. } = sync.next_step() else {
+                        break;
+                    };
+                    if batch.since != since {
+                        return Err(ClientError::Protocol(format!(
+                            "page starts after {} but the catalog is at {since}",
+                            batch.since
+                        )));
+                    }
+                    let store = Arc::clone(&self.store);
+                    let batch = tokio::task::spawn_blocking(move || {
+                        store.apply_catalog(&batch)?;
+                        Ok::<_, ClientError>(batch)
+                    })
+                    .await
+                    .map_err(|_| ClientError::store_other("the catalog task died"))??;
+                    sync.applied(&batch, more, head, wire);
+                    self.progress(SyncProgress::Catalog {
+                        cursor: batch.next,
+                        head,
+                    });
+                    if !more {
+                        break;
+                    }
+                }
+                // Dropping the queue here stops the fetcher at its next page.
+                drop(pages);
+                Ok::<_, ClientError>(())
+            };
+            let ((), written) = tokio::join!(fetcher, writer);
+            written?;
         }
         let mut report = sync.report();
         report.lexicon = super::lexicon::sync_lexicon(&self.store, &self.api, self.now()).await?;
         Ok(report)
-    }
-
-    /// Fetches the catalog page after `since` and checks it with `checker`
-    /// (off the async threads).
-    async fn fetch_checked(
-        &self,
-        checker: &CatalogSync,
-        since: u64,
-        limit: u32,
-    ) -> ClientResult<CheckedPage> {
-        let (page, wire) = self
-            .api
-            .catalog_changes(since, limit)
-            .await
-            .map_err(failure)?;
-        let (more, head) = (page.more, page.head);
-        let checker = checker.clone();
-        let batch = tokio::task::spawn_blocking(move || checker.check(&page))
-            .await
-            .map_err(|_| ClientError::store_other("the catalog check task died"))??;
-        Ok(CheckedPage {
-            batch,
-            more,
-            head,
-            wire,
-        })
     }
 
     /// Syncs trust data (bundle and status lists).
@@ -506,9 +521,14 @@ impl Client {
 }
 
 /// A fetched and checked catalog page, ready to apply.
-struct CheckedPage {
-    batch: super::catalog::CatalogBatch,
+struct PendingPage {
+    /// The page's check (and index text), running on a blocking thread.
+    check: tokio::task::JoinHandle<ClientResult<super::catalog::CatalogBatch>>,
     more: bool,
     head: u64,
     wire: u64,
 }
+
+/// How many fetched catalog pages may wait for the writer (each being
+/// checked meanwhile), besides the one it applies and the one being fetched.
+const READ_AHEAD: usize = 2;

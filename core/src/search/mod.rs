@@ -24,7 +24,7 @@ pub mod lexicon;
 pub mod pinyin;
 mod query;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension as _, params};
 use serde::Serialize;
 
 use crate::guide::Guide;
@@ -268,6 +268,18 @@ pub fn index_prepared(
     text: &IndexText,
 ) -> Result<(), SearchError> {
     remove_guide(conn, rowid)?;
+    insert_prepared(conn, rowid, id, text)
+}
+
+/// Indexes the guide `id`, stored at `rowid`, which the index does not hold
+/// yet (a guide just inserted at a rowid above [`max_rowid`]): no delete
+/// first, which is what an initial sync does for every guide.
+pub fn insert_prepared(
+    conn: &Connection,
+    rowid: i64,
+    id: &str,
+    text: &IndexText,
+) -> Result<(), SearchError> {
     conn.prepare_cached(
         "INSERT INTO guide_fts(rowid, guide_id, name, department, topics, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -285,6 +297,25 @@ pub fn index_prepared(
     )?
     .execute(params![rowid, text.py_full, text.py_initials])?;
     Ok(())
+}
+
+/// The highest rowid among the stored guides and both index tables (0 if
+/// all are empty): a guide inserted at a rowid above it has no index rows.
+/// Each lookup reads one end of a rowid-ordered b-tree.
+pub fn max_rowid(conn: &Connection) -> Result<i64, SearchError> {
+    let mut max = 0i64;
+    for sql in [
+        "SELECT rowid FROM guides ORDER BY rowid DESC LIMIT 1",
+        "SELECT rowid FROM guide_fts ORDER BY rowid DESC LIMIT 1",
+        "SELECT rowid FROM guide_pinyin ORDER BY rowid DESC LIMIT 1",
+    ] {
+        let top: Option<i64> = conn
+            .prepare_cached(sql)?
+            .query_row([], |r| r.get(0))
+            .optional()?;
+        max = max.max(top.unwrap_or(0));
+    }
+    Ok(max)
 }
 
 /// Indexes the pinyin of one guide's name.
