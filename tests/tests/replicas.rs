@@ -394,6 +394,30 @@ async fn drain(phones: &[Client], deadline: Duration) {
     }
 }
 
+/// One enrolled, synced phone per replica's resident (registered through
+/// that replica), all talking through `proxy`.
+async fn streaming_phones(
+    r: &Replicas,
+    rs: &[Remote],
+    proxy: &FaultProxy,
+    tag: &str,
+) -> (Arc<Vec<Client>>, Vec<String>) {
+    let admin = r.operator_token("demo-admin");
+    let mut phones = Vec::new();
+    let mut residents = Vec::new();
+    for (i, remote) in rs.iter().enumerate() {
+        let res = remote
+            .register(&admin, &format!("replica-{tag}-{i}"), 1)
+            .await;
+        let p = phone(&r.path(&format!("{tag}-{i}.db")), &proxy.url(), r).await;
+        p.enrol(&res.code).await.unwrap();
+        p.sync().await.unwrap();
+        residents.push(res.id);
+        phones.push(p);
+    }
+    (Arc::new(phones), residents)
+}
+
 /// Waits until the phones hold at least `n` receipts in all, then checks
 /// that some submissions are still pending: the fault that follows lands in
 /// the middle of the stream.
@@ -454,20 +478,7 @@ async fn a_replica_killed_and_the_database_connections_cut_lose_and_duplicate_no
     let proxy = FaultProxy::spread(r.addrs(), FaultPlan::clean(), 3)
         .await
         .unwrap();
-    let admin = r.operator_token("demo-admin");
-    let mut phones = Vec::new();
-    let mut residents = Vec::new();
-    for (i, remote) in rs.iter().enumerate() {
-        let res = remote
-            .register(&admin, &format!("replica-kill-{i}"), 1)
-            .await;
-        let p = phone(&r.path(&format!("kill-{i}.db")), &proxy.url(), &r).await;
-        p.enrol(&res.code).await.unwrap();
-        p.sync().await.unwrap();
-        residents.push(res.id);
-        phones.push(p);
-    }
-    let phones = Arc::new(phones);
+    let (phones, residents) = streaming_phones(&r, &rs, &proxy, "kill").await;
 
     // Stream 1: a replica is SIGKILLed while the phones flush.
     for (i, p) in phones.iter().enumerate() {
@@ -532,20 +543,7 @@ async fn a_postgresql_crash_and_restart_mid_stream_loses_and_duplicates_nothing(
     let proxy = FaultProxy::spread(r.addrs(), FaultPlan::clean(), 4)
         .await
         .unwrap();
-    let admin = r.operator_token("demo-admin");
-    let mut phones = Vec::new();
-    let mut residents = Vec::new();
-    for (i, remote) in rs.iter().enumerate() {
-        let res = remote
-            .register(&admin, &format!("replica-restart-{i}"), 1)
-            .await;
-        let p = phone(&r.path(&format!("restart-{i}.db")), &proxy.url(), &r).await;
-        p.enrol(&res.code).await.unwrap();
-        p.sync().await.unwrap();
-        residents.push(res.id);
-        phones.push(p);
-    }
-    let phones = Arc::new(phones);
+    let (phones, residents) = streaming_phones(&r, &rs, &proxy, "restart").await;
     for (i, p) in phones.iter().enumerate() {
         queue(p, &format!("restart-{i}"), 40);
     }
